@@ -1,0 +1,1 @@
+"""Implementations that ship with the core and load as plugins like any other."""

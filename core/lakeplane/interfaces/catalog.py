@@ -1,0 +1,138 @@
+"""Table catalogs: Iceberg namespaces, tables, schemas and snapshots."""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from typing import Any, ClassVar
+
+import msgspec
+
+from lakeplane.interfaces.base import Component
+
+Namespace = tuple[str, ...]
+
+
+class TableIdent(msgspec.Struct, frozen=True):
+    namespace: Namespace
+    name: str
+
+    def dotted(self) -> str:
+        return ".".join((*self.namespace, self.name))
+
+
+class SchemaField(msgspec.Struct):
+    id: int
+    name: str
+    type: str
+    required: bool = False
+    doc: str | None = None
+
+
+class PartitionField(msgspec.Struct):
+    source_field: str
+    transform: str
+    name: str
+
+
+class Snapshot(msgspec.Struct):
+    snapshot_id: int
+    timestamp: dt.datetime
+    operation: str | None = None
+    parent_id: int | None = None
+    summary: dict[str, str] = {}
+
+    @property
+    def total_records(self) -> int | None:
+        value = self.summary.get("total-records")
+        return int(value) if value is not None else None
+
+
+class TableInfo(msgspec.Struct):
+    ident: TableIdent
+    location: str
+    schema: list[SchemaField]
+    partition_spec: list[PartitionField]
+    properties: dict[str, str]
+    snapshots: list[Snapshot]
+    current_snapshot_id: int | None = None
+    format_version: int = 2
+
+    @property
+    def current_snapshot(self) -> Snapshot | None:
+        for snapshot in self.snapshots:
+            if snapshot.snapshot_id == self.current_snapshot_id:
+                return snapshot
+        return None
+
+
+class NewField(msgspec.Struct):
+    """A column of a table to create; ``type`` is an Iceberg primitive type name."""
+
+    name: str
+    type: str
+    required: bool = False
+
+
+class Catalog(Component):
+    """An Iceberg catalog. Raises :class:`lakeplane.errors.NotFound` subclasses for a
+    missing namespace or table and :class:`lakeplane.errors.Conflict` when one exists."""
+
+    role: ClassVar[str] = "catalog"
+
+    @abc.abstractmethod
+    async def list_namespaces(self, parent: Namespace = ()) -> list[Namespace]: ...
+
+    @abc.abstractmethod
+    async def create_namespace(
+        self, namespace: Namespace, properties: dict[str, str] | None = None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def drop_namespace(self, namespace: Namespace) -> None: ...
+
+    @abc.abstractmethod
+    async def namespace_properties(self, namespace: Namespace) -> dict[str, str]: ...
+
+    @abc.abstractmethod
+    async def list_tables(self, namespace: Namespace) -> list[TableIdent]: ...
+
+    @abc.abstractmethod
+    async def load_table(self, ident: TableIdent) -> TableInfo: ...
+
+    @abc.abstractmethod
+    async def create_table(
+        self,
+        ident: TableIdent,
+        fields: list[NewField],
+        partition_by: list[PartitionField] | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> TableInfo: ...
+
+    @abc.abstractmethod
+    async def drop_table(self, ident: TableIdent, purge: bool = False) -> None: ...
+
+    @abc.abstractmethod
+    async def update_properties(
+        self, ident: TableIdent, updates: dict[str, str], removals: list[str] | None = None
+    ) -> dict[str, str]: ...
+
+    async def table_exists(self, ident: TableIdent) -> bool:
+        from lakeplane.errors import NotFound
+
+        try:
+            await self.load_table(ident)
+        except NotFound:
+            return False
+        return True
+
+    @staticmethod
+    def describe(info: TableInfo) -> dict[str, Any]:
+        """The summary shown on a dataset: schema, row count, last snapshot."""
+        snapshot = info.current_snapshot
+        return {
+            "location": info.location,
+            "schema": msgspec.to_builtins(info.schema),
+            "row_count": snapshot.total_records if snapshot else 0,
+            "last_snapshot": msgspec.to_builtins(snapshot) if snapshot else None,
+        }

@@ -1,0 +1,120 @@
+"""Compute engines: Trino for SQL, Spark for batch.
+
+The worker drives an engine in four steps that survive a crash between any two:
+``submit`` returns a :class:`EngineHandle` that the worker stores before it polls;
+``status`` is asked until the state is terminal; ``results`` and ``logs`` are read;
+``cancel`` stops the work. Any worker holding the stored handle can continue
+(``status``/``cancel``/``logs`` must not depend on in-process state alone), and
+``list_active`` lets the reconciler find engine work whose run has already ended.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from typing import Any, ClassVar
+
+import msgspec
+
+from lakeplane.interfaces.base import Component
+
+
+class EngineState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    #: The engine does not know the handle (restarted, evicted, never started).
+    LOST = "lost"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (EngineState.QUEUED, EngineState.RUNNING)
+
+
+class Submission(msgspec.Struct):
+    """One attempt of one run, as handed to an engine."""
+
+    run_id: str
+    attempt: int
+    workspace: str
+    job_type: str
+    #: The job definition, already decoded into the engine's ``spec_type(job_type)``.
+    spec: Any
+    #: Parameter values after validation; engines pass them as bind values, never as text.
+    parameters: dict[str, Any] = {}
+    #: Labels tying engine work to the run (Trino client tags, Kubernetes labels).
+    tags: dict[str, str] = {}
+    timeout_s: float | None = None
+
+
+class EngineHandle(msgspec.Struct):
+    """Enough to find the work again from another process: stored on the run."""
+
+    engine: str
+    id: str
+    data: dict[str, Any] = {}
+
+
+class EngineStatus(msgspec.Struct):
+    state: EngineState
+    message: str = ""
+    stats: dict[str, Any] = {}
+
+
+class ResultColumn(msgspec.Struct):
+    name: str
+    type: str
+
+
+class ResultPreview(msgspec.Struct):
+    columns: list[ResultColumn]
+    rows: list[list[Any]]
+    row_count: int | None = None
+
+
+class LogChunk(msgspec.Struct):
+    text: str
+    #: Pass back as ``offset`` to read on from here.
+    offset: int
+
+
+class ActiveWork(msgspec.Struct):
+    handle: EngineHandle
+    run_id: str | None
+
+
+class Engine(Component):
+    """Runs jobs of the types in ``job_types``."""
+
+    role: ClassVar[str] = "engine"
+    job_types: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    @abc.abstractmethod
+    def spec_type(cls, job_type: str) -> type[msgspec.Struct]:
+        """The Struct a job definition of ``job_type`` must decode into."""
+
+    @abc.abstractmethod
+    async def submit(self, submission: Submission) -> EngineHandle:
+        """Start the work and return as soon as it has an id; do not wait for it."""
+
+    @abc.abstractmethod
+    async def status(self, handle: EngineHandle) -> EngineStatus: ...
+
+    @abc.abstractmethod
+    async def cancel(self, handle: EngineHandle) -> None:
+        """Stop the work for good. Cancelling finished or unknown work is not an error."""
+
+    @abc.abstractmethod
+    async def results(self, handle: EngineHandle, limit: int = 100) -> ResultPreview | None:
+        """The first ``limit`` rows and the row count, for work that yields rows."""
+
+    @abc.abstractmethod
+    async def logs(self, handle: EngineHandle, offset: int = 0) -> LogChunk:
+        """Engine output from ``offset`` on."""
+
+    @abc.abstractmethod
+    async def list_active(self) -> list[ActiveWork]:
+        """Work this engine is running for Lakeplane, with the run id it was tagged with."""
