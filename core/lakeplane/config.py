@@ -88,8 +88,8 @@ class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True):
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig
     security: SecurityConfig
-    object_store: PluginChoice
-    catalog: PluginChoice
+    object_store: PluginChoice = msgspec.field(default_factory=lambda: PluginChoice(plugin="s3"))
+    catalog: PluginChoice = msgspec.field(default_factory=lambda: PluginChoice(plugin="iceberg-rest"))
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     auth: PluginChoice = msgspec.field(default_factory=lambda: PluginChoice(plugin="local"))
     engines: dict[str, PluginChoice] = {}

@@ -1,0 +1,163 @@
+"""The audit log: who did what, when, from where, and how it went.
+
+:func:`record` is called inside the transaction of the change it describes, so the
+event and the change commit or roll back together. Events form a hash chain: each
+stores the SHA-256 of its canonical JSON including the previous event's hash, and
+``seq`` has no gaps, so :func:`verify` finds an edited, inserted or deleted row.
+An advisory lock serialises appends so that the chain cannot fork. Values are
+stored and exported as JSON, so a name holding CR/LF or markup stays one field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane.db.models import AuditEvent
+from lakeplane.ids import new_id
+from lakeplane.timeutil import utcnow
+
+GENESIS = "0" * 64
+_LOCK = text("SELECT pg_advisory_xact_lock(7420931)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who is acting, and the request it came in on."""
+
+    id: str | None
+    name: str
+    source_ip: str | None = None
+    request_id: str | None = None
+    is_admin: bool = False
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(id=None, name=name, is_admin=True)
+
+
+def canonical(event: AuditEvent) -> bytes:
+    fields = {
+        "seq": event.seq,
+        "id": event.id,
+        "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat(),
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "workspace_id": event.workspace_id,
+        "source_ip": event.source_ip,
+        "request_id": event.request_id,
+        "outcome": event.outcome,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
+    return msgspec.json.encode(fields, order="sorted")
+
+
+def digest(event: AuditEvent) -> str:
+    return hashlib.sha256(canonical(event)).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    workspace_id: str | None = None,
+    outcome: str = "success",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event in ``session``'s transaction. Never put secret values in ``details``."""
+    await session.execute(_LOCK)
+    last = (
+        await session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
+    ).first()
+    event = AuditEvent(
+        seq=(last.seq + 1) if last else 1,
+        id=new_id("evt"),
+        occurred_at=utcnow(),
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        workspace_id=workspace_id,
+        source_ip=actor.source_ip,
+        request_id=actor.request_id,
+        outcome=outcome,
+        details=details or {},
+        prev_hash=last.hash if last else GENESIS,
+    )
+    event.hash = digest(event)
+    session.add(event)
+    await session.flush()
+    return event
+
+
+@dataclasses.dataclass
+class Verdict:
+    ok: bool
+    checked: int
+    head: str
+    problem: str | None = None
+    seq: int | None = None
+
+
+async def verify(session: AsyncSession, batch: int = 5000) -> Verdict:
+    """Walk the whole chain; report the first event that does not fit."""
+    expected_seq, prev, checked = 1, GENESIS, 0
+    async for event in _all_events(session, batch):
+        if event.seq != expected_seq:
+            return Verdict(False, checked, prev, f"event {expected_seq} is missing", expected_seq)
+        if event.prev_hash != prev:
+            return Verdict(False, checked, prev, f"event {event.seq} does not follow its predecessor", event.seq)
+        if digest(event) != event.hash:
+            return Verdict(False, checked, prev, f"event {event.seq} was altered", event.seq)
+        prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+    return Verdict(True, checked, prev)
+
+
+async def _all_events(session: AsyncSession, batch: int) -> AsyncIterator[AuditEvent]:
+    after = 0
+    while True:
+        rows = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = rows[-1].seq
+        session.expunge_all()
+
+
+def to_json(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "seq": event.seq,
+        "occurred_at": event.occurred_at,
+        "actor_id": event.actor_id,
+        "actor": event.actor_name,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "workspace_id": event.workspace_id,
+        "source_ip": event.source_ip,
+        "request_id": event.request_id,
+        "outcome": event.outcome,
+        "details": event.details,
+        "hash": event.hash,
+    }

@@ -1,0 +1,67 @@
+"""The ``lakeplane`` command.
+
+Each area adds its subcommands through a ``register(subparsers)`` function in a
+module listed in :data:`COMMAND_MODULES`; a failure is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from lakeplane import __version__
+from lakeplane.errors import LakeplaneError
+
+COMMAND_MODULES = (
+    "lakeplane.cli.core_commands",
+    "lakeplane.cli.auth_commands",
+    "lakeplane.cli.run_commands",
+    "lakeplane.local.cli",
+    "lakeplane.demo.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakeplane", description="Lakeplane control plane")
+    parser.add_argument("--version", action="version", version=f"lakeplane {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def add_config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="config file (default: $LAKEPLANE_CONFIG)")
+
+
+def run_async(coro: Callable[..., Coroutine[Any, Any, int | None]], *args: Any) -> int:
+    return asyncio.run(coro(*args)) or 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args) or 0
+    except LakeplaneError as exc:
+        print(f"lakeplane: error: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

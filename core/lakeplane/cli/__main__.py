@@ -1,0 +1,5 @@
+import sys
+
+from lakeplane.cli import main
+
+sys.exit(main())

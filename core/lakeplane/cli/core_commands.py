@@ -1,0 +1,191 @@
+"""serve, migrate, config check, plugins, secrets, audit verify."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import secrets
+import sys
+import tomllib
+from typing import Any
+
+import msgspec
+
+from lakeplane import audit
+from lakeplane import config as config_module
+from lakeplane import plugins as plugin_loading
+from lakeplane.cli import add_config_arg
+from lakeplane.errors import ConfigError
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser("serve", help="run the API and admin UI")
+    add_config_arg(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = subparsers.add_parser("migrate", help="bring the metadata database schema up to date")
+    add_config_arg(migrate)
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(func=cmd_migrate)
+
+    config = subparsers.add_parser("config", help="inspect the configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate and print the resolved config, secrets masked")
+    add_config_arg(check)
+    check.set_defaults(func=cmd_config_check)
+
+    plugins = subparsers.add_parser("plugins", help="list installed and selected plugins")
+    add_config_arg(plugins)
+    plugins.set_defaults(func=cmd_plugins)
+
+    secrets_cmd = subparsers.add_parser("secrets", help="keys and encrypted connection secrets")
+    secrets_sub = secrets_cmd.add_subparsers(dest="secrets_command", required=True)
+    gen = secrets_sub.add_parser("generate-key", help="print a new random key for the config")
+    gen.set_defaults(func=lambda args: print(generate_key()))
+    rotate = secrets_sub.add_parser("rotate", help="re-encrypt every connection secret with the primary key")
+    add_config_arg(rotate)
+    rotate.set_defaults(func=cmd_rotate)
+
+    audit_cmd = subparsers.add_parser("audit", help="the audit log")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the audit hash chain")
+    add_config_arg(verify)
+    verify.set_defaults(func=cmd_audit_verify)
+
+
+def generate_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(48)).decode().rstrip("=")
+
+
+def load_config(args: argparse.Namespace) -> config_module.Config:
+    return config_module.load(getattr(args, "config", None))
+
+
+def load_services(args: argparse.Namespace) -> Any:
+    from lakeplane.web.state import Services
+
+    return Services.build(load_config(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lakeplane.web.app import create_app
+
+    config = load_config(args)
+    app = create_app(config)
+    uvicorn.run(
+        app,
+        host=args.host or config.server.host,
+        port=args.port or config.server.port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from lakeplane.db.migrate import upgrade
+
+    config = load_config(args)
+    upgrade(config.database.url, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    loaded = plugin_loading.load(config.plugins.blocked)
+    plugin_loading.select(config, loaded.registry)
+    print(_to_toml(config_module.masked(config_module.to_dict(config))))
+    print("# config is valid", file=sys.stderr)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    loaded = plugin_loading.load()
+    selection = None
+    if args.config or os.environ.get("LAKEPLANE_CONFIG"):
+        config = load_config(args)
+        selection = plugin_loading.select(config, loaded.registry)
+    rows = plugin_loading.describe(loaded, selection)
+    print(f"{'ROLE':<13} {'NAME':<16} {'SELECTED':<9} {'DISTRIBUTION':<32} VERSION")
+    for row in rows:
+        print(
+            f"{row['role']:<13} {row['name']:<16} {'yes' if row['selected'] else '':<9} "
+            f"{row['distribution'] or '-':<32} {row['version'] or '-'}"
+        )
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from lakeplane.domain.connections.services import rotate_secrets
+
+    async def run() -> int:
+        lp = load_services(args)
+        try:
+            async with lp.sessions() as db:
+                count = await rotate_secrets(db, lp, audit.Actor.system("lakeplane secrets rotate"))
+        finally:
+            await lp.engine.dispose()
+        print(f"re-encrypted {count} connection(s) with key {lp.keyring.primary_key_id!r}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        lp = load_services(args)
+        try:
+            async with lp.sessions() as db:
+                verdict = await audit.verify(db)
+        finally:
+            await lp.engine.dispose()
+        if verdict.ok:
+            print(f"audit chain intact: {verdict.checked} events, head {verdict.head}")
+            return 0
+        print(f"audit chain BROKEN: {verdict.problem} (after {verdict.checked} good events)", file=sys.stderr)
+        return 1
+
+    return asyncio.run(run())
+
+
+def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Enough TOML to show a config: scalars and arrays first, then sub-tables."""
+    lines: list[str] = []
+    tables = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif value is not None:
+            lines.append(f"{key} = {_toml_value(value)}")
+    out = []
+    if lines:
+        if prefix:
+            out.append(f"[{prefix}]")
+        out.extend(lines)
+        out.append("")
+    for key, value in tables:
+        out.append(_to_toml(value, f"{prefix}.{key}" if prefix else key))
+    return "\n".join(out)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return msgspec.json.encode(value).decode()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError("", f"cannot print {type(value).__name__}")
+
+
+__all__ = ["generate_key", "register", "tomllib"]

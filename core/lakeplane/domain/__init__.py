@@ -1,0 +1,1 @@
+"""Feature areas, each with schemas (wire types), services (queries and rules) and controllers (HTTP)."""

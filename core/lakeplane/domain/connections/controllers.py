@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane.db.models import Connection
+from lakeplane.domain.connections import services
+from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
+from lakeplane.web.guards import principal, workspace
+from lakeplane.web.pagination import Page, page, paginate
+from lakeplane.web.state import Services
+
+
+class ConnectionController(Controller):
+    path = "/api/v1/workspaces/{ws:str}/connections"
+    tags = ["connections"]
+
+    @get("/", operation_id="listConnections", opt={"permission": "workspace:viewer"})
+    async def list_connections(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        role: str | None = None,
+        plugin: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[ConnectionOut]:
+        query = select(Connection).where(Connection.workspace_id == workspace(request).id)
+        if role:
+            query = query.where(Connection.role == role)
+        if plugin:
+            query = query.where(Connection.plugin == plugin)
+        rows = (await db.scalars(paginate(query, Connection.id, cursor, limit))).all()
+        return page(rows, limit, services.to_out)
+
+    @post("/", operation_id="createConnection", opt={"permission": "workspace:editor"})
+    async def create_connection(
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, data: ConnectionCreate
+    ) -> ConnectionOut:
+        conn = await services.create(db, lp, principal(request).actor(request), workspace(request).id, data)
+        return services.to_out(conn)
+
+    @get("/{conn_id:str}", operation_id="getConnection", opt={"permission": "workspace:viewer"})
+    async def get_connection(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, conn_id: str
+    ) -> ConnectionOut:
+        return services.to_out(await services.get(db, workspace(request).id, conn_id))
+
+    @patch("/{conn_id:str}", operation_id="updateConnection", opt={"permission": "workspace:editor"})
+    async def update_connection(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        lp: Services,
+        ws: str,
+        conn_id: str,
+        data: ConnectionUpdate,
+    ) -> ConnectionOut:
+        conn = await services.update(db, lp, principal(request).actor(request), workspace(request).id, conn_id, data)
+        return services.to_out(conn)
+
+    @delete("/{conn_id:str}", operation_id="deleteConnection", opt={"permission": "workspace:editor"})
+    async def delete_connection(self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, conn_id: str) -> None:
+        await services.delete(db, principal(request).actor(request), workspace(request).id, conn_id)
+
+    @post("/{conn_id:str}/test", operation_id="testConnection", status_code=200, opt={"permission": "workspace:editor"})
+    async def test_connection(
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
+    ) -> TestResult:
+        return await services.test(db, lp, principal(request).actor(request), workspace(request).id, conn_id)

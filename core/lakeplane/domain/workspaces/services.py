@@ -1,0 +1,72 @@
+"""Workspaces: the unit of ownership for connections, datasets, jobs and runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane import audit
+from lakeplane.db.models import RoleBinding, Workspace
+from lakeplane.domain.workspaces.schemas import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
+from lakeplane.errors import Conflict
+from lakeplane.ids import new_id
+from lakeplane.web.pagination import paginate
+
+
+def to_out(ws: Workspace, role: str | None = None) -> WorkspaceOut:
+    return WorkspaceOut(
+        id=ws.id,
+        slug=ws.slug,
+        name=ws.name,
+        description=ws.description,
+        created_at=ws.created_at,
+        updated_at=ws.updated_at,
+        role=role,
+    )
+
+
+async def create(db: AsyncSession, actor: audit.Actor, data: WorkspaceCreate) -> Workspace:
+    ws = Workspace(id=new_id("ws"), slug=data.slug, name=data.name, description=data.description)
+    try:
+        async with db.begin():
+            db.add(ws)
+            await db.flush()
+            await audit.record(
+                db, actor, "workspace.create", target_type="workspace", target_id=ws.id,
+                workspace_id=ws.id, details={"slug": ws.slug, "name": ws.name},
+            )
+    except IntegrityError:
+        raise Conflict(f"a workspace with slug {data.slug!r} already exists") from None
+    return ws
+
+
+async def update(db: AsyncSession, actor: audit.Actor, ws: Workspace, data: WorkspaceUpdate) -> Workspace:
+    async with db.begin():
+        ws = await db.merge(ws)
+        changed = {}
+        for field in ("name", "description"):
+            value = getattr(data, field)
+            if value is not None and value != getattr(ws, field):
+                setattr(ws, field, value)
+                changed[field] = value
+        await audit.record(
+            db, actor, "workspace.update", target_type="workspace", target_id=ws.id,
+            workspace_id=ws.id, details={"changed": sorted(changed)},
+        )
+    return ws
+
+
+async def list_for(
+    db: AsyncSession, user_id: str, is_admin: bool, cursor: str | None, limit: int
+) -> Sequence[tuple[Workspace, str | None]]:
+    if is_admin:
+        query = select(Workspace)
+        rows = (await db.scalars(paginate(query, Workspace.id, cursor, limit))).all()
+        return [(ws, "admin") for ws in rows]
+    query = select(Workspace, RoleBinding.role).join(
+        RoleBinding, (RoleBinding.workspace_id == Workspace.id) & (RoleBinding.user_id == user_id)
+    )
+    return [(ws, role) for ws, role in (await db.execute(paginate(query, Workspace.id, cursor, limit))).all()]

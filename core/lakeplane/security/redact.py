@@ -1,0 +1,73 @@
+"""Keeping secret values out of logs, run output and errors.
+
+A :class:`Redactor` knows the secret strings in play and replaces them, and their
+base64 and URL-encoded forms, with ``[REDACTED]``; it also catches well-known token
+formats whatever their value.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import urllib.parse
+from collections.abc import Iterable
+
+MASK = "[REDACTED]"
+MIN_SECRET_LEN = 4
+
+WELL_KNOWN = re.compile(
+    r"(?:"
+    r"AKIA[0-9A-Z]{16}"  # AWS access key id
+    r"|lp_[A-Za-z0-9_-]{20,}"  # Lakeplane API tokens
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT
+    r"|gh[pousr]_[A-Za-z0-9]{30,}"  # GitHub tokens
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
+    r"|(?i:(?:authorization|x-amz-security-token)\s*[:=]\s*)\S+"
+    r")"
+)
+
+
+def encoded_forms(secret: str) -> set[str]:
+    raw = secret.encode()
+    forms = {
+        secret,
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+    }
+    forms |= {f.rstrip("=") for f in forms}
+    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret and len(secret) >= MIN_SECRET_LEN:
+                forms |= encoded_forms(secret)
+        # Longest first so a secret is not half-replaced by a shorter one inside it.
+        self._pattern = (
+            re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
+            if forms
+            else None
+        )
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        return WELL_KNOWN.sub(MASK, text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that passes every record's message through a redactor."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor(record.getMessage())
+        record.args = None
+        return True

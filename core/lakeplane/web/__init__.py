@@ -1,0 +1,1 @@
+"""The HTTP layer: the Litestar app, errors as problem documents, auth guards."""

@@ -1,0 +1,77 @@
+"""The Litestar application: every controller, the guard, problem documents, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import ASGIMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from lakeplane import __version__
+from lakeplane.config import Config
+from lakeplane.domain.connections.controllers import ConnectionController
+from lakeplane.domain.system.controllers import SystemController
+from lakeplane.domain.workspaces.controllers import WorkspaceController
+from lakeplane.plugins import Plugins
+from lakeplane.web.guards import permission_guard
+from lakeplane.web.problems import EXCEPTION_HANDLERS
+from lakeplane.web.state import Services, provide_db, provide_services
+
+log = logging.getLogger("lakeplane.web")
+
+CORE_ROUTES: list[Any] = [SystemController, WorkspaceController, ConnectionController]
+
+
+class RequestIdMiddleware(ASGIMiddleware):
+    """Give every request an id (or keep a sane one from ``X-Request-ID``) and echo it."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if incoming.isalnum() and len(incoming) <= 64 else secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await next_app(scope, receive, send_with_id)
+
+
+def create_app(config: Config, plugins: Plugins | None = None, extra_routes: list[Any] | None = None) -> Litestar:
+    lp = Services.build(config, plugins)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await lp.engine.dispose()
+
+    routes = [*CORE_ROUTES, *lp.plugins.web_routes(), *(extra_routes or [])]
+    return Litestar(
+        route_handlers=[Router(path="/", route_handlers=routes)],
+        guards=[permission_guard],
+        dependencies={"lp": Provide(provide_services), "db": Provide(provide_db)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestIdMiddleware()],
+        state=State({"lakeplane": lp}),
+        lifespan=[lifespan],
+        request_max_body_size=config.server.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Lakeplane API",
+            version=__version__,
+            render_plugins=[JsonRenderPlugin()],
+            openapi_router=Router(path="/api", route_handlers=[], opt={"permission": "public"}),
+        ),
+        debug=False,
+    )

@@ -1,0 +1,237 @@
+"""One guard decides every request: each route declares ``opt={"permission": ...}``.
+
+Permissions, weakest first:
+
+- ``public``: anyone (health, sign-in);
+- ``authenticated``: any signed-in user or valid token;
+- ``workspace:viewer`` / ``workspace:editor`` / ``workspace:admin``: that role or a
+  stronger one in the workspace named by the ``ws`` path parameter (a global admin
+  has every role);
+- ``admin``: global administrators only.
+
+A route without a declared permission is refused for everyone: forgetting to
+declare one fails closed. Non-members asking for a workspace get 404, so
+workspace names do not leak.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane.audit import Actor
+from lakeplane.db.engine import outage_as_503
+from lakeplane.db.models import ApiToken, RoleBinding, User, UserSession, Workspace
+from lakeplane.errors import NotAuthenticated, NotFound, PermissionDenied
+from lakeplane.timeutil import utcnow
+from lakeplane.web.state import services
+
+ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
+PERMISSIONS = frozenset(
+    {"public", "authenticated", "workspace:viewer", "workspace:editor", "workspace:admin", "admin"}
+)
+SESSION_COOKIE = "lakeplane_session"
+TOKEN_PREFIX = "lp_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    user_id: str
+    username: str
+    is_admin: bool
+    #: ``token`` or ``session``.
+    via: str
+    #: For a session: its id hash and CSRF token; for a token: its id.
+    credential_id: str
+    csrf_token: str | None = None
+    #: Token scopes (a role name); empty for sessions.
+    scopes: tuple[str, ...] = ()
+
+    def actor(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
+        return Actor(
+            id=self.user_id,
+            name=self.username,
+            source_ip=client_ip(connection),
+            request_id=connection.scope.get("state", {}).get("request_id"),
+            is_admin=self.is_admin,
+        )
+
+
+def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    client = connection.scope.get("client")
+    return client[0] if client else None
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def permission_of(handler: BaseRouteHandler) -> str | None:
+    permission = handler.opt.get("permission")
+    return permission if isinstance(permission, str) else None
+
+
+async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    permission = permission_of(handler)
+    if permission not in PERMISSIONS:
+        raise PermissionDenied("this route declares no permission")
+    if permission == "public":
+        return
+    lp = services(connection.app.state)
+    async with outage_as_503(), lp.sessions() as db:
+        principal = await resolve_principal(connection, db)
+        if principal is None:
+            raise NotAuthenticated("sign in or send a valid bearer token")
+        connection.state.principal = principal
+        if permission == "authenticated":
+            return
+        if permission == "admin":
+            if not principal.is_admin or not _scope_allows(principal, "admin"):
+                raise PermissionDenied("administrators only")
+            return
+        needed = permission.split(":", 1)[1]
+        ws_ref = connection.path_params.get("ws")
+        if not isinstance(ws_ref, str):
+            raise PermissionDenied("workspace route without a workspace")
+        workspace = await db.scalar(select(Workspace).where(or_(Workspace.id == ws_ref, Workspace.slug == ws_ref)))
+        role = await role_in(db, principal, workspace.id) if workspace else None
+        if workspace is None or role is None:
+            raise NotFound(f"workspace {ws_ref!r} not found")
+        if ROLE_RANK[role] < ROLE_RANK[needed] or not _scope_allows(principal, needed):
+            raise PermissionDenied(f"this needs the {needed} role in workspace {workspace.slug}")
+        connection.state.workspace = workspace
+        connection.state.role = role
+
+
+def _scope_allows(principal: Principal, needed: str) -> bool:
+    """A token limited to a role acts with at most that role."""
+    if principal.via != "token" or not principal.scopes:
+        return True
+    best = max((ROLE_RANK.get(s, 0) for s in principal.scopes), default=0)
+    if needed == "admin":
+        return "admin" in principal.scopes
+    return best >= ROLE_RANK[needed]
+
+
+async def role_in(db: AsyncSession, principal: Principal, workspace_id: str) -> str | None:
+    if principal.is_admin:
+        return "admin"
+    role: str | None = await db.scalar(
+        select(RoleBinding.role).where(
+            RoleBinding.user_id == principal.user_id, RoleBinding.workspace_id == workspace_id
+        )
+    )
+    return role
+
+
+async def resolve_principal(
+    connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession
+) -> Principal | None:
+    cached = connection.scope.get("state", {}).get("principal")
+    if isinstance(cached, Principal):
+        return cached
+    header = connection.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
+            raise NotAuthenticated("the Authorization header must be 'Bearer lp_...'")
+        return await principal_from_token(connection, db, token.strip())
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return await principal_from_session(connection, db, cookie)
+    return None
+
+
+async def principal_from_token(
+    connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession, token: str
+) -> Principal | None:
+    lp = services(connection.app.state)
+    token_hash = hash_secret(token)
+    cache: dict[str, tuple[Principal, float]] = lp.caches.setdefault("tokens", {})
+    now = utcnow()
+    row = (
+        await db.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == token_hash)
+        )
+    ).first()
+    if row is None:
+        return None
+    token_row, user = row
+    if (
+        token_row.revoked_at is not None
+        or (token_row.expires_at is not None and token_row.expires_at <= now)
+        or user.disabled
+        or token_row.credential_epoch != user.credential_epoch
+    ):
+        cache.pop(token_hash, None)
+        return None
+    if token_row.last_used_at is None or now - token_row.last_used_at > dt.timedelta(minutes=1):
+        await db.execute(update(ApiToken).where(ApiToken.id == token_row.id).values(last_used_at=now))
+        await db.commit()
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        is_admin=user.is_admin,
+        via="token",
+        credential_id=token_row.id,
+        scopes=tuple(token_row.scopes or ()),
+    )
+
+
+async def principal_from_session(
+    connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession, cookie: str
+) -> Principal | None:
+    lp = services(connection.app.state)
+    now = utcnow()
+    row = (
+        await db.execute(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.id == hash_secret(cookie))
+        )
+    ).first()
+    if row is None:
+        return None
+    session, user = row
+    idle = dt.timedelta(minutes=lp.config.security.session_idle_minutes)
+    if (
+        session.expires_at <= now
+        or session.last_seen_at + idle <= now
+        or user.disabled
+        or session.credential_epoch != user.credential_epoch
+    ):
+        return None
+    if now - session.last_seen_at > dt.timedelta(seconds=30):
+        await db.execute(update(UserSession).where(UserSession.id == session.id).values(last_seen_at=now))
+        await db.commit()
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        is_admin=user.is_admin,
+        via="session",
+        credential_id=session.id,
+        csrf_token=session.csrf_token,
+    )
+
+
+def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    found = connection.state.get("principal")
+    if not isinstance(found, Principal):
+        raise NotAuthenticated("sign in or send a valid bearer token")
+    return found
+
+
+def workspace(connection: ASGIConnection[Any, Any, Any, Any]) -> Workspace:
+    found = connection.state.get("workspace")
+    if not isinstance(found, Workspace):
+        raise NotFound("workspace not found")
+    return found
