@@ -81,7 +81,9 @@ async def record(
     """Append one event in ``session``'s transaction. Never put secret values in ``details``."""
     await session.execute(_LOCK)
     last = (
-        await session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
+        await session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+        )
     ).first()
     event = AuditEvent(
         seq=(last.seq + 1) if last else 1,
@@ -121,7 +123,9 @@ async def verify(session: AsyncSession, batch: int = 5000) -> Verdict:
         if event.seq != expected_seq:
             return Verdict(False, checked, prev, f"event {expected_seq} is missing", expected_seq)
         if event.prev_hash != prev:
-            return Verdict(False, checked, prev, f"event {event.seq} does not follow its predecessor", event.seq)
+            return Verdict(
+                False, checked, prev, f"event {event.seq} does not follow its predecessor", event.seq
+            )
         if digest(event) != event.hash:
             return Verdict(False, checked, prev, f"event {event.seq} was altered", event.seq)
         prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1

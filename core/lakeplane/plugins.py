@@ -25,7 +25,7 @@ from lakeplane.interfaces import AuthProvider, Catalog, Component, Engine, Objec
 
 ENTRY_POINT_GROUP = "lakeplane.plugins"
 BUILTIN_PLUGINS = ("lakeplane.builtins.noop",)
-ROLES: dict[str, type[Component]] = {
+ROLES: dict[str, Any] = {
     "object_store": ObjectStore,
     "catalog": Catalog,
     "engine": Engine,
@@ -122,9 +122,9 @@ def load(blocked: Iterable[str] = (), extra: Iterable[object] = ()) -> Plugins:
         manager.register(module, name=ep.name)
         dist = ep.dist
         dists[ep.name] = (dist.name if dist else None, dist.version if dist else None)
-    for module in extra:
-        name = getattr(module, "__name__", repr(module))
-        manager.register(module, name=name)
+    for extra_module in extra:
+        name = getattr(extra_module, "__name__", repr(extra_module))
+        manager.register(extra_module, name=name)
         dists[name] = (None, None)
     manager.check_pending()
 
@@ -197,9 +197,7 @@ def select(config: Config, registry: Registry) -> Selection:
 
     engines = {name: pick("engine", choice, f"engines.{name}") for name, choice in config.engines.items()}
     # The noop engine is always available: pipelines and benchmarks rely on it.
-    if "noop" in registry.by_role["engine"] and not any(
-        s.impl.name == "noop" for s in engines.values()
-    ):
+    if "noop" in registry.by_role["engine"] and not any(s.impl.name == "noop" for s in engines.values()):
         engines["noop"] = pick("engine", PluginChoice(plugin="noop"), "engines.noop")
     return Selection(
         object_store=pick("object_store", config.object_store, "object_store"),

@@ -73,10 +73,10 @@ class Component(abc.ABC):
         self.params = params
         self.options = options if options is not None else self.Options()
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - optional hook
         """Acquire clients or sessions. Called by ``__aenter__``."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what ``open`` acquired. Called by ``__aexit__``."""
 
     async def __aenter__(self) -> Self:

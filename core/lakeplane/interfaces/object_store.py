@@ -62,9 +62,7 @@ class ObjectStore(Component):
         """Delete ``key``; deleting a missing key is not an error (as in S3)."""
 
     @abc.abstractmethod
-    async def presigned_url(
-        self, bucket: str, key: str, method: str = "GET", expires_in: int = 900
-    ) -> str:
+    async def presigned_url(self, bucket: str, key: str, method: str = "GET", expires_in: int = 900) -> str:
         """A URL that allows ``method`` (GET or PUT) on the object without credentials."""
 
     async def read_all(self, bucket: str, key: str) -> bytes:

@@ -90,4 +90,4 @@ def _addresses(host: str, resolve: bool) -> list[ipaddress.IPv4Address | ipaddre
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return []  # unresolvable: the connection test will say so
-    return list({ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos})
+    return list({ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos})

@@ -73,8 +73,12 @@ async def make_user(
         await db.flush()
         db.add(
             ApiToken(
-                id=new_id("tok"), user_id=user.id, name="test", token_hash=hash_secret(token),
-                prefix=token[:10], scopes=scopes or [],
+                id=new_id("tok"),
+                user_id=user.id,
+                name="test",
+                token_hash=hash_secret(token),
+                prefix=token[:10],
+                scopes=scopes or [],
             )
         )
         for ws_id, role in (roles or {}).items():

@@ -18,7 +18,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from lakeplane import __version__
 from lakeplane.config import Config
+from lakeplane.domain.catalog.controllers import CatalogController
 from lakeplane.domain.connections.controllers import ConnectionController
+from lakeplane.domain.datasets.controllers import DatasetController
 from lakeplane.domain.system.controllers import SystemController
 from lakeplane.domain.workspaces.controllers import WorkspaceController
 from lakeplane.plugins import Plugins
@@ -28,7 +30,13 @@ from lakeplane.web.state import Services, provide_db, provide_services
 
 log = logging.getLogger("lakeplane.web")
 
-CORE_ROUTES: list[Any] = [SystemController, WorkspaceController, ConnectionController]
+CORE_ROUTES: list[Any] = [
+    SystemController,
+    WorkspaceController,
+    ConnectionController,
+    CatalogController,
+    DatasetController,
+]
 
 
 class RequestIdMiddleware(ASGIMiddleware):
@@ -47,7 +55,9 @@ class RequestIdMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send_with_id)
 
 
-def create_app(config: Config, plugins: Plugins | None = None, extra_routes: list[Any] | None = None) -> Litestar:
+def create_app(
+    config: Config, plugins: Plugins | None = None, extra_routes: list[Any] | None = None
+) -> Litestar:
     lp = Services.build(config, plugins)
 
     @asynccontextmanager
@@ -62,7 +72,7 @@ def create_app(config: Config, plugins: Plugins | None = None, extra_routes: lis
         route_handlers=[Router(path="/", route_handlers=routes)],
         guards=[permission_guard],
         dependencies={"lp": Provide(provide_services), "db": Provide(provide_db)},
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[RequestIdMiddleware()],
         state=State({"lakeplane": lp}),
         lifespan=[lifespan],

@@ -12,6 +12,19 @@ Permissions, weakest first:
 A route without a declared permission is refused for everyone: forgetting to
 declare one fails closed. Non-members asking for a workspace get 404, so
 workspace names do not leak.
+
+Credentials: ``Authorization: Bearer lp_...`` (an API token) or the
+``lakeplane_session`` cookie. A request authenticated by the cookie with an unsafe
+method (POST, PUT, PATCH, DELETE) must also carry the session's CSRF token, in the
+``X-CSRF-Token`` header or the ``csrf_token`` form field; bearer requests are
+exempt, since a browser never adds that header on its own.
+
+Verified tokens are cached per process for :data:`TOKEN_CACHE_SECONDS` so that a
+token-authenticated request costs no database round trip. The process that
+revokes a token, changes a role or bumps a user's ``credential_epoch`` drops the
+entries at once (:func:`forget_token`, :func:`forget_user`); another API process
+may accept the old credential for at most :data:`TOKEN_CACHE_SECONDS` more.
+Expiry is checked on every request against the cached ``expires_at``.
 """
 
 from __future__ import annotations
@@ -19,8 +32,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
+import time
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import or_, select, update
@@ -31,14 +47,22 @@ from lakeplane.db.engine import outage_as_503
 from lakeplane.db.models import ApiToken, RoleBinding, User, UserSession, Workspace
 from lakeplane.errors import NotAuthenticated, NotFound, PermissionDenied
 from lakeplane.timeutil import utcnow
-from lakeplane.web.state import services
+from lakeplane.web.state import Services, services
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
 PERMISSIONS = frozenset(
     {"public", "authenticated", "workspace:viewer", "workspace:editor", "workspace:admin", "admin"}
 )
 SESSION_COOKIE = "lakeplane_session"
-TOKEN_PREFIX = "lp_"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+TOKEN_PREFIX = "lp_"  # noqa: S105 - a marker, not a secret
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: How long another process may keep trusting a revoked token (see the module docstring).
+TOKEN_CACHE_SECONDS = 5.0
+TOKEN_CACHE_MAX = 10_000
+#: ``last_used_at`` and ``last_seen_at`` are written at most this often per credential.
+TOUCH_INTERVAL = dt.timedelta(seconds=60)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +97,65 @@ def hash_secret(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+@dataclasses.dataclass
+class CachedToken:
+    principal: Principal
+    expires_at: dt.datetime | None
+    cached_at: float
+    last_used_at: dt.datetime | None
+
+
+class TokenCache:
+    """Verified tokens by hash. Holds no secrets: only the SHA-256 the database holds too."""
+
+    def __init__(self, ttl: float = TOKEN_CACHE_SECONDS, max_entries: int = TOKEN_CACHE_MAX) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.entries: dict[str, CachedToken] = {}
+
+    def get(self, token_hash: str) -> CachedToken | None:
+        entry = self.entries.get(token_hash)
+        if entry is not None and time.monotonic() - entry.cached_at > self.ttl:
+            self.entries.pop(token_hash, None)
+            return None
+        return entry
+
+    def put(self, token_hash: str, entry: CachedToken) -> None:
+        if len(self.entries) >= self.max_entries:
+            self.entries.clear()
+        self.entries[token_hash] = entry
+
+    def forget(self, token_hash: str) -> None:
+        self.entries.pop(token_hash, None)
+
+    def forget_token(self, token_id: str) -> None:
+        for key, entry in list(self.entries.items()):
+            if entry.principal.credential_id == token_id:
+                del self.entries[key]
+
+    def forget_user(self, user_id: str) -> None:
+        for key, entry in list(self.entries.items()):
+            if entry.principal.user_id == user_id:
+                del self.entries[key]
+
+
+def token_cache(lp: Services) -> TokenCache:
+    cache = lp.caches.get("tokens")
+    if not isinstance(cache, TokenCache):
+        cache = lp.caches["tokens"] = TokenCache()
+    return cache
+
+
+def forget_token(lp: Services, token_id: str) -> None:
+    """Call after committing a token's revocation."""
+    token_cache(lp).forget_token(token_id)
+
+
+def forget_user(lp: Services, user_id: str) -> None:
+    """Call after committing a change to a user's epoch, admin flag, roles or state."""
+    token_cache(lp).forget_user(user_id)
+
+
 def permission_of(handler: BaseRouteHandler) -> str | None:
     permission = handler.opt.get("permission")
     return permission if isinstance(permission, str) else None
@@ -90,6 +173,7 @@ async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
         if principal is None:
             raise NotAuthenticated("sign in or send a valid bearer token")
         connection.state.principal = principal
+        await check_csrf(connection, principal)
         if permission == "authenticated":
             return
         if permission == "admin":
@@ -100,7 +184,9 @@ async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
         ws_ref = connection.path_params.get("ws")
         if not isinstance(ws_ref, str):
             raise PermissionDenied("workspace route without a workspace")
-        workspace = await db.scalar(select(Workspace).where(or_(Workspace.id == ws_ref, Workspace.slug == ws_ref)))
+        workspace = await db.scalar(
+            select(Workspace).where(or_(Workspace.id == ws_ref, Workspace.slug == ws_ref))
+        )
         role = await role_in(db, principal, workspace.id) if workspace else None
         if workspace is None or role is None:
             raise NotFound(f"workspace {ws_ref!r} not found")
@@ -108,6 +194,22 @@ async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
             raise PermissionDenied(f"this needs the {needed} role in workspace {workspace.slug}")
         connection.state.workspace = workspace
         connection.state.role = role
+
+
+async def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:
+    """A cookie-authenticated unsafe request must prove it came from our own page."""
+    method = connection.scope.get("method", "GET")
+    if principal.via != "session" or method in SAFE_METHODS:
+        return
+    sent = connection.headers.get(CSRF_HEADER)
+    if sent is None and isinstance(connection, Request):
+        content_type = connection.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            value = (await connection.form()).get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    expected = principal.csrf_token or ""
+    if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise PermissionDenied("missing or wrong CSRF token")
 
 
 def _scope_allows(principal: Principal, needed: str) -> bool:
@@ -153,9 +255,28 @@ async def principal_from_token(
     connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession, token: str
 ) -> Principal | None:
     lp = services(connection.app.state)
+    cache = token_cache(lp)
     token_hash = hash_secret(token)
-    cache: dict[str, tuple[Principal, float]] = lp.caches.setdefault("tokens", {})
     now = utcnow()
+    entry = cache.get(token_hash)
+    if entry is None:
+        entry = await _load_token(db, token_hash, now)
+        if entry is None:
+            return None
+        cache.put(token_hash, entry)
+    elif entry.expires_at is not None and entry.expires_at <= now:
+        cache.forget(token_hash)
+        return None
+    if entry.last_used_at is None or now - entry.last_used_at > TOUCH_INTERVAL:
+        entry.last_used_at = now
+        await db.execute(
+            update(ApiToken).where(ApiToken.id == entry.principal.credential_id).values(last_used_at=now)
+        )
+        await db.commit()
+    return entry.principal
+
+
+async def _load_token(db: AsyncSession, token_hash: str, now: dt.datetime) -> CachedToken | None:
     row = (
         await db.execute(
             select(ApiToken, User)
@@ -172,12 +293,8 @@ async def principal_from_token(
         or user.disabled
         or token_row.credential_epoch != user.credential_epoch
     ):
-        cache.pop(token_hash, None)
         return None
-    if token_row.last_used_at is None or now - token_row.last_used_at > dt.timedelta(minutes=1):
-        await db.execute(update(ApiToken).where(ApiToken.id == token_row.id).values(last_used_at=now))
-        await db.commit()
-    return Principal(
+    principal = Principal(
         user_id=user.id,
         username=user.username,
         is_admin=user.is_admin,
@@ -185,6 +302,7 @@ async def principal_from_token(
         credential_id=token_row.id,
         scopes=tuple(token_row.scopes or ()),
     )
+    return CachedToken(principal, token_row.expires_at, time.monotonic(), token_row.last_used_at)
 
 
 async def principal_from_session(
@@ -210,7 +328,7 @@ async def principal_from_session(
         or session.credential_epoch != user.credential_epoch
     ):
         return None
-    if now - session.last_seen_at > dt.timedelta(seconds=30):
+    if now - session.last_seen_at > dt.timedelta(seconds=30):  # keeps the idle timer honest
         await db.execute(update(UserSession).where(UserSession.id == session.id).values(last_seen_at=now))
         await db.commit()
     return Principal(

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from sqlalchemy import Select
 
 from lakeplane.errors import ValidationFailed
 
@@ -21,11 +20,15 @@ class Page(msgspec.Struct, Generic[T]):
 
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", [{"field": "limit", "message": "out of range"}])
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_LIMIT}", [{"field": "limit", "message": "out of range"}]
+        )
     return limit
 
 
-def paginate(query: Select[Any], id_column: Any, cursor: str | None, limit: int, newest_first: bool = False) -> Select[Any]:
+def paginate(
+    query: Any, id_column: Any, cursor: str | None, limit: int, newest_first: bool = False
+) -> Any:
     check_limit(limit)
     if cursor:
         query = query.where(id_column < cursor if newest_first else id_column > cursor)

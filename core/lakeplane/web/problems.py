@@ -69,12 +69,16 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         code = "not-authenticated"
     if isinstance(exc, PermissionDeniedException):
         code = "permission-denied"
-    return problem(exc.status_code, code, str(exc.detail), dict(exc.headers or {}), request_id=_request_id(request))
+    return problem(
+        exc.status_code, code, str(exc.detail), dict(exc.headers or {}), request_id=_request_id(request)
+    )
 
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if is_outage(exc):
-        return lakeplane_error(request, ServiceUnavailable("the metadata database is unavailable; retry shortly"))
+        return lakeplane_error(
+            request, ServiceUnavailable("the metadata database is unavailable; retry shortly")
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,

@@ -60,14 +60,23 @@ class ConnectionController(Controller):
         conn_id: str,
         data: ConnectionUpdate,
     ) -> ConnectionOut:
-        conn = await services.update(db, lp, principal(request).actor(request), workspace(request).id, conn_id, data)
+        conn = await services.update(
+            db, lp, principal(request).actor(request), workspace(request).id, conn_id, data
+        )
         return services.to_out(conn)
 
     @delete("/{conn_id:str}", operation_id="deleteConnection", opt={"permission": "workspace:editor"})
-    async def delete_connection(self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, conn_id: str) -> None:
+    async def delete_connection(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, conn_id: str
+    ) -> None:
         await services.delete(db, principal(request).actor(request), workspace(request).id, conn_id)
 
-    @post("/{conn_id:str}/test", operation_id="testConnection", status_code=200, opt={"permission": "workspace:editor"})
+    @post(
+        "/{conn_id:str}/test",
+        operation_id="testConnection",
+        status_code=200,
+        opt={"permission": "workspace:editor"},
+    )
     async def test_connection(
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
     ) -> TestResult:

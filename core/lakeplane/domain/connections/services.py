@@ -73,7 +73,9 @@ def decode_params(selected: Selected, params: dict[str, Any]) -> msgspec.Struct:
         return msgspec.convert(params, params_type)
     except msgspec.ValidationError as exc:
         message = str(exc).replace("`", "").replace("$.", "params.").replace(" - at $", "")
-        raise ValidationFailed(f"invalid parameters: {message}", [{"field": "params", "message": message}]) from None
+        raise ValidationFailed(
+            f"invalid parameters: {message}", [{"field": "params", "message": message}]
+        ) from None
 
 
 async def check_endpoints(lp: Services, selected: Selected, params: dict[str, Any]) -> None:
@@ -91,7 +93,9 @@ def _split(selected: Selected, params: dict[str, Any]) -> tuple[dict[str, Any], 
     secrets = {k: v for k, v in params.items() if k in secret_names and v is not None}
     for key, value in secrets.items():
         if not isinstance(value, str):
-            raise ValidationFailed(f"params.{key} must be a string", [{"field": f"params.{key}", "message": "expected str"}])
+            raise ValidationFailed(
+                f"params.{key} must be a string", [{"field": f"params.{key}", "message": "expected str"}]
+            )
     return plain, secrets
 
 
@@ -127,9 +131,18 @@ async def create(
             db.add(conn)
             await db.flush()
             await audit.record(
-                db, actor, "connection.create", target_type="connection", target_id=conn.id,
+                db,
+                actor,
+                "connection.create",
+                target_type="connection",
+                target_id=conn.id,
                 workspace_id=workspace_id,
-                details={"name": data.name, "plugin": data.plugin, "params": sorted(plain), "secrets": sorted(secrets)},
+                details={
+                    "name": data.name,
+                    "plugin": data.plugin,
+                    "params": sorted(plain),
+                    "secrets": sorted(secrets),
+                },
             )
     except IntegrityError:
         raise Conflict(f"a connection named {data.name!r} already exists in this workspace") from None
@@ -146,7 +159,12 @@ async def get(db: AsyncSession, workspace_id: str, conn_id: str) -> Connection:
 
 
 async def update(
-    db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, conn_id: str, data: ConnectionUpdate
+    db: AsyncSession,
+    lp: Services,
+    actor: audit.Actor,
+    workspace_id: str,
+    conn_id: str,
+    data: ConnectionUpdate,
 ) -> Connection:
     try:
         async with db.begin():
@@ -159,8 +177,12 @@ async def update(
                 merged = {k: v for k, v in merged.items() if v is not None}
                 decode_params(selected, merged)
                 await check_endpoints(lp, selected, merged)
-                new_plain = {k: v for k, v in merged.items() if k not in secret_fields(selected.impl.cls.Params)}
-                changed += sorted(k for k in set(conn.params) | set(new_plain) if conn.params.get(k) != new_plain.get(k))
+                new_plain = {
+                    k: v for k, v in merged.items() if k not in secret_fields(selected.impl.cls.Params)
+                }
+                changed += sorted(
+                    k for k in set(conn.params) | set(new_plain) if conn.params.get(k) != new_plain.get(k)
+                )
                 changed += sorted(secrets)
                 conn.params = new_plain
                 conn.secrets = {**conn.secrets, **_seal(lp, conn.id, secrets)}
@@ -174,8 +196,13 @@ async def update(
             conn.updated_at = utcnow()
             await db.flush()
             await audit.record(
-                db, actor, "connection.update", target_type="connection", target_id=conn.id,
-                workspace_id=workspace_id, details={"changed": changed},
+                db,
+                actor,
+                "connection.update",
+                target_type="connection",
+                target_id=conn.id,
+                workspace_id=workspace_id,
+                details={"changed": changed},
             )
     except IntegrityError:
         raise Conflict(f"a connection named {data.name!r} already exists in this workspace") from None
@@ -187,8 +214,13 @@ async def delete(db: AsyncSession, actor: audit.Actor, workspace_id: str, conn_i
         conn = await get(db, workspace_id, conn_id)
         await db.delete(conn)
         await audit.record(
-            db, actor, "connection.delete", target_type="connection", target_id=conn.id,
-            workspace_id=workspace_id, details={"name": conn.name},
+            db,
+            actor,
+            "connection.delete",
+            target_type="connection",
+            target_id=conn.id,
+            workspace_id=workspace_id,
+            details={"name": conn.name},
         )
 
 
@@ -209,7 +241,9 @@ def redactor_for(lp: Services, *conns: Connection) -> Redactor:
     return Redactor(value for conn in conns for value in reveal(lp, conn).values())
 
 
-async def test(db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, conn_id: str) -> TestResult:
+async def test(
+    db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, conn_id: str
+) -> TestResult:
     conn = await get(db, workspace_id, conn_id)
     await db.rollback()
     redact = redactor_for(lp, conn)
@@ -235,8 +269,13 @@ async def test(db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id:
         fresh = await get(db, workspace_id, conn_id)
         fresh.last_test_ok, fresh.last_tested_at = result.ok, utcnow()
         await audit.record(
-            db, actor, "connection.test", target_type="connection", target_id=conn_id,
-            workspace_id=workspace_id, outcome="success" if result.ok else "failure",
+            db,
+            actor,
+            "connection.test",
+            target_type="connection",
+            target_id=conn_id,
+            workspace_id=workspace_id,
+            outcome="success" if result.ok else "failure",
         )
     return result
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import time
 from typing import Any
-
-import html
 
 from litestar import Controller, MediaType, Request, Response, get
 from sqlalchemy import text
@@ -40,7 +39,9 @@ async def platform_object_store_health(lp: Services) -> dict[str, Any]:
         import msgspec
 
         params_type = selected.impl.cls.Params
-        params = msgspec.convert({k: v for k, v in options.items() if k in params_type.__struct_fields__}, params_type)
+        params = msgspec.convert(
+            {k: v for k, v in options.items() if k in params_type.__struct_fields__}, params_type
+        )
         component: Component = selected.impl.cls(params, selected.options)
         async with asyncio.timeout(HEALTH_TIMEOUT_S), component:
             result = await component.health()
@@ -66,7 +67,10 @@ class SystemController(Controller):
     @get("/health/ready", operation_id="ready", opt={"permission": "public"})
     async def ready(self, lp: Services) -> Response[dict[str, Any]]:
         checks = await asyncio.gather(database_health(lp), platform_object_store_health(lp))
-        components = [*checks, *({"name": f"plugin:{s.key}", "ok": True, "loaded": s.impl.name} for s in lp.selection.all())]
+        components = [
+            *checks,
+            *({"name": f"plugin:{s.key}", "ok": True, "loaded": s.impl.name} for s in lp.selection.all()),
+        ]
         ok = all(c["ok"] for c in checks)
         return Response(
             {"status": "ok" if ok else "unavailable", "components": components},
@@ -88,7 +92,8 @@ class SystemController(Controller):
                     )
         return (
             "<!doctype html><html lang=en><meta charset=utf-8><title>Lakeplane API</title>"
-            "<h1>Lakeplane API v1</h1><p>OpenAPI document: <a href=/api/openapi.json>/api/openapi.json</a></p>"
+            "<h1>Lakeplane API v1</h1>"
+            "<p>OpenAPI document: <a href=/api/openapi.json>/api/openapi.json</a></p>"
             f"<table><tr><th>Method</th><th>Path</th><th>Operation</th></tr>{''.join(rows)}</table></html>"
         )
 

@@ -35,8 +35,13 @@ async def create(db: AsyncSession, actor: audit.Actor, data: WorkspaceCreate) ->
             db.add(ws)
             await db.flush()
             await audit.record(
-                db, actor, "workspace.create", target_type="workspace", target_id=ws.id,
-                workspace_id=ws.id, details={"slug": ws.slug, "name": ws.name},
+                db,
+                actor,
+                "workspace.create",
+                target_type="workspace",
+                target_id=ws.id,
+                workspace_id=ws.id,
+                details={"slug": ws.slug, "name": ws.name},
             )
     except IntegrityError:
         raise Conflict(f"a workspace with slug {data.slug!r} already exists") from None
@@ -53,8 +58,13 @@ async def update(db: AsyncSession, actor: audit.Actor, ws: Workspace, data: Work
                 setattr(ws, field, value)
                 changed[field] = value
         await audit.record(
-            db, actor, "workspace.update", target_type="workspace", target_id=ws.id,
-            workspace_id=ws.id, details={"changed": sorted(changed)},
+            db,
+            actor,
+            "workspace.update",
+            target_type="workspace",
+            target_id=ws.id,
+            workspace_id=ws.id,
+            details={"changed": sorted(changed)},
         )
     return ws
 
@@ -66,7 +76,8 @@ async def list_for(
         query = select(Workspace)
         rows = (await db.scalars(paginate(query, Workspace.id, cursor, limit))).all()
         return [(ws, "admin") for ws in rows]
-    query = select(Workspace, RoleBinding.role).join(
+    member_query = select(Workspace, RoleBinding.role).join(
         RoleBinding, (RoleBinding.workspace_id == Workspace.id) & (RoleBinding.user_id == user_id)
     )
-    return [(ws, role) for ws, role in (await db.execute(paginate(query, Workspace.id, cursor, limit))).all()]
+    rows = (await db.execute(paginate(member_query, Workspace.id, cursor, limit))).all()
+    return [(ws, role) for ws, role in rows]

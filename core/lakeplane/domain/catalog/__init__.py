@@ -1,0 +1,1 @@
+"""Browsing the tables behind a catalog connection."""

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane.domain.datasets import services
+from lakeplane.domain.datasets.schemas import DatasetCreate, DatasetDetail, DatasetOut, DatasetUpdate
+from lakeplane.web.guards import principal, workspace
+from lakeplane.web.pagination import Page, page
+from lakeplane.web.state import Services
+
+
+class DatasetController(Controller):
+    path = "/api/v1/workspaces/{ws:str}/datasets"
+    tags = ["datasets"]
+
+    @get("/", operation_id="listDatasets", opt={"permission": "workspace:viewer"})
+    async def list_datasets(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[DatasetOut]:
+        rows = await services.search(
+            db, workspace(request).id, tag=tag, owner=owner, q=q, cursor=cursor, limit=limit
+        )
+        return page(rows, limit, services.to_out)
+
+    @post("/", operation_id="registerDataset", opt={"permission": "workspace:editor"})
+    async def register_dataset(
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, data: DatasetCreate
+    ) -> DatasetOut:
+        ds = await services.create(db, lp, principal(request).actor(request), workspace(request).id, data)
+        return services.to_out(ds)
+
+    @get("/{dataset_id:str}", operation_id="getDataset", opt={"permission": "workspace:viewer"})
+    async def get_dataset(
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, dataset_id: str
+    ) -> DatasetDetail:
+        return await services.detail(db, lp, workspace(request).id, dataset_id)
+
+    @patch("/{dataset_id:str}", operation_id="updateDataset", opt={"permission": "workspace:editor"})
+    async def update_dataset(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, dataset_id: str, data: DatasetUpdate
+    ) -> DatasetOut:
+        ds = await services.update(
+            db, principal(request).actor(request), workspace(request).id, dataset_id, data
+        )
+        return services.to_out(ds)
+
+    @delete("/{dataset_id:str}", operation_id="unregisterDataset", opt={"permission": "workspace:editor"})
+    async def unregister_dataset(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, dataset_id: str
+    ) -> None:
+        await services.delete(db, principal(request).actor(request), workspace(request).id, dataset_id)

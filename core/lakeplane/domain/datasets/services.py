@@ -1,0 +1,215 @@
+"""Dataset registrations: a logical name, owner and tags for an Iceberg table.
+
+A dataset registered from a catalog connection keeps its namespace and table, so
+its detail shows schema, row count and snapshots from the live catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane import audit
+from lakeplane.db.models import Dataset
+from lakeplane.domain.connections import services as connections
+from lakeplane.domain.datasets.schemas import DatasetCreate, DatasetDetail, DatasetOut, DatasetUpdate
+from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
+from lakeplane.ids import new_id
+from lakeplane.interfaces import Catalog, TableIdent, TableInfo
+from lakeplane.timeutil import utcnow
+from lakeplane.web.pagination import paginate
+from lakeplane.web.state import Services
+
+
+def to_out(ds: Dataset) -> DatasetOut:
+    return DatasetOut(
+        id=ds.id,
+        workspace_id=ds.workspace_id,
+        name=ds.name,
+        owner=ds.owner,
+        location=ds.location,
+        format=ds.format,
+        tags=list(ds.tags),
+        description=ds.description,
+        connection_id=ds.connection_id,
+        namespace=ds.namespace.split(".") if ds.namespace else None,
+        table=ds.table_name,
+        created_at=ds.created_at,
+        updated_at=ds.updated_at,
+    )
+
+
+async def load_table(
+    db: AsyncSession, lp: Services, workspace_id: str, conn_id: str, ident: TableIdent
+) -> TableInfo:
+    conn = await connections.get(db, workspace_id, conn_id)
+    if conn.role != "catalog":
+        raise ValidationFailed(
+            f"connection {conn.name!r} is not a catalog",
+            [{"field": "connection_id", "message": "not a catalog"}],
+        )
+    async with connections.open_component(lp, conn) as catalog:
+        assert isinstance(catalog, Catalog)
+        return await catalog.load_table(ident)
+
+
+async def create(
+    db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, data: DatasetCreate
+) -> Dataset:
+    location = data.location
+    if data.connection_id is not None:
+        if data.namespace is None or data.table is None:
+            raise ValidationFailed(
+                "namespace and table are required with connection_id",
+                [{"field": "table", "message": "required with connection_id"}],
+            )
+        info = await load_table(
+            db, lp, workspace_id, data.connection_id, TableIdent(tuple(data.namespace), data.table)
+        )
+        await db.rollback()
+        location = location or info.location
+    elif location is None:
+        raise ValidationFailed(
+            "give a location, or a catalog connection_id with namespace and table",
+            [{"field": "location", "message": "required without connection_id"}],
+        )
+    assert location is not None
+    ds = Dataset(
+        id=new_id("ds"),
+        workspace_id=workspace_id,
+        name=data.name,
+        owner=data.owner,
+        location=location,
+        format=data.format,
+        tags=sorted(set(data.tags)),
+        description=data.description,
+        connection_id=data.connection_id,
+        namespace=".".join(data.namespace) if data.namespace else None,
+        table_name=data.table,
+        created_by=actor.id,
+    )
+    try:
+        async with db.begin():
+            db.add(ds)
+            await db.flush()
+            await audit.record(
+                db,
+                actor,
+                "dataset.register",
+                target_type="dataset",
+                target_id=ds.id,
+                workspace_id=workspace_id,
+                details={"name": ds.name, "location": ds.location},
+            )
+    except IntegrityError:
+        raise Conflict(f"a dataset named {data.name!r} already exists in this workspace") from None
+    return ds
+
+
+async def get(db: AsyncSession, workspace_id: str, dataset_id: str) -> Dataset:
+    ds = await db.scalar(
+        select(Dataset).where(Dataset.workspace_id == workspace_id, Dataset.id == dataset_id)
+    )
+    if ds is None:
+        raise NotFound(f"dataset {dataset_id!r} not found in this workspace")
+    return ds
+
+
+async def detail(db: AsyncSession, lp: Services, workspace_id: str, dataset_id: str) -> DatasetDetail:
+    ds = await get(db, workspace_id, dataset_id)
+    out = DatasetDetail(**{f: getattr(to_out(ds), f) for f in DatasetOut.__struct_fields__})
+    if ds.connection_id and ds.namespace and ds.table_name:
+        try:
+            info = await load_table(
+                db,
+                lp,
+                workspace_id,
+                ds.connection_id,
+                TableIdent(tuple(ds.namespace.split(".")), ds.table_name),
+            )
+            out.live = live_summary(info)
+        except LakeplaneError as exc:
+            out.live_error = exc.detail
+    return out
+
+
+def live_summary(info: TableInfo) -> dict[str, Any]:
+    summary = Catalog.describe(info)
+    summary["partition_spec"] = [
+        {"source": p.source_field, "transform": p.transform, "name": p.name} for p in info.partition_spec
+    ]
+    summary["snapshots"] = [
+        {
+            "snapshot_id": s.snapshot_id,
+            "timestamp": s.timestamp,
+            "operation": s.operation,
+            "total_records": s.total_records,
+        }
+        for s in sorted(info.snapshots, key=lambda s: s.timestamp)
+    ]
+    return summary
+
+
+async def update(
+    db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str, data: DatasetUpdate
+) -> Dataset:
+    async with db.begin():
+        ds = await get(db, workspace_id, dataset_id)
+        changed: list[str] = []
+        if data.owner is not None and data.owner != ds.owner:
+            ds.owner, changed = data.owner, [*changed, "owner"]
+        if data.tags is not None and sorted(set(data.tags)) != list(ds.tags):
+            ds.tags, changed = sorted(set(data.tags)), [*changed, "tags"]
+        if data.description is not None and data.description != ds.description:
+            ds.description, changed = data.description, [*changed, "description"]
+        ds.updated_at = utcnow()
+        await audit.record(
+            db,
+            actor,
+            "dataset.update",
+            target_type="dataset",
+            target_id=ds.id,
+            workspace_id=workspace_id,
+            details={"changed": changed},
+        )
+    return ds
+
+
+async def delete(db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str) -> None:
+    async with db.begin():
+        ds = await get(db, workspace_id, dataset_id)
+        await db.delete(ds)
+        await audit.record(
+            db,
+            actor,
+            "dataset.unregister",
+            target_type="dataset",
+            target_id=ds.id,
+            workspace_id=workspace_id,
+            details={"name": ds.name},
+        )
+
+
+async def search(
+    db: AsyncSession,
+    workspace_id: str,
+    *,
+    tag: str | None,
+    owner: str | None,
+    q: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Dataset]:
+    query = select(Dataset).where(Dataset.workspace_id == workspace_id)
+    if tag:
+        query = query.where(Dataset.tags.contains([tag]))
+    if owner:
+        query = query.where(Dataset.owner == owner)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(Dataset.name.ilike(pattern))
+    return (await db.scalars(paginate(query, Dataset.id, cursor, limit))).all()

@@ -1,0 +1,90 @@
+"""App-level fixtures on top of the real services: database, config, app, client, users."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from lakeplane.config import Config
+from lakeplane.db.models import User
+from lakeplane.testing.app import create_database, make_config, make_user
+from lakeplane.web.app import create_app
+from lakeplane.web.state import Services, services
+
+__all__ = [
+    "admin_client",
+    "client_for",
+    "lakeplane_app",
+    "lakeplane_config",
+    "lakeplane_db_url",
+    "lakeplane_services",
+    "new_user",
+]
+
+
+@pytest.fixture(scope="session")
+async def lakeplane_db_url(postgres_service: Any) -> str:
+    return await create_database(postgres_service.url)
+
+
+@pytest.fixture(scope="session")
+def lakeplane_config(lakeplane_db_url: str) -> Config:
+    return make_config(lakeplane_db_url, engines={"trino": {"plugin": "trino"}})
+
+
+@pytest.fixture(scope="session")
+async def lakeplane_app(lakeplane_config: Config) -> AsyncIterator[Litestar]:
+    app = create_app(lakeplane_config)
+    yield app
+    await services(app.state).engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def lakeplane_services(lakeplane_app: Litestar) -> Services:
+    return services(lakeplane_app.state)
+
+
+@pytest.fixture
+def new_user(lakeplane_services: Services) -> Callable[..., Awaitable[tuple[User, str]]]:
+    """``await new_user("name", is_admin=..., roles={ws_id: role})`` → (user, token)."""
+    counter = iter(range(1_000_000))
+
+    async def make(username: str | None = None, **kwargs: Any) -> tuple[User, str]:
+        name = username or f"user{next(counter)}"
+        async with lakeplane_services.sessions() as db:
+            return await make_user(db, f"{name}-{id(make)}-{next(counter)}", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+async def client_for(
+    lakeplane_app: Litestar,
+) -> AsyncIterator[Callable[[str | None], Awaitable[AsyncTestClient[Litestar]]]]:
+    """``await client_for(token)``: an open test client sending that bearer token (or none)."""
+    clients: list[AsyncTestClient[Litestar]] = []
+
+    async def make(token: str | None) -> AsyncTestClient[Litestar]:
+        client = AsyncTestClient(app=lakeplane_app)
+        await client.__aenter__()
+        if token:
+            client.headers["Authorization"] = f"Bearer {token}"
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def admin_client(
+    new_user: Callable[..., Awaitable[tuple[User, str]]],
+    client_for: Callable[[str | None], Awaitable[AsyncTestClient[Litestar]]],
+) -> AsyncTestClient[Litestar]:
+    _, token = await new_user("admin", is_admin=True)
+    return await client_for(token)

@@ -1,0 +1,16 @@
+"""Pytest fixtures for Lakeplane and its plugins, registered through the ``pytest11`` entry point.
+
+Services start for real, once per test session, on free loopback ports:
+``postgres_service``, ``seaweedfs_service``, ``trino_service`` (from
+:mod:`lakeplane.testing.services`). On top of them: ``lakeplane_db_url`` (a fresh
+migrated database), ``lakeplane_config`` and ``lakeplane_app``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+if importlib.util.find_spec("lakeplane.testing.services") is not None:
+    from lakeplane.testing.services import *  # noqa: F403
+if importlib.util.find_spec("lakeplane.testing.fixtures") is not None:
+    from lakeplane.testing.fixtures import *  # noqa: F403
