@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "lakeplane.cli.core_commands",
     "lakeplane.cli.auth_commands",
     "lakeplane.cli.run_commands",
+    "lakeplane.cli.schedule_commands",
     "lakeplane.local.cli",
     "lakeplane.demo.cli",
 )

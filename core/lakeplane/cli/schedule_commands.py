@@ -1,0 +1,24 @@
+"""lakeplane scheduler."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from lakeplane.cli import add_config_arg
+
+
+def register(subparsers: Any) -> None:
+    scheduler = subparsers.add_parser("scheduler", help="fire due schedules as runs")
+    add_config_arg(scheduler)
+    scheduler.set_defaults(func=cmd_scheduler)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from lakeplane import config
+    from lakeplane.scheduler import serve
+    from lakeplane.web.state import Services
+
+    asyncio.run(serve(Services.build(config.load(args.config))))
+    return 0

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane.domain.schedules import services
+from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, ScheduleOut, ScheduleUpdate
+from lakeplane.web.guards import principal, workspace
+from lakeplane.web.pagination import Page, page
+
+
+class ScheduleController(Controller):
+    path = "/api/v1/workspaces/{ws:str}/schedules"
+    tags = ["schedules"]
+
+    @get("/", operation_id="listSchedules", opt={"permission": "workspace:viewer"})
+    async def list_schedules(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        job_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[ScheduleOut]:
+        rows = await services.list_schedules(db, workspace(request).id, job_id, cursor, limit)
+        return page(rows, limit, services.to_out)
+
+    @post("/", operation_id="createSchedule", opt={"permission": "workspace:editor"})
+    async def create_schedule(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, data: ScheduleCreate
+    ) -> ScheduleOut:
+        created = await services.create(db, principal(request).actor(request), workspace(request).id, data)
+        return services.to_out(created)
+
+    @get("/preview", operation_id="previewSchedule", opt={"permission": "workspace:viewer"})
+    async def preview(self, ws: str, cron: str, timezone: str = "UTC", count: int = 5) -> list[FirePreview]:
+        return services.preview(cron, timezone, max(1, min(count, 50)))
+
+    @get("/{schedule_id:str}", operation_id="getSchedule", opt={"permission": "workspace:viewer"})
+    async def get_schedule(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, schedule_id: str
+    ) -> dict[str, Any]:
+        found = await services.get(db, workspace(request).id, schedule_id)
+        upcoming = services.preview(found.cron, found.timezone, 5) if not found.paused else []
+        return {"schedule": services.to_out(found), "upcoming": upcoming}
+
+    @patch("/{schedule_id:str}", operation_id="updateSchedule", opt={"permission": "workspace:editor"})
+    async def update_schedule(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        schedule_id: str,
+        data: ScheduleUpdate,
+    ) -> ScheduleOut:
+        updated = await services.update(
+            db, principal(request).actor(request), workspace(request).id, schedule_id, data
+        )
+        return services.to_out(updated)
+
+    @post(
+        "/{schedule_id:str}/pause",
+        operation_id="pauseSchedule",
+        status_code=200,
+        opt={"permission": "workspace:editor"},
+    )
+    async def pause(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, schedule_id: str
+    ) -> ScheduleOut:
+        return services.to_out(
+            await services.set_paused(
+                db, principal(request).actor(request), workspace(request).id, schedule_id, True
+            )
+        )
+
+    @post(
+        "/{schedule_id:str}/resume",
+        operation_id="resumeSchedule",
+        status_code=200,
+        opt={"permission": "workspace:editor"},
+    )
+    async def resume(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, schedule_id: str
+    ) -> ScheduleOut:
+        return services.to_out(
+            await services.set_paused(
+                db, principal(request).actor(request), workspace(request).id, schedule_id, False
+            )
+        )
+
+    @delete("/{schedule_id:str}", operation_id="deleteSchedule", opt={"permission": "workspace:editor"})
+    async def delete_schedule(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, schedule_id: str
+    ) -> None:
+        await services.delete(db, principal(request).actor(request), workspace(request).id, schedule_id)
