@@ -1,0 +1,45 @@
+"""Helpers shared by the contract suites, and useful to a plugin's own tests."""
+
+from __future__ import annotations
+
+import socket
+
+from lakeplane.errors import LakeplaneError
+from lakeplane.interfaces.base import CheckResult, Component, secret_fields
+
+
+def unreachable_url(scheme: str = "http", host: str = "127.0.0.1") -> str:
+    """A URL on loopback where nothing listens: a port taken free and released at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+    return f"{scheme}://{host}:{port}"
+
+
+def secret_values(component: Component) -> list[str]:
+    """The non-empty values of ``component``'s parameters declared ``Secret``."""
+    values = []
+    for name in secret_fields(type(component).Params):
+        value = getattr(component.params, name, None)
+        if isinstance(value, str) and value:
+            values.append(value)
+    return values
+
+
+def assert_no_secrets(component: Component, shown: LakeplaneError | CheckResult | str) -> None:
+    """Fail if any secret parameter of ``component`` appears in what a user would be shown.
+
+    An error is checked in its ``detail``, its ``str``, its ``repr`` and its extras; a
+    check result in every check's message.
+    """
+    if isinstance(shown, LakeplaneError):
+        texts = [shown.detail, str(shown), repr(shown), repr(shown.extra)]
+    elif isinstance(shown, CheckResult):
+        texts = [check.message for check in shown.checks]
+    else:
+        texts = [shown]
+    for secret in secret_values(component):
+        for text in texts:
+            if secret in text:
+                shown_text = text.replace(secret, "<SECRET>")
+                raise AssertionError(f"a secret parameter leaked into {shown_text!r}")
