@@ -4,52 +4,39 @@ LAKEPLANE_<SECTION>__<KEY> variables from Secret references.
 */}}
 {{- define "lakeplane.configToml" -}}
 # Rendered by the lakeplane Helm chart. Secrets come from the environment:
-# LAKEPLANE_DATABASE__URL, LAKEPLANE_SECURITY__SESSION_KEY,
-# LAKEPLANE_SECURITY__ENCRYPTION_KEYS__<ID>,
-# LAKEPLANE_OBJECT_STORE__OPTIONS__ACCESS_KEY_ID and
-# LAKEPLANE_OBJECT_STORE__OPTIONS__SECRET_ACCESS_KEY.
+# LAKEPLANE_DATABASE__URL, LAKEPLANE_SECURITY__SESSION_KEY and
+# LAKEPLANE_SECURITY__ENCRYPTION_KEYS__<ID>.
 
 [server]
 host = "0.0.0.0"
 port = {{ .Values.server.port }}
 public_url = {{ toJson .Values.server.publicUrl }}
+# Behind TLS: session cookies get Secure.
+tls = {{ hasPrefix "https://" .Values.server.publicUrl }}
 
 [database]
 
 [security]
 primary_key_id = {{ toJson .Values.security.primaryKeyId }}
 allowed_endpoints = {{ include "lakeplane.tomlValue" .Values.security.allowedEndpoints }}
-
-[object_store]
-plugin = {{ toJson .Values.objectStore.plugin }}
-
-[object_store.options]
-endpoint_url = {{ toJson .Values.objectStore.endpointUrl }}
-region = {{ toJson .Values.objectStore.region }}
-bucket = {{ toJson .Values.objectStore.bucket }}
-
-[catalog]
-plugin = {{ toJson .Values.catalog.plugin }}
-{{- with .Values.catalog.options }}
-
-[catalog.options]
-{{- include "lakeplane.tomlOptions" . }}
+{{- include "lakeplane.tomlPlugin" (list "object_store" .Values.objectStore) }}
+{{- include "lakeplane.tomlPlugin" (list "catalog" .Values.catalog) }}
+{{- include "lakeplane.tomlPlugin" (list "auth" .Values.auth) }}
+{{- range $name, $choice := .Values.engines }}
+{{- include "lakeplane.tomlPlugin" (list (printf "engines.%s" $name) $choice) }}
+{{- end }}
 {{- end }}
 
-[auth]
-plugin = {{ toJson .Values.auth.plugin }}
+{{/* A [section] with plugin = "...", and its [section.options] when there are any. */}}
+{{- define "lakeplane.tomlPlugin" -}}
+{{- $section := index . 0 }}
+{{- $choice := index . 1 }}
 
-[engines.trino]
-plugin = {{ toJson .Values.engines.trino.plugin }}
-{{- with .Values.engines.trino.options }}
+[{{ $section }}]
+plugin = {{ toJson $choice.plugin }}
+{{- with $choice.options }}
 
-[engines.trino.options]
+[{{ $section }}.options]
 {{- include "lakeplane.tomlOptions" . }}
 {{- end }}
-
-[engines.spark]
-plugin = {{ toJson .Values.engines.spark.plugin }}
-
-[engines.spark.options]
-{{- include "lakeplane.tomlOptions" (merge (dict "namespace_prefix" .Values.spark.namespacePrefix) (deepCopy .Values.engines.spark.options)) }}
 {{- end }}

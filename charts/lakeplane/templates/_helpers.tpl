@@ -98,16 +98,6 @@ secret, always by reference.
       name: {{ include "lakeplane.securitySecretName" $ }}
       key: encryption-key-{{ . }}
 {{- end }}
-- name: LAKEPLANE_OBJECT_STORE__OPTIONS__ACCESS_KEY_ID
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.objectStore.existingSecret }}
-      key: {{ .Values.objectStore.accessKeyIdKey }}
-- name: LAKEPLANE_OBJECT_STORE__OPTIONS__SECRET_ACCESS_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.objectStore.existingSecret }}
-      key: {{ .Values.objectStore.secretAccessKeyKey }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
