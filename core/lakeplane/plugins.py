@@ -189,8 +189,18 @@ def select(config: Config, registry: Registry) -> Selection:
 
     def pick(role: str, choice: PluginChoice, key: str) -> Selected:
         impl = registry.get(role, choice.plugin, f"{key}.plugin")
+        raw = dict(choice.options)
+        if role == "object_store":
+            # The platform's own store (run logs) is configured here too: its connection
+            # parameters sit beside the plugin's options, plus the bucket to use.
+            option_names = set(impl.cls.Options.__struct_fields__)
+            param_names = set(impl.cls.Params.__struct_fields__) | {"bucket"}
+            for name in sorted(set(raw) - option_names):
+                if name not in param_names:
+                    raise ConfigError(f"{key}.options.{name}", "unknown key")
+            raw = {k: v for k, v in raw.items() if k in option_names}
         try:
-            options = msgspec.convert(choice.options, impl.cls.Options)
+            options = msgspec.convert(raw, impl.cls.Options)
         except msgspec.ValidationError as exc:
             raise config_error(exc, prefix=f"{key}.options") from None
         return Selected(impl, options, key)

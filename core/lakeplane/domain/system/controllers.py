@@ -11,7 +11,6 @@ from litestar import Controller, MediaType, Request, Response, get
 from sqlalchemy import text
 
 from lakeplane import plugins as plugin_loading
-from lakeplane.interfaces import Component
 from lakeplane.web.state import Services
 
 HEALTH_TIMEOUT_S = 3.0
@@ -28,29 +27,33 @@ async def database_health(lp: Services) -> dict[str, Any]:
 
 
 async def platform_object_store_health(lp: Services) -> dict[str, Any]:
-    """The object store the platform itself uses (logs), configured in ``[object_store.options]``."""
+    """The object store the platform itself uses (run logs), configured in ``[object_store.options]``."""
+    from lakeplane.domain.runs.logstore import platform_store
+
     started = time.perf_counter()
-    selected = lp.selection.object_store
-    options = dict(lp.config.object_store.options)
-    name = f"object_store:{selected.impl.name}"
-    if not options:
+    name = f"object_store:{lp.selection.object_store.impl.name}"
+    if "bucket" not in lp.config.object_store.options:
         return {"name": name, "ok": True, "latency_ms": 0.0, "detail": "no platform store configured"}
     try:
-        import msgspec
-
-        params_type = selected.impl.cls.Params
-        params = msgspec.convert(
-            {k: v for k, v in options.items() if k in params_type.__struct_fields__}, params_type
-        )
-        component: Component = selected.impl.cls(params, selected.options)
-        async with asyncio.timeout(HEALTH_TIMEOUT_S), component:
-            result = await component.health()
+        async with asyncio.timeout(HEALTH_TIMEOUT_S), platform_store(lp) as store:
+            result = await store.health()
         entry: dict[str, Any] = {"name": name, "ok": result.ok, "latency_ms": _ms(started)}
         if not result.ok:
             entry["error"] = "; ".join(c.message for c in result.checks if c.message)[:300]
         return entry
     except Exception as exc:
         return {"name": name, "ok": False, "latency_ms": _ms(started), "error": type(exc).__name__}
+
+
+async def readiness(lp: Services) -> dict[str, Any]:
+    """Database and platform store checks plus the selected plugins: /health/ready and the health page."""
+    checks = await asyncio.gather(database_health(lp), platform_object_store_health(lp))
+    components = [
+        *checks,
+        *({"name": f"plugin:{s.key}", "ok": True, "loaded": s.impl.name} for s in lp.selection.all()),
+    ]
+    ok = all(c["ok"] for c in checks)
+    return {"status": "ok" if ok else "unavailable", "components": components}
 
 
 def _ms(started: float) -> float:
@@ -66,16 +69,8 @@ class SystemController(Controller):
 
     @get("/health/ready", operation_id="ready", opt={"permission": "public"})
     async def ready(self, lp: Services) -> Response[dict[str, Any]]:
-        checks = await asyncio.gather(database_health(lp), platform_object_store_health(lp))
-        components = [
-            *checks,
-            *({"name": f"plugin:{s.key}", "ok": True, "loaded": s.impl.name} for s in lp.selection.all()),
-        ]
-        ok = all(c["ok"] for c in checks)
-        return Response(
-            {"status": "ok" if ok else "unavailable", "components": components},
-            status_code=200 if ok else 503,
-        )
+        body = await readiness(lp)
+        return Response(body, status_code=200 if body["status"] == "ok" else 503)
 
     @get("/api/docs", operation_id="apiDocs", media_type=MediaType.HTML, opt={"permission": "public"})
     async def docs(self, request: Request[Any, Any, Any]) -> str:
