@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
@@ -14,6 +15,8 @@ from litestar.di import Provide
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from lakeplane import __version__
@@ -68,6 +71,8 @@ def create_app(
             await lp.engine.dispose()
 
     routes = [*CORE_ROUTES, *lp.plugins.web_routes(), *(extra_routes or [])]
+    # Plugins (the admin UI first of all) bring Jinja templates; autoescape is on.
+    template_dirs = [Path(d) for d in lp.plugins.template_dirs()]
     return Litestar(
         route_handlers=[Router(path="/", route_handlers=routes)],
         guards=[permission_guard],
@@ -76,6 +81,7 @@ def create_app(
         middleware=[RequestIdMiddleware()],
         state=State({"lakeplane": lp}),
         lifespan=[lifespan],
+        template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine) if template_dirs else None,
         request_max_body_size=config.server.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Lakeplane API",

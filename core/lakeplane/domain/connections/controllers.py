@@ -3,14 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.models import Connection
 from lakeplane.domain.connections import services
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.pagination import Page, page, paginate
+from lakeplane.web.pagination import Page, page
 from lakeplane.web.state import Services
 
 
@@ -29,12 +27,9 @@ class ConnectionController(Controller):
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[ConnectionOut]:
-        query = select(Connection).where(Connection.workspace_id == workspace(request).id)
-        if role:
-            query = query.where(Connection.role == role)
-        if plugin:
-            query = query.where(Connection.plugin == plugin)
-        rows = (await db.scalars(paginate(query, Connection.id, cursor, limit))).all()
+        rows = await services.search(
+            db, workspace(request).id, role=role, plugin=plugin, cursor=cursor, limit=limit
+        )
         return page(rows, limit, services.to_out)
 
     @post("/", operation_id="createConnection", opt={"permission": "workspace:editor"})

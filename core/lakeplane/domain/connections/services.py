@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
@@ -28,6 +28,7 @@ from lakeplane.plugins import Selected
 from lakeplane.security.endpoints import check_endpoint
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
+from lakeplane.web.pagination import paginate
 from lakeplane.web.state import Services
 
 
@@ -147,6 +148,23 @@ async def create(
     except IntegrityError:
         raise Conflict(f"a connection named {data.name!r} already exists in this workspace") from None
     return conn
+
+
+async def search(
+    db: AsyncSession,
+    workspace_id: str,
+    *,
+    role: str | None = None,
+    plugin: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Sequence[Connection]:
+    query = select(Connection).where(Connection.workspace_id == workspace_id)
+    if role:
+        query = query.where(Connection.role == role)
+    if plugin:
+        query = query.where(Connection.plugin == plugin)
+    return (await db.scalars(paginate(query, Connection.id, cursor, limit))).all()
 
 
 async def get(db: AsyncSession, workspace_id: str, conn_id: str) -> Connection:

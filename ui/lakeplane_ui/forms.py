@@ -1,0 +1,130 @@
+"""HTML forms generated from a plugin's msgspec Struct (connection params, job definitions).
+
+Every posted value arrives as text; :func:`parse` turns each one into the field's
+type before the domain service sees it, and reports a field error next to the
+input it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+
+from lakeplane.interfaces import secret_fields
+
+
+@dataclasses.dataclass
+class FormField:
+    name: str
+    label: str
+    #: text, number, bool, choice, secret, textarea, json
+    kind: str
+    required: bool
+    default: Any = None
+    choices: list[str] = dataclasses.field(default_factory=list)
+    nullable: bool = False
+    scalar: Any = None
+
+
+def _unwrap(t: mi.Type) -> tuple[mi.Type, bool]:
+    if isinstance(t, mi.UnionType):
+        rest = [x for x in t.types if not isinstance(x, mi.NoneType)]
+        if len(rest) == 1:
+            return rest[0], len(rest) != len(t.types)
+    return t, False
+
+
+def _kind(t: mi.Type) -> tuple[str, list[str]]:
+    if isinstance(t, mi.BoolType):
+        return "bool", []
+    if isinstance(t, mi.IntType | mi.FloatType):
+        return "number", []
+    if isinstance(t, mi.LiteralType):
+        return "choice", [str(v) for v in t.values]
+    if isinstance(t, mi.StrType):
+        return ("textarea" if (t.max_length or 0) > 2000 else "text"), []
+    if isinstance(t, mi.DictType | mi.ListType | mi.AnyType):
+        return "json", []
+    return "text", []
+
+
+def struct_fields(struct_type: type[msgspec.Struct]) -> list[FormField]:
+    info = mi.type_info(struct_type)
+    assert isinstance(info, mi.StructType)
+    secrets = secret_fields(struct_type)
+    out = []
+    for f in info.fields:
+        inner, nullable = _unwrap(f.type)
+        kind, choices = _kind(inner)
+        if f.name in secrets:
+            kind = "secret"
+        default = None if f.default is mi.NODEFAULT else f.default
+        if f.default_factory is not mi.NODEFAULT:
+            default = f.default_factory()
+        if f.name == "sql":
+            kind = "textarea"
+        out.append(
+            FormField(
+                name=f.name, label=f.name.replace("_", " ").capitalize(), kind=kind, required=f.required,
+                default=default, choices=choices, nullable=nullable, scalar=inner,
+            )
+        )
+    return out
+
+
+def parse(
+    fields: list[FormField], form: dict[str, Any], prefix: str, *, keep_blank_secrets: bool = False
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``(values, errors)`` from ``prefix.<field>`` inputs; a blank input is left out.
+
+    With ``keep_blank_secrets`` (editing), a blank secret means "keep the stored one",
+    and a ticked ``<prefix>.<name>.clear`` box means "remove it".
+    """
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in fields:
+        key = f"{prefix}.{f.name}"
+        raw = form.get(key)
+        if f.kind == "secret" and keep_blank_secrets and form.get(f"{key}.clear"):
+            values[f.name] = None
+            continue
+        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+            if f.required and not (f.kind == "secret" and keep_blank_secrets):
+                errors[key] = "required"
+            continue
+        if isinstance(raw, list):
+            raw = raw[-1]
+        text = raw if f.kind in ("textarea", "secret") else raw.strip()
+        try:
+            if f.kind == "json":
+                values[f.name] = json.loads(text)
+            elif f.kind in ("text", "textarea", "secret", "choice"):
+                values[f.name] = text
+            else:
+                values[f.name] = msgspec.convert(text, f.scalar, strict=False)
+        except (ValueError, msgspec.ValidationError) as exc:
+            errors[key] = _message(exc, f)
+    return values, errors
+
+
+def _message(exc: Exception, f: FormField) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return "not valid JSON"
+    text = str(exc).replace("`", "").replace(" - at $", "")
+    if f.kind == "bool":
+        return "choose yes or no"
+    return text[:200]
+
+
+def errors_by_field(service_errors: dict[str, str], prefix: str) -> dict[str, str]:
+    """Map a service's ``params.host`` error onto the ``p.host`` input."""
+    out = {}
+    for field, message in service_errors.items():
+        if field.startswith("params.") or field.startswith("definition."):
+            field = prefix + "." + field.split(".", 1)[1]
+        out[field] = message
+    return out

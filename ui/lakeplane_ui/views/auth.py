@@ -1,0 +1,101 @@
+"""Sign-in and sign-out, through the same auth services as ``/api/v1/auth``."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane import audit
+from lakeplane.domain.auth import services
+from lakeplane.errors import NotAuthenticated, NotFound, TooManyRequests, ValidationFailed
+from lakeplane.web.guards import SESSION_COOKIE, client_ip, principal
+from lakeplane.web.state import Services
+from lakeplane_ui.web import SIGNIN_CSRF_COOKIE, new_signin_token, page, principal_of, see_other
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path inside the UI: never another site (``//evil``) or scheme."""
+    if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/ui/"
+
+
+def _cookie(lp: Services, key: str, value: str, max_age: int | None, path: str = "/") -> Cookie:
+    return Cookie(
+        key=key, value=value, max_age=max_age, path=path, httponly=True, samesite="lax",
+        secure=lp.config.server.tls,
+    )
+
+
+class SignInPages(Controller):
+    path = "/"
+
+    async def _form(
+        self, request: Request[Any, Any, Any], lp: Services, *, message: str = "", username: str = "",
+        status: int = 200,
+    ) -> Template:
+        token = new_signin_token()
+        response = await page(
+            request, None, "signin.html", status=status, message=message, username=username,
+            signin_csrf=token, next=safe_next(request.query_params.get("next")),
+            signed_out=bool(request.query_params.get("signed_out")),
+        )
+        response.cookies.append(_cookie(lp, SIGNIN_CSRF_COOKIE, token, 3600, path="/ui/signin"))
+        return response
+
+    @get("/signin", opt={"permission": "public"})
+    async def signin_page(self, request: Request[Any, Any, Any], lp: Services) -> Template:
+        return await self._form(request, lp)
+
+    @post("/signin", opt={"permission": "public"})
+    async def signin(self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> Template | Redirect:
+        form = await request.form()
+        username = str(form.get("username", "")).strip()
+        password = str(form.get("password", ""))
+        sent = str(form.get("signin_csrf", ""))
+        expected = request.cookies.get(SIGNIN_CSRF_COOKIE, "")
+        if not sent or not expected or not hmac.compare_digest(sent, expected):
+            return await self._form(
+                request, lp, message="The sign-in form expired; please try again.", username=username, status=403
+            )
+        if not username or not password:
+            return await self._form(
+                request, lp, message="Enter your user name and password.", username=username, status=422
+            )
+        who = audit.Actor(
+            id=None, name=username, source_ip=client_ip(request),
+            request_id=request.scope.get("state", {}).get("request_id"),
+        )
+        try:
+            new = await services.login(
+                db, lp, who, username, password, request.cookies.get(SESSION_COOKIE),
+                request.headers.get("user-agent", ""),
+            )
+        except NotAuthenticated as exc:
+            return await self._form(request, lp, message=exc.detail, username=username, status=401)
+        except TooManyRequests as exc:
+            return await self._form(request, lp, message=exc.detail, username=username, status=429)
+        except (ValidationFailed, NotFound) as exc:
+            return await self._form(request, lp, message=exc.detail, username=username, status=422)
+        max_age = lp.config.security.session_absolute_hours * 3600
+        response = see_other(safe_next(str(form.get("next", ""))))
+        response.cookies.append(_cookie(lp, SESSION_COOKIE, new.cookie, max_age))
+        response.cookies.append(_cookie(lp, SIGNIN_CSRF_COOKIE, "", 0, path="/ui/signin"))
+        return response
+
+    @post("/signout", opt={"permission": "authenticated"})
+    async def signout(self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> Redirect:
+        me = principal(request)
+        await services.logout(db, me, me.actor(request))
+        response = see_other("/ui/signin?signed_out=1")
+        response.cookies.append(_cookie(lp, SESSION_COOKIE, "", 0))
+        return response
+
+
+
+CONTROLLERS = [SignInPages]

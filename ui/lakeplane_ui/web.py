@@ -1,0 +1,258 @@
+"""What every page shares: the router, rendering, CSRF, security headers, error pages.
+
+Pages live under ``/ui``. Each view module in :mod:`lakeplane_ui.views` exposes
+``CONTROLLERS``; a module whose domain services have not been installed is skipped,
+so a page appears as soon as the service it shows exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from litestar import MediaType, Request, Response, Router
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException
+from litestar.middleware import ASGIMiddleware
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane.errors import LakeplaneError, NotAuthenticated, ValidationFailed
+from lakeplane.web.guards import CSRF_FIELD, Principal
+from lakeplane_ui import filters
+
+log = logging.getLogger("lakeplane.ui")
+
+PREFIX = "/ui"
+#: Double-submit cookie protecting the sign-in form, which comes before any session.
+SIGNIN_CSRF_COOKIE = "lakeplane_signin_csrf"
+STATIC = Path(__file__).parent / "static"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+VIEW_MODULES = (
+    "auth",
+    "home",
+    "connections",
+    "catalog",
+    "jobs",
+    "runs",
+    "schedules",
+    "admin",
+    "health",
+)
+
+
+class SecurityHeadersMiddleware(ASGIMiddleware):
+    """Security headers on every UI response; pages (not static files) are never cached."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        is_static = scope.get("path", "").startswith(f"{PREFIX}/static/")
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() not in dict(SECURITY_HEADERS)]
+                headers += SECURITY_HEADERS
+                if not is_static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await next_app(scope, receive, send_with_headers)
+
+
+def principal_of(request: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    found = request.state.get("principal")
+    return found if isinstance(found, Principal) else None
+
+
+async def context(request: Request[Any, Any, Any], db: AsyncSession | None = None, **values: Any) -> dict[str, Any]:
+    """The values base.html needs: who is signed in, the workspace, its role, the CSRF token."""
+    me = principal_of(request)
+    ws = request.state.get("workspace")
+    role = request.state.get("role")
+    workspaces: list[Any] = []
+    if me is not None and db is not None:
+        from lakeplane.domain.workspaces import services as workspace_services
+
+        rows = await workspace_services.list_for(db, me.user_id, me.is_admin, None, 100)
+        workspaces = [workspace_services.to_out(w, r) for w, r in rows]
+    return {
+        "me": me,
+        "ws": ws,
+        "role": role,
+        "can_edit": role in ("editor", "admin"),
+        "is_ws_admin": role == "admin",
+        "workspaces": workspaces,
+        "csrf": (me.csrf_token if me else None) or "",
+        "csrf_field": CSRF_FIELD,
+        "path": request.url.path,
+        "query": dict(request.query_params),
+        **values,
+    }
+
+
+def render(name: str, ctx: dict[str, Any], status: int = 200) -> Template:
+    return Template(template_name=name, context=ctx, status_code=status, media_type=MediaType.HTML)
+
+
+async def page(request: Request[Any, Any, Any], db: AsyncSession | None, name: str, status: int = 200, **values: Any) -> Template:
+    filters.install(request.app.template_engine)
+    return render(name, await context(request, db, **values), status)
+
+
+async def read_form(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The posted form without its CSRF token (the permission guard has checked it).
+
+    Repeated fields come back as lists.
+    """
+    form = await request.form()
+    values: dict[str, Any] = {}
+    for key in form:
+        if key == CSRF_FIELD:
+            continue
+        got = form.getall(key)
+        values[key] = got if len(got) > 1 else got[0]
+    return values
+
+
+def field_errors(exc: ValidationFailed) -> dict[str, str]:
+    """``{"params.host": "not a parameter"}`` from a service's validation error."""
+    errors = exc.extra.get("errors") or []
+    return {str(e.get("field", "")): str(e.get("message", "")) for e in errors if isinstance(e, dict)}
+
+
+def see_other(url: str) -> Redirect:
+    return Redirect(path=url, status_code=303)
+
+
+def url(path: str, **query: Any) -> str:
+    cleaned = {k: v for k, v in query.items() if v not in (None, "")}
+    return f"{path}?{urlencode(cleaned)}" if cleaned else path
+
+
+def new_signin_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _not_signed_in(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        target = PREFIX + "/"
+    return Redirect(path=f"{PREFIX}/signin?next={quote(target, safe='')}", status_code=303)
+
+
+def _error_page(request: Request[Any, Any, Any], status: int, title: str, detail: str) -> Response[Any]:
+    engine = request.app.template_engine
+    filters.install(engine)
+    me = principal_of(request)
+    body = engine.get_template("error.html").render(
+        {
+            "me": me, "ws": None, "workspaces": [], "status": status, "title": title, "detail": detail,
+            "csrf": (me.csrf_token if me else "") or "", "csrf_field": CSRF_FIELD, "path": request.url.path,
+            "request_id": request.scope.get("state", {}).get("request_id"),
+        }
+    )
+    return Response(body, status_code=status, media_type=MediaType.HTML)
+
+
+def _lakeplane_error(request: Request[Any, Any, Any], exc: LakeplaneError) -> Response[Any]:
+    if isinstance(exc, NotAuthenticated):
+        return _not_signed_in(request, exc)
+    if exc.status >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
+    titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Not valid", 503: "Unavailable"}
+    return _error_page(request, exc.status, titles.get(exc.status, "Something went wrong"), exc.detail)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code == 401:
+        return _not_signed_in(request, exc)
+    detail = exc.detail if exc.status_code < 500 else "an internal error occurred"
+    return _error_page(request, exc.status_code, "Request failed", str(detail))
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    from lakeplane.db.engine import is_outage
+
+    if is_outage(exc):
+        return _error_page(request, 503, "Unavailable", "the metadata database is unavailable; retry shortly")
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _error_page(
+        request, 500, "Something went wrong", "an internal error occurred; the request id identifies it in the server log"
+    )
+
+
+def _root_redirect() -> Any:
+    from litestar import get
+
+    @get("/", opt={"permission": "public"}, include_in_schema=False)
+    async def root() -> Redirect:
+        return Redirect(path=f"{PREFIX}/", status_code=302)
+
+    return root
+
+
+def controllers() -> list[Any]:
+    found: list[Any] = []
+    for name in VIEW_MODULES:
+        try:
+            module = importlib.import_module(f"lakeplane_ui.views.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("lakeplane.domain"):
+                log.info("ui: %s pages need %s, which is not installed", name, exc.name)
+                continue
+            raise
+        found += module.CONTROLLERS
+    return found
+
+
+def ui_routes() -> list[Any]:
+    static = create_static_files_router(
+        path="/static", directories=[STATIC], opt={"permission": "public"}, include_in_schema=False,
+        name="ui-static",
+    )
+    ui = Router(
+        path=PREFIX,
+        route_handlers=[static, *controllers()],
+        middleware=[SecurityHeadersMiddleware()],
+        exception_handlers={LakeplaneError: _lakeplane_error, HTTPException: _http_error, Exception: _unexpected},
+        include_in_schema=False,
+    )
+    return [ui, _root_redirect()]
+
+
+def pager(request: Request[Any, Any, Any], next_cursor: str | None) -> dict[str, Any]:
+    """Links for the cursor pager, keeping every other query parameter."""
+    kept = {k: v for k, v in request.query_params.items() if k != "cursor"}
+    return {
+        "next_cursor": next_cursor,
+        "pager_first": url(request.url.path, **kept),
+        "pager_next": url(request.url.path, **kept, cursor=next_cursor),
+    }
