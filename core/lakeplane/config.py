@@ -83,6 +83,8 @@ class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True):
     concurrency: int = 16
     #: Runs each named queue may have running at once in a workspace.
     queues: dict[str, int] = msgspec.field(default_factory=lambda: {"default": 8, "bi": 8, "batch": 4})
+    #: Runs one workspace may have running at once over all queues (default: the sum of the queues).
+    workspace_limit: int | None = None
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True):

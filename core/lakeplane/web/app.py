@@ -24,6 +24,8 @@ from lakeplane.config import Config
 from lakeplane.domain.catalog.controllers import CatalogController
 from lakeplane.domain.connections.controllers import ConnectionController
 from lakeplane.domain.datasets.controllers import DatasetController
+from lakeplane.domain.jobs.controllers import JobController
+from lakeplane.domain.runs.controllers import RunController
 from lakeplane.domain.system.controllers import SystemController
 from lakeplane.domain.workspaces.controllers import WorkspaceController
 from lakeplane.plugins import Plugins
@@ -39,6 +41,8 @@ CORE_ROUTES: list[Any] = [
     ConnectionController,
     CatalogController,
     DatasetController,
+    JobController,
+    RunController,
 ]
 
 

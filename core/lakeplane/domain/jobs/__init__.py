@@ -1,0 +1,1 @@
+"""Jobs: named, versioned definitions of work that runs execute."""

@@ -1,0 +1,392 @@
+"""Jobs and their immutable versions.
+
+A job's definition is checked by decoding it into the spec type of the engine that
+the config enables for the job type, so a job that the worker could not hand to its
+engine is refused at creation, not at 3 a.m. Declared parameters are checked again
+at every submit; their values only ever reach SQL as bind values or as identifiers
+that passed :data:`IDENTIFIER` (the engine quotes them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane import audit
+from lakeplane.config import config_error
+from lakeplane.db.models import Job, JobVersion
+from lakeplane.domain.connections import services as connections
+from lakeplane.domain.jobs.schemas import JobCreate, JobOut, JobUpdate, JobVersionOut, ParameterSpec
+from lakeplane.errors import Conflict, NotFound, ValidationFailed
+from lakeplane.ids import new_id
+from lakeplane.interfaces import Engine
+from lakeplane.plugins import Selected
+from lakeplane.timeutil import utcnow
+from lakeplane.web.pagination import paginate
+from lakeplane.web.state import Services
+
+#: One to three dot-separated plain identifiers (``table``, ``schema.table``, ``catalog.schema.table``).
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,2}$")
+INTEGER = re.compile(r"^[+-]?\d{1,19}$")
+MAX_STRING = 65_536
+
+
+def version_out(version: JobVersion) -> JobVersionOut:
+    return JobVersionOut(
+        id=version.id,
+        job_id=version.job_id,
+        version=version.version,
+        definition=dict(version.definition),
+        parameters=list(version.parameters),
+        connection_id=version.connection_id,
+        queue=version.queue,
+        max_concurrency=version.max_concurrency,
+        max_attempts=version.max_attempts,
+        retry_backoff_s=version.retry_backoff_s,
+        timeout_s=version.timeout_s,
+        created_by=version.created_by,
+        created_at=version.created_at,
+    )
+
+
+def to_out(job: Job, version: JobVersion | None = None) -> JobOut:
+    return JobOut(
+        id=job.id,
+        workspace_id=job.workspace_id,
+        name=job.name,
+        type=job.type,
+        current_version=job.current_version,
+        archived=job.archived,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        version=version_out(version) if version is not None else None,
+    )
+
+
+def engine_for(lp: Services, job_type: str) -> Selected:
+    selected = lp.selection.engine_for_job_type(job_type)
+    if selected is None:
+        raise ValidationFailed(
+            f"no enabled engine runs {job_type} jobs; enable one under [engines] in the config",
+            [{"field": "type", "message": "no engine for this job type"}],
+        )
+    return selected
+
+
+def engine_class(selected: Selected) -> type[Engine]:
+    cls = selected.impl.cls
+    assert issubclass(cls, Engine)
+    return cls
+
+
+def decode_spec(selected: Selected, job_type: str, definition: dict[str, Any]) -> msgspec.Struct:
+    """The definition as the engine's spec Struct; field errors name ``definition.<key>``."""
+    spec_type = engine_class(selected).spec_type(job_type)
+    try:
+        return msgspec.convert(definition, spec_type)
+    except msgspec.ValidationError as exc:
+        error = config_error(exc, prefix="definition")
+        raise ValidationFailed(
+            f"invalid {job_type} definition: {error.detail}", [{"field": error.key, "message": error.reason}]
+        ) from None
+
+
+def coerce(kind: str, value: Any) -> Any:
+    """``value`` as a JSON-safe value of parameter type ``kind``; ``ValueError`` if it is not one."""
+    if kind == "string":
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        if len(value) > MAX_STRING:
+            raise ValueError(f"longer than {MAX_STRING} characters")
+        return value
+    if kind == "integer":
+        if isinstance(value, str) and INTEGER.match(value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+            raise ValueError("expected a 64-bit integer")
+        return value
+    if kind == "number":
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("expected a number") from None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        return value
+    if kind == "boolean":
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError("expected true or false")
+        return value
+    if kind == "date":
+        if not isinstance(value, str):
+            raise ValueError("expected a date as YYYY-MM-DD")
+        try:
+            return dt.date.fromisoformat(value).isoformat()
+        except ValueError:
+            raise ValueError("expected a date as YYYY-MM-DD") from None
+    if kind == "identifier":
+        if not isinstance(value, str) or not IDENTIFIER.match(value):
+            raise ValueError(
+                "expected an identifier: letters, digits, underscores, up to three dot-separated parts"
+            )
+        return value
+    raise ValueError(f"unknown parameter type {kind!r}")
+
+
+def check_parameters(declared: Sequence[dict[str, Any]], given: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``given`` against the declared parameters; fill defaults. Raises 422 with field errors.
+
+    An optional parameter without a default is present as ``None`` so that every
+    placeholder in the definition has a (NULL) bind value.
+    """
+    specs = {p["name"]: p for p in declared}
+    errors = [
+        {"field": f"parameters.{name}", "message": "not a declared parameter"}
+        for name in sorted(set(given) - set(specs))
+    ]
+    values: dict[str, Any] = {}
+    for name, spec in specs.items():
+        raw = given.get(name)
+        if raw is None:
+            raw = spec.get("default")
+        if raw is None:
+            if spec.get("required"):
+                errors.append({"field": f"parameters.{name}", "message": "required"})
+            values[name] = None
+            continue
+        try:
+            values[name] = coerce(str(spec.get("type", "string")), raw)
+        except ValueError as exc:
+            errors.append({"field": f"parameters.{name}", "message": str(exc)})
+    if errors:
+        raise ValidationFailed(
+            "invalid parameters: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors
+        )
+    return values
+
+
+def engine_values(declared: Sequence[dict[str, Any]], stored: dict[str, Any]) -> dict[str, Any]:
+    """Stored (JSON) parameter values as the typed values an engine binds: dates become ``date``."""
+    kinds = {p["name"]: p.get("type", "string") for p in declared}
+    return {
+        name: dt.date.fromisoformat(value) if kinds.get(name) == "date" and isinstance(value, str) else value
+        for name, value in stored.items()
+    }
+
+
+def _check_declared(parameters: list[ParameterSpec]) -> list[dict[str, Any]]:
+    names = [p.name for p in parameters]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValidationFailed(
+            f"parameter(s) declared twice: {', '.join(duplicates)}",
+            [{"field": "parameters", "message": f"duplicate {n}"} for n in duplicates],
+        )
+    for index, p in enumerate(parameters):
+        if p.default is not None:
+            try:
+                coerce(p.type, p.default)
+            except ValueError as exc:
+                raise ValidationFailed(
+                    f"default of parameter {p.name!r}: {exc}",
+                    [{"field": f"parameters[{index}].default", "message": str(exc)}],
+                ) from None
+    return [msgspec.to_builtins(p) for p in parameters]
+
+
+async def _check_version(
+    db: AsyncSession,
+    lp: Services,
+    workspace_id: str,
+    job_type: str,
+    definition: dict[str, Any],
+    connection_id: str | None,
+    queue: str,
+) -> None:
+    selected = engine_for(lp, job_type)
+    decode_spec(selected, job_type, definition)
+    if queue not in lp.config.worker.queues:
+        raise ValidationFailed(
+            f"unknown queue {queue!r} (configured: {', '.join(sorted(lp.config.worker.queues))})",
+            [{"field": "queue", "message": "not a configured queue"}],
+        )
+    if connection_id is not None:
+        conn = await connections.get(db, workspace_id, connection_id)
+        if conn.role != "engine" or conn.plugin != selected.impl.name:
+            raise ValidationFailed(
+                f"{job_type} jobs need a {selected.impl.name} engine connection; "
+                f"{conn.name!r} is a {conn.plugin} {conn.role}",
+                [{"field": "connection_id", "message": "wrong kind of connection"}],
+            )
+        return
+    try:
+        msgspec.convert({}, selected.impl.cls.Params)
+    except msgspec.ValidationError:
+        raise ValidationFailed(
+            f"{job_type} jobs need connection_id: a {selected.impl.name} engine connection",
+            [{"field": "connection_id", "message": "required for this job type"}],
+        ) from None
+
+
+async def create(
+    db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, data: JobCreate
+) -> tuple[Job, JobVersion]:
+    declared = _check_declared(data.parameters)
+    await _check_version(db, lp, workspace_id, data.type, data.definition, data.connection_id, data.queue)
+    await db.rollback()
+    job = Job(
+        id=new_id("job"),
+        workspace_id=workspace_id,
+        name=data.name,
+        type=data.type,
+        current_version=1,
+        created_by=actor.id,
+    )
+    version = JobVersion(
+        id=new_id("jv"),
+        job_id=job.id,
+        version=1,
+        definition=data.definition,
+        parameters=declared,
+        connection_id=data.connection_id,
+        queue=data.queue,
+        max_concurrency=data.max_concurrency,
+        max_attempts=data.max_attempts,
+        retry_backoff_s=data.retry_backoff_s,
+        timeout_s=data.timeout_s,
+        created_by=actor.id,
+    )
+    try:
+        async with db.begin():
+            db.add(job)
+            await db.flush()
+            db.add(version)
+            await db.flush()
+            await audit.record(
+                db,
+                actor,
+                "job.create",
+                target_type="job",
+                target_id=job.id,
+                workspace_id=workspace_id,
+                details={"name": job.name, "type": job.type, "version": 1},
+            )
+    except IntegrityError:
+        raise Conflict(f"a job named {data.name!r} already exists in this workspace") from None
+    return job, version
+
+
+async def get(db: AsyncSession, workspace_id: str, job_id: str, *, for_update: bool = False) -> Job:
+    query = select(Job).where(Job.id == job_id, Job.workspace_id == workspace_id)
+    if for_update:
+        query = query.with_for_update()
+    job = await db.scalar(query)
+    if job is None:
+        raise NotFound(f"job {job_id!r} not found in this workspace")
+    return job
+
+
+async def get_version(db: AsyncSession, job_id: str, version: int) -> JobVersion:
+    found = await db.scalar(
+        select(JobVersion).where(JobVersion.job_id == job_id, JobVersion.version == version)
+    )
+    if found is None:
+        raise NotFound(f"job {job_id!r} has no version {version}")
+    return found
+
+
+async def update(
+    db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, job_id: str, data: JobUpdate
+) -> tuple[Job, JobVersion]:
+    try:
+        async with db.begin():
+            job = await get(db, workspace_id, job_id, for_update=True)
+            current = await get_version(db, job.id, job.current_version)
+            fields: dict[str, Any] = {
+                "definition": current.definition,
+                "parameters": current.parameters,
+                "connection_id": current.connection_id,
+                "queue": current.queue,
+                "max_concurrency": current.max_concurrency,
+                "max_attempts": current.max_attempts,
+                "retry_backoff_s": current.retry_backoff_s,
+                "timeout_s": current.timeout_s,
+            }
+            changed: list[str] = []
+            for name in fields:
+                value = getattr(data, name)
+                if value is msgspec.UNSET or (
+                    value is None and name not in ("connection_id", "max_concurrency", "timeout_s")
+                ):
+                    continue
+                if name == "parameters":
+                    value = _check_declared(value)
+                if value != fields[name]:
+                    fields[name] = value
+                    changed.append(name)
+            if changed:
+                await _check_version(
+                    db,
+                    lp,
+                    workspace_id,
+                    job.type,
+                    fields["definition"],
+                    fields["connection_id"],
+                    fields["queue"],
+                )
+                current = JobVersion(
+                    id=new_id("jv"),
+                    job_id=job.id,
+                    version=job.current_version + 1,
+                    created_by=actor.id,
+                    **fields,
+                )
+                db.add(current)
+                job.current_version = current.version
+            if data.name is not None and data.name != job.name:
+                job.name, changed = data.name, [*changed, "name"]
+            if data.archived is not None and data.archived != job.archived:
+                job.archived, changed = data.archived, [*changed, "archived"]
+            job.updated_at = utcnow()
+            await db.flush()
+            await audit.record(
+                db,
+                actor,
+                "job.update",
+                target_type="job",
+                target_id=job.id,
+                workspace_id=workspace_id,
+                details={"changed": changed, "version": job.current_version},
+            )
+    except IntegrityError:
+        raise Conflict(f"a job named {data.name!r} already exists in this workspace") from None
+    return job, current
+
+
+async def list_jobs(
+    db: AsyncSession, workspace_id: str, cursor: str | None, limit: int, include_archived: bool = False
+) -> Sequence[Job]:
+    query = select(Job).where(Job.workspace_id == workspace_id)
+    if not include_archived:
+        query = query.where(Job.archived.is_(False))
+    return (await db.scalars(paginate(query, Job.id, cursor, limit))).all()
+
+
+async def list_versions(
+    db: AsyncSession, workspace_id: str, job_id: str, cursor: str | None, limit: int
+) -> Sequence[JobVersion]:
+    await get(db, workspace_id, job_id)
+    query = select(JobVersion).where(JobVersion.job_id == job_id)
+    return (await db.scalars(paginate(query, JobVersion.id, cursor, limit, newest_first=True))).all()

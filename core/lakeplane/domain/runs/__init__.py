@@ -1,0 +1,1 @@
+"""Runs: one execution of one job version, from submission to a terminal state."""

@@ -1,0 +1,128 @@
+"""Runs: submit, list, get, stop, rerun, logs, result."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane.domain.runs import services
+from lakeplane.domain.runs.schemas import RerunRequest, ResultOut, RunLogOut, RunOut, RunSubmit
+from lakeplane.web.guards import principal, workspace
+from lakeplane.web.pagination import Page, page
+from lakeplane.web.state import Services
+
+
+class RunController(Controller):
+    path = "/api/v1/workspaces/{ws:str}"
+    tags = ["runs"]
+
+    @post("/jobs/{job_id:str}/runs", operation_id="submitRun", opt={"permission": "workspace:editor"})
+    async def submit_run(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        lp: Services,
+        ws: str,
+        job_id: str,
+        data: RunSubmit,
+        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
+    ) -> RunOut:
+        run = await services.submit_run(
+            db,
+            lp,
+            principal(request).actor(request),
+            workspace(request).id,
+            job_id,
+            data.parameters,
+            idempotency_key=idempotency_key,
+        )
+        return services.to_out(run)
+
+    @get("/runs", operation_id="listRuns", opt={"permission": "workspace:viewer"})
+    async def list_runs(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        state: str | None = None,
+        job_id: str | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[RunOut]:
+        rows = await services.list_runs(
+            db,
+            workspace(request).id,
+            state=state,
+            job_id=job_id,
+            created_after=created_after,
+            created_before=created_before,
+            cursor=cursor,
+            limit=limit,
+        )
+        return page(rows, limit, services.to_out)
+
+    @get("/runs/{run_id:str}", operation_id="getRun", opt={"permission": "workspace:viewer"})
+    async def get_run(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, run_id: str
+    ) -> RunOut:
+        run = await services.get(db, workspace(request).id, run_id)
+        return services.to_out(run, await services.transitions_of(db, run.id))
+
+    @post(
+        "/runs/{run_id:str}/stop",
+        operation_id="stopRun",
+        opt={"permission": "workspace:editor"},
+        status_code=202,
+    )
+    async def stop_run(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, run_id: str
+    ) -> RunOut:
+        run = await services.stop(db, principal(request).actor(request), workspace(request).id, run_id)
+        return services.to_out(run)
+
+    @post("/runs/{run_id:str}/rerun", operation_id="rerunRun", opt={"permission": "workspace:editor"})
+    async def rerun(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        lp: Services,
+        ws: str,
+        run_id: str,
+        data: RerunRequest | None = None,
+    ) -> RunOut:
+        ws_id = workspace(request).id
+        original = await services.get(db, ws_id, run_id)
+        run = await services.submit_run(
+            db,
+            lp,
+            principal(request).actor(request),
+            ws_id,
+            original.job_id,
+            data.parameters if data else {},
+            rerun_of=original.id,
+        )
+        return services.to_out(run)
+
+    @get("/runs/{run_id:str}/logs", operation_id="getRunLogs", opt={"permission": "workspace:viewer"})
+    async def get_logs(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        lp: Services,
+        ws: str,
+        run_id: str,
+        offset: int = 0,
+    ) -> RunLogOut:
+        return await services.logs(db, lp, workspace(request).id, run_id, max(offset, 0))
+
+    @get("/runs/{run_id:str}/result", operation_id="getRunResult", opt={"permission": "workspace:viewer"})
+    async def get_result(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, run_id: str
+    ) -> ResultOut:
+        return await services.result(db, workspace(request).id, run_id)

@@ -1,0 +1,448 @@
+"""One attempt of one run: submit (or re-attach), poll, cancel on stop or timeout, record.
+
+The order of writes is what makes a crash anywhere recoverable:
+
+1. the claim (or adoption) commits a lease token;
+2. the engine accepts the work and the handle is stored, fenced by that token,
+   *before* the first poll, so whoever holds the run next re-attaches to the same
+   engine work instead of starting it twice (work started but never stored is found
+   again by its ``lakeplane-run`` tag through ``list_active``);
+3. the log is copied to the object store, then the outcome, the log's address and
+   checksum, the transition and its audit event commit together, fenced again.
+
+A write that finds the token changed means another worker adopted the run: this
+attempt stands down without touching anything (:class:`LeaseLost`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+from sqlalchemy import select, text, update
+
+from lakeplane import audit
+from lakeplane.db.engine import is_outage
+from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog
+from lakeplane.domain.connections import services as connections
+from lakeplane.domain.jobs import services as jobs
+from lakeplane.domain.runs import logstore
+from lakeplane.domain.runs.services import QUEUE_CHANNEL, record_transition
+from lakeplane.interfaces import Engine, EngineHandle, EngineState, ResultPreview, Submission
+from lakeplane.security.redact import Redactor
+from lakeplane.timeutil import utcnow
+from lakeplane.web.state import Services
+from lakeplane.worker.faults import crash_point
+from lakeplane.worker.queue import Lease
+
+log = logging.getLogger("lakeplane.worker")
+T = TypeVar("T")
+
+#: Engine output is pulled into the run log this often while the work runs.
+LOG_PULL_S = 2.0
+#: Consecutive failed status calls after which the engine counts as unreachable.
+MAX_STATUS_FAILURES = 30
+PREVIEW_ROWS = 100
+UPLOAD_TIMEOUT_S = 15.0
+
+
+class LeaseLost(Exception):
+    """Another worker holds this run now; stop without writing."""
+
+
+@dataclasses.dataclass
+class Context:
+    """What every attempt of one worker process shares."""
+
+    lp: Services
+    owner: str
+    actor: audit.Actor
+    lease_s: float
+    poll_max_s: float
+    keep_logs: bool
+    stopping: asyncio.Event
+
+
+@dataclasses.dataclass
+class Outcome:
+    state: str
+    reason: str | None = None
+    stats: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Loaded:
+    run: Run
+    job: Job
+    version: JobVersion
+    connection: Connection | None
+
+
+_FENCED_LOG = text(
+    """
+    INSERT INTO run_logs (run_id, attempt, text, at)
+    SELECT :run_id, :attempt, :text, clock_timestamp()
+    WHERE EXISTS (SELECT 1 FROM runs WHERE id = :run_id AND lease_token = :token AND state = 'running')
+    """
+)
+
+
+class Attempt:
+    def __init__(self, ctx: Context, lease: Lease) -> None:
+        self.ctx = ctx
+        self.lease = lease
+        #: Set when a stop was requested (NOTIFY, heartbeat or the run row).
+        self.stop = asyncio.Event()
+        #: Set when the heartbeat found the lease gone.
+        self.lost = asyncio.Event()
+        self.redact = Redactor()
+        self._lines: list[str] = []
+        self._engine_log_offset = 0
+        self._loaded: Loaded | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.lease.run_id
+
+    def note(self, message: str) -> None:
+        """A worker message for the run's log (buffered; written with the next fenced write)."""
+        stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self._lines.append(f"{stamp} [worker] {self.redact(message)}\n")
+
+    async def execute(self) -> None:
+        try:
+            await self._execute()
+        except LeaseLost:
+            log.info("run %s: lease lost; another worker holds it now", self.run_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("run %s: attempt %s crashed in the worker", self.run_id, self.lease.attempt)
+            if self._loaded is not None:
+                try:
+                    await self._finish(
+                        self._loaded, Outcome("failed", f"worker error: {self._describe(exc)}")
+                    )
+                except Exception:
+                    log.exception("run %s: could not record the failure; the lease will expire", self.run_id)
+
+    async def _execute(self) -> None:
+        loaded = self._loaded = await self._db(self._load)
+        run = loaded.run
+        if run.stop_requested:
+            self.stop.set()
+        if self.lease.adopted:
+            crash_point("after_adopt")
+        if loaded.connection is not None:
+            self.redact = connections.redactor_for(self.ctx.lp, loaded.connection)
+        try:
+            engine = self._build_engine(loaded)
+        except Exception as exc:
+            await self._finish(
+                loaded, Outcome("failed", f"could not set up the engine: {self._describe(exc)}")
+            )
+            return
+        async with engine:
+            handle = EngineHandle(**run.engine_handle) if run.engine_handle else None
+            if handle is None and self.stop.is_set():
+                await self._finish(loaded, Outcome("cancelled", "stopped before the engine started"))
+                return
+            if handle is None and self.lease.adopted:
+                handle = await self._find_tagged(engine)
+                if handle is not None:
+                    self.note(f"attempt {self.lease.attempt}: found engine work {handle.id} by its run tag")
+                    await self._save_handle(handle)
+            if handle is None:
+                try:
+                    handle = await self._submit(engine, loaded)
+                except LeaseLost:
+                    raise
+                except Exception as exc:
+                    await self._finish(
+                        loaded, Outcome("failed", f"the engine refused the job: {self._describe(exc)}")
+                    )
+                    return
+            elif run.engine_handle:
+                self.note(f"attempt {self.lease.attempt}: re-attached to engine work {handle.id}")
+            outcome = await self._poll(engine, handle, run.deadline_at)
+            crash_point("before_finish")
+            await self._finish(loaded, outcome, engine, handle)
+
+    # -- engine ---------------------------------------------------------------------
+
+    def _build_engine(self, loaded: Loaded) -> Engine:
+        lp = self.ctx.lp
+        if loaded.connection is not None:
+            engine = connections.build(lp, loaded.connection)
+        else:
+            selected = jobs.engine_for(lp, loaded.job.type)
+            engine = selected.create(msgspec.convert({}, selected.impl.cls.Params))
+        if not isinstance(engine, Engine) or loaded.job.type not in engine.job_types:
+            raise TypeError(f"connection does not run {loaded.job.type} jobs")
+        return engine
+
+    async def _submit(self, engine: Engine, loaded: Loaded) -> EngineHandle:
+        crash_point("after_claim")
+        selected = jobs.engine_for(self.ctx.lp, loaded.job.type)
+        submission = Submission(
+            run_id=self.run_id,
+            attempt=self.lease.attempt,
+            workspace=loaded.run.workspace_id,
+            job_type=loaded.job.type,
+            spec=jobs.decode_spec(selected, loaded.job.type, loaded.version.definition),
+            parameters=jobs.engine_values(loaded.version.parameters, loaded.run.parameters),
+            tags={"lakeplane-run": self.run_id},
+            timeout_s=loaded.version.timeout_s,
+        )
+        handle = await engine.submit(submission)
+        crash_point("after_submit")
+        self.note(
+            f"attempt {self.lease.attempt} on {self.ctx.owner}: submitted to {engine.name} as {handle.id}"
+        )
+        await self._save_handle(handle)
+        crash_point("after_handle")
+        return handle
+
+    async def _find_tagged(self, engine: Engine) -> EngineHandle | None:
+        try:
+            for work in await engine.list_active():
+                if work.run_id == self.run_id:
+                    return work.handle
+        except Exception as exc:
+            self.note(f"could not list the engine's active work: {self._describe(exc)}")
+        return None
+
+    async def _poll(self, engine: Engine, handle: EngineHandle, deadline: dt.datetime | None) -> Outcome:
+        delay, failures, last_pull = 0.005, 0, time.monotonic()
+        while True:
+            if self.lost.is_set():
+                raise LeaseLost
+            if self.stop.is_set():
+                await engine.cancel(handle)
+                crash_point("after_cancel")
+                return Outcome("cancelled", "stopped on request")
+            if deadline is not None and utcnow() >= deadline:
+                await engine.cancel(handle)
+                crash_point("after_cancel")
+                return Outcome("timed_out", "the run exceeded its timeout")
+            try:
+                status = await engine.status(handle)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                if failures >= MAX_STATUS_FAILURES:
+                    return Outcome("failed", f"engine unreachable: {self._describe(exc)}")
+                self.note(f"engine status failed ({failures}): {self._describe(exc)}")
+                status = None
+            if status is not None and status.state.terminal:
+                return self._outcome(status.state, status.message, status.stats)
+            if time.monotonic() - last_pull >= LOG_PULL_S:
+                last_pull = time.monotonic()
+                await self._pull_logs(engine, handle)
+                await self._db(self._flush)
+            wait = delay
+            if deadline is not None:
+                wait = max(0.0, min(wait, (deadline - utcnow()).total_seconds()))
+            await _wait_any((self.stop, self.lost), wait)
+            delay = min(delay * 2, self.ctx.poll_max_s)
+
+    def _outcome(self, state: EngineState, message: str, stats: dict[str, Any]) -> Outcome:
+        message = self.redact(message) if message else ""
+        if state is EngineState.SUCCEEDED:
+            return Outcome("succeeded", message or None, stats)
+        if state is EngineState.LOST:
+            return Outcome("failed", "lost", stats)
+        if state is EngineState.CANCELLED:
+            return Outcome("failed", f"cancelled outside Lakeplane{': ' + message if message else ''}", stats)
+        return Outcome("failed", message or "the engine reported failure", stats)
+
+    async def _pull_logs(self, engine: Engine, handle: EngineHandle) -> None:
+        try:
+            chunk = await engine.logs(handle, self._engine_log_offset)
+        except Exception as exc:
+            self.note(f"could not read engine logs: {self._describe(exc)}")
+            return
+        if chunk.text:
+            self._lines.append(self.redact(chunk.text if chunk.text.endswith("\n") else chunk.text + "\n"))
+        self._engine_log_offset = chunk.offset
+
+    # -- recording --------------------------------------------------------------------
+
+    async def _finish(
+        self,
+        loaded: Loaded,
+        outcome: Outcome,
+        engine: Engine | None = None,
+        handle: EngineHandle | None = None,
+    ) -> None:
+        run, version = loaded.run, loaded.version
+        preview: ResultPreview | None = None
+        if engine is not None and handle is not None:
+            if outcome.state == "succeeded":
+                try:
+                    preview = await engine.results(handle, PREVIEW_ROWS)
+                except Exception as exc:
+                    self.note(f"could not read the result preview: {self._describe(exc)}")
+            await self._pull_logs(engine, handle)
+        to_state = outcome.state
+        reason = outcome.reason
+        next_attempt_at = None
+        retry = outcome.state == "failed" and self.lease.attempt < run.max_attempts and not self.stop.is_set()
+        if retry:
+            backoff = version.retry_backoff_s * 2 ** (self.lease.attempt - 1)
+            next_attempt_at = utcnow() + dt.timedelta(seconds=backoff)
+            to_state = "queued"
+            reason = f"attempt {self.lease.attempt} failed ({outcome.reason}); retry in {backoff:g} s"
+        ended = f"{outcome.state}: {outcome.reason}" if outcome.reason else outcome.state
+        self.note(f"attempt {self.lease.attempt} ended: {ended}")
+        uri, digest = await self._upload()
+        values: dict[str, Any] = {
+            "state": to_state,
+            "reason": reason,
+            "lease_expires_at": None,
+            "stats": {**(run.stats or {}), "engine": outcome.stats, "worker": self.ctx.owner},
+        }
+        if retry:
+            values.update(next_attempt_at=next_attempt_at, engine_handle=None, deadline_at=None)
+        else:
+            values.update(finished_at=utcnow())
+        if preview is not None:
+            builtins = msgspec.to_builtins(preview)
+            values.update(
+                row_count=preview.row_count,
+                result_preview={"columns": builtins["columns"], "rows": builtins["rows"]},
+            )
+        if uri is not None:
+            values.update(log_uri=uri, log_sha256=digest)
+
+        async def commit() -> None:
+            async with self.ctx.lp.sessions() as db, db.begin():
+                result = await db.execute(self._fenced(update(Run)).values(**values))
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    raise LeaseLost
+                await self._insert_lines(db)
+                await record_transition(
+                    db,
+                    self.ctx.actor,
+                    run_id=run.id,
+                    workspace_id=run.workspace_id,
+                    attempt=self.lease.attempt,
+                    from_state="running",
+                    to_state=to_state,
+                    reason=reason,
+                    worker=self.ctx.owner,
+                )
+                await db.execute(
+                    text("SELECT pg_notify(:channel, :queue)"), {"channel": QUEUE_CHANNEL, "queue": run.queue}
+                )
+
+        await self._db(commit)
+        self._lines.clear()
+
+    async def _upload(self) -> tuple[str | None, str | None]:
+        if not self.ctx.keep_logs:
+            return None, None
+
+        async def stored() -> list[str]:
+            async with self.ctx.lp.sessions() as db:
+                rows = await db.scalars(
+                    select(RunLog.text).where(RunLog.run_id == self.run_id).order_by(RunLog.id)
+                )
+                return list(rows)
+
+        data = "".join([*(await self._db(stored)), *self._lines]).encode()
+        try:
+            async with asyncio.timeout(UPLOAD_TIMEOUT_S):
+                return await logstore.upload(self.ctx.lp, self.lease.workspace_id, self.run_id, data)
+        except Exception as exc:
+            self.note(f"could not copy the log to the object store: {self._describe(exc)}")
+            return None, None
+
+    def _fenced(self, statement: Any) -> Any:
+        return statement.where(
+            Run.id == self.run_id, Run.lease_token == self.lease.token, Run.state == "running"
+        )
+
+    async def _save_handle(self, handle: EngineHandle) -> None:
+        async def save() -> None:
+            async with self.ctx.lp.sessions() as db, db.begin():
+                result = await db.execute(
+                    self._fenced(update(Run)).values(engine_handle=msgspec.to_builtins(handle))
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    raise LeaseLost
+                await self._insert_lines(db)
+
+        await self._db(save)
+        self._lines.clear()
+
+    async def _flush(self) -> None:
+        if not self._lines:
+            return
+        async with self.ctx.lp.sessions() as db, db.begin():
+            await self._insert_lines(db)
+        self._lines.clear()
+
+    async def _insert_lines(self, db: Any) -> None:
+        if self._lines:
+            await db.execute(
+                _FENCED_LOG,
+                [
+                    {
+                        "run_id": self.run_id,
+                        "attempt": self.lease.attempt,
+                        "text": line,
+                        "token": self.lease.token,
+                    }
+                    for line in self._lines
+                ],
+            )
+
+    async def _load(self) -> Loaded:
+        async with self.ctx.lp.sessions() as db:
+            run = await db.get(Run, self.run_id)
+            if run is None or run.state != "running" or run.lease_token != self.lease.token:
+                raise LeaseLost
+            job = await db.get_one(Job, run.job_id)
+            version = await db.get_one(JobVersion, run.job_version_id)
+            conn = await db.get(Connection, version.connection_id) if version.connection_id else None
+            return Loaded(run, job, version, conn)
+
+    async def _db(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run ``operation``, retrying while the database is unreachable (the lease fences the result)."""
+        delay = 0.1
+        while True:
+            try:
+                return await operation()
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                if not is_outage(exc) or self.lost.is_set():
+                    raise
+                if self.ctx.stopping.is_set():
+                    raise LeaseLost from exc
+                log.warning("run %s: database unavailable (%s); retrying", self.run_id, type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _describe(self, exc: BaseException) -> str:
+        detail = getattr(exc, "detail", None)
+        return self.redact(detail if isinstance(detail, str) else f"{type(exc).__name__}: {exc}")
+
+
+async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:
+    """Sleep up to ``seconds``, waking early when any event is set."""
+    if any(e.is_set() for e in events):
+        return
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,335 @@
+"""One worker process: four loops around a set of running attempts.
+
+- **dispatch**: claims queued runs while it has free slots; sleeps until a NOTIFY
+  (a submit, a finished run) or ``poll_interval_s``;
+- **heartbeat**: renews every held lease in one statement, learns of stop requests
+  and of leases taken over by another worker;
+- **reconcile**: adopts running runs whose lease expired (their worker died or
+  hung) and, under an advisory lock so one worker at a time does it, cancels
+  engine work whose run has already ended;
+- **listen**: a dedicated connection LISTENing for submits and stop requests.
+
+SIGTERM (or SIGINT) drains: no new claims, running attempts finish; whatever is
+still running after ``drain_timeout_s`` has its lease expired on purpose so another
+worker adopts it at once, and the engine work carries on untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+from typing import Any
+
+import asyncpg
+import msgspec
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from lakeplane import audit
+from lakeplane.db.engine import is_outage
+from lakeplane.db.models import Connection, Run
+from lakeplane.domain.connections import services as connections
+from lakeplane.domain.runs import logstore
+from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
+from lakeplane.interfaces import Engine
+from lakeplane.web.state import Services
+from lakeplane.worker import queue
+from lakeplane.worker.attempt import Attempt, Context
+
+log = logging.getLogger("lakeplane.worker")
+
+#: Engine work is compared with run states this often (seconds), by one worker at a time.
+SWEEP_INTERVAL_S = 10.0
+ADOPT_BATCH = 100
+
+
+class Worker:
+    def __init__(
+        self,
+        lp: Services,
+        *,
+        queues: list[str] | None = None,
+        concurrency: int | None = None,
+        name: str | None = None,
+        drain_timeout_s: float = 30.0,
+        workspace_limit: int | None = None,
+    ) -> None:
+        cfg = lp.config.worker
+        self.lp = lp
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+        self.queues = queues or sorted(cfg.queues)
+        self.concurrency = concurrency or cfg.concurrency
+        self.lease_s = cfg.lease_seconds
+        self.poll_s = cfg.poll_interval_s
+        self.drain_timeout_s = drain_timeout_s
+        self.limits = queue.Limits(
+            queues=dict(cfg.queues),
+            workspace=workspace_limit or cfg.workspace_limit or sum(cfg.queues.values()),
+        )
+        self.actor = audit.Actor.system(f"worker {self.name}")
+        self.attempts: dict[str, tuple[Attempt, asyncio.Task[None]]] = {}
+        self.wake = asyncio.Event()
+        self.draining = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.ctx = Context(
+            lp=lp,
+            owner=self.name,
+            actor=self.actor,
+            lease_s=self.lease_s,
+            poll_max_s=max(self.poll_s, 0.05) * 5,
+            keep_logs=_store_configured(lp),
+            stopping=self.stopping,
+        )
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def drain(self) -> None:
+        if not self.draining.is_set():
+            log.info("worker %s draining: no new runs; %d running", self.name, len(self.attempts))
+            self.draining.set()
+            self.wake.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.drain)
+        background = [
+            asyncio.create_task(self._listen(), name="listen"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._reconcile(), name="reconcile"),
+        ]
+        log.info(
+            "worker %s ready: queues %s, concurrency %d, lease %gs%s",
+            self.name,
+            ",".join(self.queues),
+            self.concurrency,
+            self.lease_s,
+            "" if self.ctx.keep_logs else " (no object_store.options.bucket: logs stay in the database)",
+        )
+        try:
+            await self._dispatch()
+            await self._wait_for_attempts()
+        finally:
+            self.stopping.set()
+            for _, task in list(self.attempts.values()):
+                task.cancel()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, *(t for _, t in self.attempts.values()), return_exceptions=True)
+            log.info("worker %s stopped", self.name)
+
+    async def _wait_for_attempts(self) -> None:
+        tasks = [task for _, task in self.attempts.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.drain_timeout_s)
+        if self.attempts:
+            held = {run_id: attempt.lease.token for run_id, (attempt, _) in self.attempts.items()}
+            log.warning("worker %s: drain timed out; handing over %d run(s)", self.name, len(held))
+            with contextlib.suppress(Exception):
+                async with self.lp.sessions() as db:
+                    await queue.release(db, held)
+
+    # -- loops --------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        while not self.draining.is_set():
+            free = self.concurrency - len(self.attempts)
+            self.wake.clear()
+            got = 0
+            if free > 0:
+                try:
+                    async with self.lp.sessions() as db:
+                        leases = await queue.claim(
+                            db, self.actor, self.name, self.queues, free, self.lease_s, self.limits
+                        )
+                except Exception as exc:
+                    self._log_loop_error("claim", exc)
+                    await asyncio.sleep(self.poll_s)
+                    continue
+                for lease in leases:
+                    self._start(lease)
+                got = len(leases)
+                if got == free:
+                    continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_s):
+                    await self.wake.wait()
+
+    async def _heartbeat(self) -> None:
+        interval = min(self.lease_s / 3, 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            held = {run_id: attempt.lease.token for run_id, (attempt, _) in self.attempts.items()}
+            if not held:
+                continue
+            try:
+                async with self.lp.sessions() as db:
+                    alive = await queue.heartbeat(db, held, self.lease_s)
+            except Exception as exc:
+                self._log_loop_error("heartbeat", exc)
+                continue
+            for run_id, token in held.items():
+                entry = self.attempts.get(run_id)
+                if entry is None or entry[0].lease.token != token:
+                    continue
+                if run_id not in alive:
+                    entry[0].lost.set()
+                elif alive[run_id]:
+                    entry[0].stop.set()
+
+    async def _reconcile(self) -> None:
+        interval = max(min(self.lease_s / 3, 2.0), 0.2)
+        last_sweep = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval * (0.75 + secrets.randbelow(50) / 100))
+            if self.draining.is_set():
+                continue
+            try:
+                async with self.lp.sessions() as db:
+                    leases = await queue.adopt_expired(db, self.name, self.lease_s, ADOPT_BATCH)
+                for lease in leases:
+                    log.info("run %s: adopted from %s", lease.run_id, lease.previous_owner)
+                    self._start(lease)
+                if loop.time() - last_sweep >= SWEEP_INTERVAL_S:
+                    last_sweep = loop.time()
+                    await self._sweep_engines()
+            except Exception as exc:
+                self._log_loop_error("reconcile", exc)
+
+    async def _listen(self) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(**_asyncpg_args(self.lp.config.database.url))
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, event=closed: event.set())
+                await conn.add_listener(QUEUE_CHANNEL, self._on_queue)
+                await conn.add_listener(STOP_CHANNEL, self._on_stop)
+                self.wake.set()  # whatever was submitted while nobody listened
+                while not closed.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(5):
+                            await closed.wait()
+                    if not closed.is_set():
+                        await conn.execute("SELECT 1")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._log_loop_error("listen", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+
+    def _on_queue(self, *_: Any) -> None:
+        self.wake.set()
+
+    def _on_stop(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        entry = self.attempts.get(payload)
+        if entry is not None:
+            entry[0].stop.set()
+
+    # -- attempts -----------------------------------------------------------------------
+
+    def _start(self, lease: queue.Lease) -> None:
+        previous = self.attempts.get(lease.run_id)
+        if previous is not None:  # our own older attempt lost its lease; the new one replaces it
+            previous[0].lost.set()
+        attempt = Attempt(self.ctx, lease)
+        task = asyncio.create_task(attempt.execute(), name=f"run {lease.run_id}")
+        self.attempts[lease.run_id] = (attempt, task)
+
+        def done(_: asyncio.Task[None]) -> None:
+            entry = self.attempts.get(lease.run_id)
+            if entry is not None and entry[0] is attempt:
+                del self.attempts[lease.run_id]
+            self.wake.set()
+
+        task.add_done_callback(done)
+
+    # -- engine sweep -------------------------------------------------------------------
+
+    async def _sweep_engines(self) -> None:
+        """Cancel engine work tagged with a run that has ended (or never existed)."""
+        async with self.lp.sessions() as db, db.begin():
+            got = await db.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:ns, 0)"), {"ns": queue.LOCK_NAMESPACE}
+            )
+            if not got:
+                return
+            engines: list[tuple[str, Engine]] = []
+            enabled = {s.impl.name for s in self.lp.selection.engines.values()}
+            for conn in (await db.scalars(select(Connection).where(Connection.role == "engine"))).all():
+                if conn.plugin in enabled:
+                    with contextlib.suppress(Exception):
+                        component = connections.build(self.lp, conn)
+                        if isinstance(component, Engine):
+                            engines.append((f"connection {conn.name}", component))
+            for selected in self.lp.selection.engines.values():
+                with contextlib.suppress(msgspec.ValidationError):
+                    component = selected.create(msgspec.convert({}, selected.impl.cls.Params))
+                    if isinstance(component, Engine):
+                        engines.append((selected.impl.name, component))
+            for label, engine in engines:
+                try:
+                    async with asyncio.timeout(30), engine:
+                        active = [w for w in await engine.list_active() if w.run_id]
+                        if not active:
+                            continue
+                        states = dict(
+                            (
+                                await db.execute(
+                                    select(Run.id, Run.state).where(Run.id.in_([w.run_id for w in active]))
+                                )
+                            )
+                            .tuples()
+                            .all()
+                        )
+                        for work in active:
+                            state = states.get(work.run_id or "")
+                            if state is None or state in TERMINAL:
+                                log.warning(
+                                    "%s: cancelling engine work %s of %s run %s",
+                                    label,
+                                    work.handle.id,
+                                    state or "unknown",
+                                    work.run_id,
+                                )
+                                await engine.cancel(work.handle)
+                except Exception as exc:
+                    log.warning("engine sweep of %s failed: %s", label, type(exc).__name__)
+
+    def _log_loop_error(self, loop_name: str, exc: BaseException) -> None:
+        if is_outage(exc):
+            log.warning("%s: database unavailable (%s); retrying", loop_name, type(exc).__name__)
+        else:
+            log.error("%s failed: %s", loop_name, exc, exc_info=exc)
+
+
+def _store_configured(lp: Services) -> bool:
+    try:
+        logstore.bucket(lp)
+    except Exception:
+        return False
+    return True
+
+
+def _asyncpg_args(url_text: str) -> dict[str, Any]:
+    url = make_url(url_text)
+    args: dict[str, Any] = {
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+        "host": url.query.get("host") or url.host,
+        "timeout": 5,
+    }
+    if url.port:
+        args["port"] = url.port
+    return args
