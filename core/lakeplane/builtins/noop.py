@@ -76,6 +76,8 @@ class NoopEngine(Engine):
     async def status(self, handle: EngineHandle) -> EngineStatus:
         if handle.id in self._cancelled:
             return EngineStatus(EngineState.CANCELLED, "cancelled")
+        if "started" not in handle.data:
+            return EngineStatus(EngineState.LOST, "not a handle the noop engine issued")
         elapsed = time.time() - float(handle.data["started"])
         if elapsed < float(handle.data["delay_s"]):
             return EngineStatus(EngineState.RUNNING, stats={"elapsed_s": round(elapsed, 3)})
@@ -84,7 +86,8 @@ class NoopEngine(Engine):
         return EngineStatus(EngineState.SUCCEEDED, str(handle.data.get("message", "")))
 
     async def cancel(self, handle: EngineHandle) -> None:
-        self._cancelled.add(handle.id)
+        if not (await self.status(handle)).state.terminal:  # an outcome, once reached, stays
+            self._cancelled.add(handle.id)
 
     async def results(self, handle: EngineHandle, limit: int = 100) -> ResultPreview | None:
         return None
