@@ -1,0 +1,46 @@
+"""What the Spark engine asks of a backend; one module per backend implements it."""
+
+from __future__ import annotations
+
+import abc
+
+from lakeplane.interfaces import ActiveWork, Check, EngineHandle, EngineStatus, LogChunk, Submission
+from lakeplane.security.redact import Redactor
+from lakeplane_spark.conf import secret_values
+from lakeplane_spark.params import SparkParams
+from lakeplane_spark.spec import SparkBatchSpec
+
+
+class SparkBackend(abc.ABC):
+    #: Stored in ``handle.data["backend"]`` so a handle finds its backend again.
+    kind: str
+
+    def __init__(self, params: SparkParams) -> None:
+        self.params = params
+        self.redact = Redactor(secret_values(params))
+
+    async def open(self) -> None:
+        """Acquire clients; called once by the engine's ``open``."""
+
+    async def close(self) -> None:
+        """Release what ``open`` acquired."""
+
+    @abc.abstractmethod
+    async def checks(self) -> list[Check]:
+        """Is this backend usable? (Spark and Java found; the cluster answers.)"""
+
+    @abc.abstractmethod
+    async def submit(self, submission: Submission, spec: SparkBatchSpec, app_source: bytes | None) -> EngineHandle:
+        """Start the driver. ``app_source`` is the application's code when it came from S3."""
+
+    @abc.abstractmethod
+    async def status(self, handle: EngineHandle) -> EngineStatus: ...
+
+    @abc.abstractmethod
+    async def cancel(self, handle: EngineHandle) -> None: ...
+
+    @abc.abstractmethod
+    async def logs(self, handle: EngineHandle, offset: int) -> LogChunk: ...
+
+    @abc.abstractmethod
+    async def list_active(self) -> list[ActiveWork]: ...

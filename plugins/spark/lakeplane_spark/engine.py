@@ -1,0 +1,165 @@
+"""The ``spark`` engine: runs ``spark_batch`` jobs on the backend its connection names.
+
+A connection's ``backend`` picks :class:`~lakeplane_spark.local.LocalBackend`
+(spark-submit on this host) or :class:`~lakeplane_spark.kubernetes.backend.KubernetesBackend`
+(a driver in the workspace's namespace). Both keep everything needed to find a run
+again in ``handle.data``, so any worker holding the handle can ask for its status,
+logs or cancellation.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import httpx
+import msgspec
+
+from lakeplane.errors import ValidationFailed
+from lakeplane.interfaces import (
+    ActiveWork,
+    Check,
+    CheckResult,
+    CheckStatus,
+    Engine,
+    EngineHandle,
+    EngineStatus,
+    LogChunk,
+    ResultPreview,
+    Submission,
+)
+from lakeplane_spark.backend import SparkBackend
+from lakeplane_spark.objects import fetch_application, s3_client
+from lakeplane_spark.params import SparkParams
+from lakeplane_spark.spec import SparkBatchSpec, check_against, decode_spec
+
+JOB_TYPE = "spark_batch"
+
+
+def make_backend(kind: str, params: SparkParams) -> SparkBackend:
+    if kind == "local":
+        from lakeplane_spark.local import LocalBackend
+
+        return LocalBackend(params)
+    if kind == "kubernetes":
+        # Imported only when used: kubernetes-asyncio is an optional dependency.
+        from lakeplane_spark.kubernetes.backend import KubernetesBackend
+
+        return KubernetesBackend(params)
+    raise ValueError(f"unknown Spark backend {kind!r}")
+
+
+class SparkEngine(Engine):
+    name: ClassVar[str] = "spark"
+    description: ClassVar[str] = "Spark batch jobs: spark-submit on this host, or a driver on Kubernetes"
+    Params: ClassVar[type[msgspec.Struct]] = SparkParams
+    job_types: ClassVar[frozenset[str]] = frozenset({JOB_TYPE})
+
+    params: SparkParams
+
+    def __init__(self, params: SparkParams, options: object = None) -> None:
+        super().__init__(params, options)
+        self.backend = make_backend(params.backend, params)
+        self._others: dict[str, SparkBackend] = {}
+
+    @classmethod
+    def spec_type(cls, job_type: str) -> type[msgspec.Struct]:
+        if job_type != JOB_TYPE:
+            raise ValueError(f"the spark engine runs {JOB_TYPE} jobs, not {job_type}")
+        return SparkBatchSpec
+
+    async def open(self) -> None:
+        await self.backend.open()
+
+    async def close(self) -> None:
+        for backend in (self.backend, *self._others.values()):
+            await backend.close()
+
+    async def health(self) -> CheckResult:
+        started = time.perf_counter()
+        return CheckResult.of(await self.backend.checks(), started)
+
+    async def validate(self) -> CheckResult:
+        started = time.perf_counter()
+        checks = await self.backend.checks()
+        checks.append(await self._check_object_store())
+        checks.append(await self._check_catalog())
+        return CheckResult.of(checks, started)
+
+    async def submit(self, submission: Submission) -> EngineHandle:
+        spec = decode_spec(submission.spec)
+        check_against(spec, self.params)
+        app_source = None
+        if spec.application.startswith("s3://"):
+            app_source = await fetch_application(self.params, spec.application)
+        return await self.backend.submit(submission, spec, app_source)
+
+    async def status(self, handle: EngineHandle) -> EngineStatus:
+        return await self._backend_of(handle).status(handle)
+
+    async def cancel(self, handle: EngineHandle) -> None:
+        await self._backend_of(handle).cancel(handle)
+
+    async def results(self, handle: EngineHandle, limit: int = 100) -> ResultPreview | None:
+        """Batch jobs write tables; they return no rows. Counts are in ``status().stats``."""
+        return None
+
+    async def logs(self, handle: EngineHandle, offset: int = 0) -> LogChunk:
+        return await self._backend_of(handle).logs(handle, offset)
+
+    async def list_active(self) -> list[ActiveWork]:
+        return await self.backend.list_active()
+
+    def _backend_of(self, handle: EngineHandle) -> SparkBackend:
+        """The backend that started ``handle``, even if the connection has switched since."""
+        kind = str(handle.data.get("backend", ""))
+        if kind == self.backend.kind:
+            return self.backend
+        if kind not in ("local", "kubernetes"):
+            raise ValidationFailed(
+                f"handle {handle.id} names no Spark backend", [{"field": "handle.data.backend", "message": kind}]
+            )
+        if kind not in self._others:
+            self._others[kind] = make_backend(kind, self.params)
+        return self._others[kind]
+
+    async def _check_object_store(self) -> Check:
+        started = time.perf_counter()
+        try:
+            async with s3_client(self.params) as client:
+                await client.list_buckets()
+        except Exception as exc:  # any failure is the check's answer, not an error
+            return Check("object store", CheckStatus.FAILED, self.backend.redact(str(exc)), _ms(started))
+        return Check("object store", CheckStatus.OK, self.params.s3_endpoint, _ms(started))
+
+    async def _check_catalog(self) -> Check:
+        """Get an OAuth2 token with the connection's credential and read the catalog's config."""
+        started = time.perf_counter()
+        uri = self.params.catalog_uri.rstrip("/")
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                headers = {}
+                if self.params.catalog_credential:
+                    client_id, _, secret = self.params.catalog_credential.partition(":")
+                    token = await client.post(
+                        f"{uri}/v1/oauth/tokens",
+                        data={
+                            "grant_type": "client_credentials",
+                            "client_id": client_id,
+                            "client_secret": secret,
+                            "scope": "catalog",
+                        },
+                    )
+                    token.raise_for_status()
+                    headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+                config = await client.get(
+                    f"{uri}/v1/config", params={"warehouse": self.params.warehouse}, headers=headers
+                )
+                config.raise_for_status()
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            return Check("catalog", CheckStatus.FAILED, self.backend.redact(str(exc)), _ms(started))
+        return Check("catalog", CheckStatus.OK, uri, _ms(started))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

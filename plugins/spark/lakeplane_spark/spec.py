@@ -1,0 +1,159 @@
+"""A Spark batch job definition and its checks.
+
+Checks that need nothing but the definition run when it is decoded (msgspec
+constraints and ``__post_init__``); the checks against a connection (its resource
+limits, the conf keys it injects) run at submit in :func:`check_against`. Both end
+in :class:`~lakeplane.errors.ValidationFailed` with one entry per offending field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+
+from lakeplane.errors import ValidationFailed
+from lakeplane_spark.params import MemorySize, SparkParams
+
+#: ``s3://bucket/key.py`` (fetched through the object store) or ``local:///path.py``
+#: (a file on the machine or in the image the driver runs on).
+Application = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+|local:///[^\s]+)\.py$",
+        max_length=1024,
+    ),
+]
+#: Maven coordinates ``group:artifact:version``.
+Package = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.+-]+$")]
+Arg = Annotated[str, msgspec.Meta(max_length=4096, pattern=r"^[^\x00]*$")]
+
+#: Spark conf keys a job may set: ``spark.`` then dotted lower/camel-case words.
+CONF_KEY = re.compile(r"^spark(\.[A-Za-z0-9_-]+)+$")
+#: Keys the platform owns. A job setting them could point the run at another
+#: catalog, leak or replace credentials, or escape its resource limits.
+RESERVED_PREFIXES = (
+    "spark.master",
+    "spark.submit.",
+    "spark.driver.cores",
+    "spark.driver.memory",
+    "spark.executor.cores",
+    "spark.executor.memory",
+    "spark.executor.instances",
+    "spark.dynamicAllocation.",
+    "spark.jars",
+    "spark.kubernetes.",
+    "spark.sql.extensions",
+    "spark.redaction.",
+    "spark.hadoop.fs.s3",
+    "spark.executorEnv.",
+    "spark.driverEnv.",
+    "spark.yarn.appMasterEnv.",
+)
+MAX_CONF_VALUE = 4096
+
+
+class Resources(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    driver_cores: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    driver_memory: MemorySize = "1g"
+    executor_cores: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    executor_memory: MemorySize = "1g"
+    #: Executors on Kubernetes; the local backend runs one JVM with ``local[*]``.
+    executor_instances: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+
+
+class SparkBatchSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The definition of a ``spark_batch`` job."""
+
+    application: Application
+    args: list[Arg] = []
+    #: Extra Spark conf; checked by :func:`check_conf`.
+    conf: dict[str, str] = {}
+    resources: Resources = msgspec.field(default_factory=Resources)
+    #: Maven packages resolved by spark-submit ``--packages`` at start.
+    packages: list[Package] = []
+
+    def __post_init__(self) -> None:
+        errors = check_conf(self.conf)
+        if errors:
+            # msgspec reports this as a ValidationError of the whole definition.
+            raise ValueError("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+def check_conf(conf: dict[str, str], catalog_name: str | None = None) -> list[dict[str, str]]:
+    """Field errors for conf keys that are malformed or belong to the platform."""
+    errors = []
+    for key, value in conf.items():
+        field = f"conf.{key}"
+        if not CONF_KEY.match(key) or len(key) > 200:
+            errors.append({"field": field, "message": "not a Spark conf key (expected spark.<name>...)"})
+        elif key.startswith(RESERVED_PREFIXES) or _is_catalog_key(key, catalog_name):
+            errors.append({"field": field, "message": "set by the platform; a job may not override it"})
+        elif len(value) > MAX_CONF_VALUE or "\n" in value or "\x00" in value:
+            errors.append({"field": field, "message": "value too long or contains control characters"})
+    return errors
+
+
+def _is_catalog_key(key: str, catalog_name: str | None) -> bool:
+    """Every setting of the injected catalog, and credentials of any catalog.
+
+    Credentials belong in a connection (encrypted), never in a job definition.
+    """
+    if not key.startswith("spark.sql.catalog."):
+        return False
+    if catalog_name is not None and (
+        key == f"spark.sql.catalog.{catalog_name}" or key.startswith(f"spark.sql.catalog.{catalog_name}.")
+    ):
+        return True
+    return any(word in key.lower() for word in ("secret", "credential", "token", "access-key", "password"))
+
+
+def memory_bytes(size: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    return int(size[:-1]) * units[size[-1].lower()]
+
+
+def check_against(spec: SparkBatchSpec, params: SparkParams) -> None:
+    """Raise :class:`ValidationFailed` if ``spec`` asks for more than the connection allows."""
+    errors = check_conf(spec.conf, params.catalog_name)
+    r = spec.resources
+    limits: list[tuple[str, bool, str]] = [
+        ("driver_cores", r.driver_cores > params.max_driver_cores, f"at most {params.max_driver_cores}"),
+        (
+            "driver_memory",
+            memory_bytes(r.driver_memory) > memory_bytes(params.max_driver_memory),
+            f"at most {params.max_driver_memory}",
+        ),
+        (
+            "executor_cores",
+            r.executor_cores > params.max_executor_cores,
+            f"at most {params.max_executor_cores}",
+        ),
+        (
+            "executor_memory",
+            memory_bytes(r.executor_memory) > memory_bytes(params.max_executor_memory),
+            f"at most {params.max_executor_memory} on this connection",
+        ),
+        (
+            "executor_instances",
+            r.executor_instances > params.max_executors,
+            f"at most {params.max_executors}",
+        ),
+    ]
+    errors += [{"field": f"resources.{name}", "message": message} for name, over, message in limits if over]
+    if errors:
+        summary = ", ".join(e["field"] for e in errors)
+        raise ValidationFailed(f"invalid Spark job: {summary}", errors)
+
+
+def decode_spec(raw: object) -> SparkBatchSpec:
+    """A :class:`SparkBatchSpec` from a decoded definition, or :class:`ValidationFailed`."""
+    if isinstance(raw, SparkBatchSpec):
+        return raw
+    try:
+        return msgspec.convert(raw, SparkBatchSpec)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        path = message.rsplit("at `$.", 1)[-1].rstrip("`") if "at `$." in message else "spec"
+        raise ValidationFailed(f"invalid Spark job: {message}", [{"field": path, "message": message}]) from None
