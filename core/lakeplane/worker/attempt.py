@@ -87,8 +87,10 @@ class Loaded:
 _FENCED_LOG = text(
     """
     INSERT INTO run_logs (run_id, attempt, text, at)
-    SELECT :run_id, :attempt, :text, clock_timestamp()
-    WHERE EXISTS (SELECT 1 FROM runs WHERE id = :run_id AND lease_token = :token AND state = 'running')
+    SELECT CAST(:run_id AS text), :attempt, :text, clock_timestamp()
+    WHERE EXISTS (
+        SELECT 1 FROM runs WHERE id = CAST(:run_id AS text) AND lease_token = :token AND state = 'running'
+    )
     """
 )
 
@@ -159,14 +161,8 @@ class Attempt:
                     self.note(f"attempt {self.lease.attempt}: found engine work {handle.id} by its run tag")
                     await self._save_handle(handle)
             if handle is None:
-                try:
-                    handle = await self._submit(engine, loaded)
-                except LeaseLost:
-                    raise
-                except Exception as exc:
-                    await self._finish(
-                        loaded, Outcome("failed", f"the engine refused the job: {self._describe(exc)}")
-                    )
+                handle = await self._submit(engine, loaded)
+                if handle is None:
                     return
             elif run.engine_handle:
                 self.note(f"attempt {self.lease.attempt}: re-attached to engine work {handle.id}")
@@ -187,20 +183,27 @@ class Attempt:
             raise TypeError(f"connection does not run {loaded.job.type} jobs")
         return engine
 
-    async def _submit(self, engine: Engine, loaded: Loaded) -> EngineHandle:
+    async def _submit(self, engine: Engine, loaded: Loaded) -> EngineHandle | None:
+        """Start the work and store its handle; ``None`` if the engine refused (the run is then finished)."""
         crash_point("after_claim")
-        selected = jobs.engine_for(self.ctx.lp, loaded.job.type)
-        submission = Submission(
-            run_id=self.run_id,
-            attempt=self.lease.attempt,
-            workspace=loaded.run.workspace_id,
-            job_type=loaded.job.type,
-            spec=jobs.decode_spec(selected, loaded.job.type, loaded.version.definition),
-            parameters=jobs.engine_values(loaded.version.parameters, loaded.run.parameters),
-            tags={"lakeplane-run": self.run_id},
-            timeout_s=loaded.version.timeout_s,
-        )
-        handle = await engine.submit(submission)
+        try:
+            selected = jobs.engine_for(self.ctx.lp, loaded.job.type)
+            submission = Submission(
+                run_id=self.run_id,
+                attempt=self.lease.attempt,
+                workspace=loaded.run.workspace_id,
+                job_type=loaded.job.type,
+                spec=jobs.decode_spec(selected, loaded.job.type, loaded.version.definition),
+                parameters=jobs.engine_values(loaded.version.parameters, loaded.run.parameters),
+                tags={"lakeplane-run": self.run_id},
+                timeout_s=loaded.version.timeout_s,
+            )
+            handle = await engine.submit(submission)
+        except Exception as exc:
+            await self._finish(
+                loaded, Outcome("failed", f"the engine refused the job: {self._describe(exc)}")
+            )
+            return None
         crash_point("after_submit")
         self.note(
             f"attempt {self.lease.attempt} on {self.ctx.owner}: submitted to {engine.name} as {handle.id}"
