@@ -1,0 +1,154 @@
+"""``lakeplane local up|down|status|logs``: the embedded stack from the command line.
+
+Progress goes to stderr, results to stdout; a failure is one ``lakeplane: error:`` line
+on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from lakeplane.local.errors import LocalStackError
+from lakeplane.local.stack import COMPONENTS, DEFAULT_PORTS, LocalStack, default_data_dir
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    local = subparsers.add_parser(
+        "local",
+        help="run the embedded local stack (PostgreSQL, SeaweedFS, Trino, API)",
+        description="Run PostgreSQL, SeaweedFS (S3 + Iceberg REST), Trino and the Lakeplane API "
+        "and worker on this machine, bound to 127.0.0.1.",
+    )
+    actions = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+
+    up = actions.add_parser("up", help="start whatever is not running and wait until all is healthy")
+    _data_dir_arg(up)
+    up.add_argument("--without-api", action="store_true", help="start the data plane only")
+    up.add_argument("--postgres-url", help="use this PostgreSQL instead of starting one")
+    up.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help=f"change a port, kept for later runs; names: {', '.join(DEFAULT_PORTS)}",
+    )
+    up.add_argument("--trino-heap", default="2G", help="Trino's JVM heap (default: 2G)")
+    up.set_defaults(func=_command(_up))
+
+    down = actions.add_parser("down", help="stop what the stack started; data is kept")
+    _data_dir_arg(down)
+    down.set_defaults(func=_command(_down))
+
+    status = actions.add_parser("status", help="show each component: running, pid, endpoint, health")
+    _data_dir_arg(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=_command(_status))
+
+    logs = actions.add_parser("logs", help="print a component's log")
+    _data_dir_arg(logs)
+    logs.add_argument("component", choices=COMPONENTS)
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("-n", "--lines", type=int, help="only the last N lines")
+    logs.set_defaults(func=_command(_logs))
+
+
+def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"stack directory (default: $LAKEPLANE_DATA_DIR or {default_data_dir()})",
+    )
+
+
+def _command(
+    action: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+) -> Callable[[argparse.Namespace], int]:
+    """Run an async action; a stack error becomes one line on stderr and exit code 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return asyncio.run(action(args))
+        except LocalStackError as exc:
+            print(f"lakeplane: error: {exc.detail}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+
+    return run
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _parse_ports(values: list[str]) -> dict[str, int]:
+    ports = {}
+    for value in values:
+        name, _, number = value.partition("=")
+        if name not in DEFAULT_PORTS or not number.isdigit() or not 0 < int(number) < 65536:
+            raise LocalStackError(
+                f"--port {value}: expected NAME=N with NAME one of {', '.join(DEFAULT_PORTS)}"
+            )
+        ports[name] = int(number)
+    return ports
+
+
+async def _up(args: argparse.Namespace) -> int:
+    stack = LocalStack(
+        args.data_dir,
+        ports=_parse_ports(args.port),
+        postgres_url=args.postgres_url,
+        with_api=not args.without_api,
+        progress=_progress,
+        trino_heap=args.trino_heap,
+    )
+    began = time.monotonic()
+    results = await stack.up()
+    print(f"stack ready in {time.monotonic() - began:.1f}s ({stack.data_dir})")
+    for result in results:
+        print(f"  {result.name:<10} {result.endpoint}")
+    print(f"  {'config':<10} {stack.config_path}")
+    print(f"  {'details':<10} {stack.state_path}")
+    return 0
+
+
+async def _down(args: argparse.Namespace) -> int:
+    stack = LocalStack(args.data_dir, progress=_progress)
+    stopped = await stack.down()
+    if not stopped:
+        print(f"no stack in {stack.data_dir}")
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    stack = LocalStack(args.data_dir)
+    statuses = await stack.status()
+    if args.json:
+        print(json.dumps([asdict(status) for status in statuses], indent=2))
+        return 0
+    print(f"{'COMPONENT':<10} {'STATE':<8} {'PID':>7}  {'HEALTH':<9} {'LATENCY':>8}  ENDPOINT")
+    for status in statuses:
+        state = "running" if status.running else "stopped"
+        pid = str(status.pid) if status.pid else "-"
+        health = ("healthy" if status.healthy else "unhealthy") if status.running else "-"
+        latency = f"{status.latency_ms:.0f} ms" if status.latency_ms is not None else "-"
+        print(f"{status.name:<10} {state:<8} {pid:>7}  {health:<9} {latency:>8}  {status.endpoint}")
+        if status.running and not status.healthy:
+            print(f"{'':<10} {status.detail}")
+    return 0
+
+
+async def _logs(args: argparse.Namespace) -> int:
+    stack = LocalStack(args.data_dir)
+    async for line in stack.logs(args.component, follow=args.follow, lines=args.lines):
+        print(line, flush=args.follow)
+    return 0

@@ -1,0 +1,43 @@
+"""Errors of the embedded local stack, each one line that says what to do next.
+
+LakeplaneError
+└── LocalStackError
+    ├── DownloadFailed          an artifact could not be fetched
+    │   └── ChecksumMismatch    the bytes or a published checksum are not the expected ones
+    ├── PortInUse               a port the stack needs is taken, checked before anything starts
+    ├── JavaNotFound            no Java new enough for Trino
+    ├── ComponentFailed         a component exited or did not become healthy in time
+    └── StackBusy               another ``local up``/``down`` holds the stack directory
+"""
+
+from __future__ import annotations
+
+from lakeplane.errors import LakeplaneError
+
+
+class LocalStackError(LakeplaneError):
+    code = "local-stack"
+
+
+class DownloadFailed(LocalStackError):
+    code = "download-failed"
+
+
+class ChecksumMismatch(DownloadFailed):
+    code = "checksum-mismatch"
+
+
+class PortInUse(LocalStackError):
+    code = "port-in-use"
+
+
+class JavaNotFound(LocalStackError):
+    code = "java-not-found"
+
+
+class ComponentFailed(LocalStackError):
+    code = "component-failed"
+
+
+class StackBusy(LocalStackError):
+    code = "stack-busy"

