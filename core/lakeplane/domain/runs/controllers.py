@@ -48,7 +48,8 @@ class RunController(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         ws: str,
-        state: str | None = None,
+        # ``state`` is a reserved Litestar kwarg (the app state): read the query parameter by name.
+        state_filter: Annotated[str | None, Parameter(query="state", required=False)] = None,
         job_id: str | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
@@ -58,7 +59,7 @@ class RunController(Controller):
         rows = await services.list_runs(
             db,
             workspace(request).id,
-            state=state,
+            state=state_filter,
             job_id=job_id,
             created_after=created_after,
             created_before=created_before,
