@@ -19,10 +19,10 @@ class SparkBackend(abc.ABC):
         self.params = params
         self.redact = Redactor(secret_values(params))
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - a backend without clients needs no override
         """Acquire clients; called once by the engine's ``open``."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027
         """Release what ``open`` acquired."""
 
     @abc.abstractmethod
@@ -30,7 +30,9 @@ class SparkBackend(abc.ABC):
         """Is this backend usable? (Spark and Java found; the cluster answers.)"""
 
     @abc.abstractmethod
-    async def submit(self, submission: Submission, spec: SparkBatchSpec, app_source: bytes | None) -> EngineHandle:
+    async def submit(
+        self, submission: Submission, spec: SparkBatchSpec, app_source: bytes | None
+    ) -> EngineHandle:
         """Start the driver. ``app_source`` is the application's code when it came from S3."""
 
     @abc.abstractmethod

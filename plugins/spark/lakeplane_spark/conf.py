@@ -10,6 +10,15 @@ REDACTION_REGEX = "(?i)secret|password|token|access[.]?key|credential"
 
 
 def catalog_conf(params: SparkParams) -> dict[str, str]:
+    conf = _catalog_conf(params)
+    if params.catalog_credential:
+        prefix = f"spark.sql.catalog.{params.catalog_name}"
+        conf[f"{prefix}.rest.auth.type"] = "oauth2"
+        conf[f"{prefix}.oauth2-server-uri"] = f"{params.catalog_uri.rstrip('/')}/v1/oauth/tokens"
+    return conf
+
+
+def _catalog_conf(params: SparkParams) -> dict[str, str]:
     """Catalog and S3 settings without any secret value.
 
     Table files go through Iceberg's S3FileIO; other files a job reads (raw CSV)

@@ -15,7 +15,6 @@ from typing import ClassVar
 import httpx
 import msgspec
 
-from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import (
     ActiveWork,
     Check,
@@ -23,6 +22,7 @@ from lakeplane.interfaces import (
     CheckStatus,
     Engine,
     EngineHandle,
+    EngineState,
     EngineStatus,
     LogChunk,
     ResultPreview,
@@ -95,30 +95,36 @@ class SparkEngine(Engine):
         return await self.backend.submit(submission, spec, app_source)
 
     async def status(self, handle: EngineHandle) -> EngineStatus:
-        return await self._backend_of(handle).status(handle)
+        backend = self._backend_of(handle)
+        if backend is None:
+            return EngineStatus(EngineState.LOST, f"handle {handle.id} was not issued by a Spark backend")
+        return await backend.status(handle)
 
     async def cancel(self, handle: EngineHandle) -> None:
-        await self._backend_of(handle).cancel(handle)
+        backend = self._backend_of(handle)
+        if backend is not None:
+            await backend.cancel(handle)
 
     async def results(self, handle: EngineHandle, limit: int = 100) -> ResultPreview | None:
         """Batch jobs write tables; they return no rows. Counts are in ``status().stats``."""
         return None
 
     async def logs(self, handle: EngineHandle, offset: int = 0) -> LogChunk:
-        return await self._backend_of(handle).logs(handle, offset)
+        backend = self._backend_of(handle)
+        if backend is None:
+            return LogChunk(text="", offset=offset)
+        return await backend.logs(handle, offset)
 
     async def list_active(self) -> list[ActiveWork]:
         return await self.backend.list_active()
 
-    def _backend_of(self, handle: EngineHandle) -> SparkBackend:
-        """The backend that started ``handle``, even if the connection has switched since."""
+    def _backend_of(self, handle: EngineHandle) -> SparkBackend | None:
+        """The backend that started ``handle`` (even if the connection has switched since), if any."""
         kind = str(handle.data.get("backend", ""))
         if kind == self.backend.kind:
             return self.backend
         if kind not in ("local", "kubernetes"):
-            raise ValidationFailed(
-                f"handle {handle.id} names no Spark backend", [{"field": "handle.data.backend", "message": kind}]
-            )
+            return None
         if kind not in self._others:
             self._others[kind] = make_backend(kind, self.params)
         return self._others[kind]

@@ -20,6 +20,7 @@ need not stay alive, or reap it, for the run to finish and record its exit code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -134,16 +135,22 @@ class LocalBackend(SparkBackend):
             **secret_conf(self.params),
         }
 
-    async def submit(self, submission: Submission, spec: SparkBatchSpec, app_source: bytes | None) -> EngineHandle:
-        if app_source is None:
-            app_path = spec.application.removeprefix("local://")
-            if not Path(app_path).is_file():
-                raise ValidationFailed(
-                    f"application file {app_path} does not exist on this host",
-                    [{"field": "application", "message": f"no such file: {app_path}"}],
-                )
+    # The methods below do file and process work that blocks; each runs it in a thread.
+
+    async def submit(
+        self, submission: Submission, spec: SparkBatchSpec, app_source: bytes | None
+    ) -> EngineHandle:
+        return await asyncio.to_thread(self._start, submission, spec, app_source)
+
+    def _start(self, submission: Submission, spec: SparkBatchSpec, app_source: bytes | None) -> EngineHandle:
+        app_path = spec.application.removeprefix("local://")
+        if app_source is None and not Path(app_path).is_file():
+            raise ValidationFailed(
+                f"application file {app_path} does not exist on this host",
+                [{"field": "application", "message": f"no such file: {app_path}"}],
+            )
         try:
-            jars = await asyncio.to_thread(runtime_jars)
+            jars = runtime_jars()
         except JarDownloadError as exc:
             raise EngineUnavailable(f"Spark's Iceberg and S3 jars are unavailable: {exc}") from None
 
@@ -156,10 +163,15 @@ class LocalBackend(SparkBackend):
             Path(app_path).write_bytes(app_source)
         _write_private(run_dir / "spark.properties", _properties_text(self.properties(spec, run_dir)))
 
-        command = self.command(spec, run_dir, app_path, jars)
-        wrapper = await asyncio.to_thread(
-            subprocess.run,
-            ["/bin/sh", "-c", WRAPPER, "lakeplane-spark", str(run_dir), *command],
+        wrapper = subprocess.run(
+            [
+                "/bin/sh",
+                "-c",
+                WRAPPER,
+                "lakeplane-spark",
+                str(run_dir),
+                *self.command(spec, run_dir, app_path, jars),
+            ],
             env=self._env(submission),
             cwd=run_dir,
             start_new_session=True,
@@ -190,19 +202,21 @@ class LocalBackend(SparkBackend):
         return env
 
     async def status(self, handle: EngineHandle) -> EngineStatus:
-        run_dir = Path(handle.data["run_dir"])
-        if not run_dir.is_dir():
+        return await asyncio.to_thread(self._status, handle)
+
+    def _status(self, handle: EngineHandle) -> EngineStatus:
+        run_dir = Path(handle.data.get("run_dir", ""))
+        if "pgid" not in handle.data or not run_dir.is_dir():
             return EngineStatus(EngineState.LOST, f"no run directory {run_dir}")
-        cancelled = (run_dir / "cancelled").exists()
         exit_code = _read_exit_code(Path(handle.data["status_path"]))
-        elapsed = round(time.time() - float(handle.data["started"]), 3)
         if exit_code is None and _group_alive(int(handle.data["pgid"])):
+            elapsed = round(time.time() - float(handle.data["started"]), 3)
             return EngineStatus(EngineState.RUNNING, stats={"elapsed_s": elapsed})
         # The wrapper may have written the code between the first read and the liveness check.
         exit_code = _read_exit_code(Path(handle.data["status_path"]))
-        log = self.redact(_read_text(Path(handle.data["log_path"])))
-        if cancelled:
+        if (run_dir / "cancelled").exists():
             return EngineStatus(EngineState.CANCELLED, "stopped on request")
+        log = self.redact(_read_text(Path(handle.data["log_path"])))
         if exit_code == 0:
             return EngineStatus(EngineState.SUCCEEDED, stats=reported_stats(log))
         reason = (
@@ -210,33 +224,48 @@ class LocalBackend(SparkBackend):
             if exit_code is not None
             else "the driver ended without an exit code (killed?)"
         )
-        return EngineStatus(EngineState.FAILED, f"{reason}\n{failure_tail(log)}", stats={"exit_code": exit_code})
+        return EngineStatus(
+            EngineState.FAILED, f"{reason}\n{failure_tail(log)}", stats={"exit_code": exit_code}
+        )
 
     async def cancel(self, handle: EngineHandle) -> None:
-        run_dir = Path(handle.data["run_dir"])
-        if not run_dir.is_dir() or (run_dir / "exit_code").exists():
+        pgid = await asyncio.to_thread(self._signal_stop, handle)
+        if pgid is None:
             return
-        (run_dir / "cancelled").touch()
-        pgid = int(handle.data["pgid"])
-        _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + TERM_GRACE_S
-        while _group_alive(pgid) and time.monotonic() < deadline:
+        # Polling: there is nothing to await for the end of a process we are not the parent of.
+        while _group_alive(pgid) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         _signal_group(pgid, signal.SIGKILL)
 
+    def _signal_stop(self, handle: EngineHandle) -> int | None:
+        """Mark the run cancelled and SIGTERM its group; the group id, or None if nothing runs."""
+        run_dir = Path(handle.data.get("run_dir", ""))
+        if "pgid" not in handle.data or not run_dir.is_dir() or (run_dir / "exit_code").exists():
+            return None
+        (run_dir / "cancelled").touch()
+        pgid = int(handle.data["pgid"])
+        _signal_group(pgid, signal.SIGTERM)
+        return pgid
+
     async def logs(self, handle: EngineHandle, offset: int) -> LogChunk:
-        path = Path(handle.data["log_path"])
         finished = (await self.status(handle)).state.terminal
+        return await asyncio.to_thread(self._read_log, handle, offset, finished)
+
+    def _read_log(self, handle: EngineHandle, offset: int, finished: bool) -> LogChunk:
         try:
-            with path.open("rb") as log:
+            with Path(handle.data["log_path"]).open("rb") as log:
                 log.seek(offset)
                 data = log.read(LOG_CHUNK)
-        except FileNotFoundError:
+        except (FileNotFoundError, KeyError):
             return LogChunk(text="", offset=offset)
         data = safe_cut(data, final=finished and len(data) < LOG_CHUNK)
         return LogChunk(text=self.redact(data.decode(errors="replace")), offset=offset + len(data))
 
     async def list_active(self) -> list[ActiveWork]:
+        return await asyncio.to_thread(self._list_active)
+
+    def _list_active(self) -> list[ActiveWork]:
         active = []
         if not self.work_dir.is_dir():
             return []
@@ -284,10 +313,8 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _read_exit_code(path: Path) -> int | None:

@@ -156,4 +156,6 @@ def decode_spec(raw: object) -> SparkBatchSpec:
     except msgspec.ValidationError as exc:
         message = str(exc)
         path = message.rsplit("at `$.", 1)[-1].rstrip("`") if "at `$." in message else "spec"
-        raise ValidationFailed(f"invalid Spark job: {message}", [{"field": path, "message": message}]) from None
+        raise ValidationFailed(
+            f"invalid Spark job: {message}", [{"field": path, "message": message}]
+        ) from None

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
-from spark_testing import RAW_BUCKET
+
+# Test modules import their helpers from here (pytest runs with --import-mode=importlib).
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _spark_testing import RAW_BUCKET
 
 from lakeplane.testing.seaweedfs import SeaweedFS, start_seaweedfs
 from lakeplane_spark import SparkEngine, SparkParams
@@ -48,4 +54,3 @@ async def raw_bucket(spark_params: SparkParams) -> str:
 async def engine(spark_params: SparkParams) -> AsyncIterator[SparkEngine]:
     async with SparkEngine(spark_params) as spark:
         yield spark
-

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from _spark_testing import needs_spark, put_object, write_job
 from pyiceberg.catalog import load_catalog
 
 from lakeplane.errors import ValidationFailed
@@ -17,7 +18,6 @@ from lakeplane.interfaces import EngineHandle, EngineState, EngineStatus, Submis
 from lakeplane.testing.seaweedfs import SeaweedFS
 from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkParams
 from lakeplane_spark.sample import INGEST_JOB, write_csv
-from spark_testing import needs_spark, put_object, write_job
 
 pytestmark = [pytest.mark.spark, needs_spark]
 
@@ -98,7 +98,8 @@ async def test_stop_kills_the_whole_process_group(engine: SparkEngine, tmp_path:
         tmp_path,
         "sleepy.py",
         "import time\nfrom pyspark.sql import SparkSession\n"
-        "SparkSession.builder.getOrCreate().range(10).count()\nprint('ready', flush=True)\ntime.sleep(3600)\n",
+        "SparkSession.builder.getOrCreate().range(10).count()\n"
+        "print('ready', flush=True)\ntime.sleep(3600)\n",
     )
     handle = await engine.submit(submission(SparkBatchSpec(application=app), "run_cancel"))
     pgid = int(handle.data["pgid"])

@@ -82,7 +82,10 @@ def test_executor_memory_above_the_connection_limit_is_refused() -> None:
 
 async def test_submit_refuses_before_starting_anything() -> None:
     async with SparkEngine(PARAMS) as engine:
-        raw = {"application": "local:///nowhere/app.py", "conf": {"spark.sql.catalog.lake.uri": "http://evil"}}
+        raw = {
+            "application": "local:///nowhere/app.py",
+            "conf": {"spark.sql.catalog.lake.uri": "http://evil"},
+        }
         with pytest.raises(ValidationFailed):
             await engine.submit(Submission("run_x", 1, "demo", "spark_batch", raw))
         spec = decode_spec({"application": "local:///nowhere/app.py", "resources": {"executor_memory": "5g"}})

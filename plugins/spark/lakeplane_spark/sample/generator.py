@@ -40,7 +40,9 @@ class SampleStats:
         return self.rows - self.bad_rows
 
 
-def readings(rows: int = 20_000, seed: int = 42, bad_fraction: float = 0.01, meters: int = 500) -> Iterator[str]:
+def readings(
+    rows: int = 20_000, seed: int = 42, bad_fraction: float = 0.01, meters: int = 500
+) -> Iterator[str]:
     """The CSV lines, without the header."""
     for line, _bad in _lines(rows, seed, bad_fraction, meters):
         yield line

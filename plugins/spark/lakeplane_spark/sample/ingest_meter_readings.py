@@ -82,9 +82,7 @@ def main() -> None:
     parsed = parse(raw).persist()
 
     ensure_tables(spark, args.table)
-    good = parsed.where(F.col("reject_reason").isNull()).select(
-        "meter_id", "ts", "kwh", "quality", "region"
-    )
+    good = parsed.where(F.col("reject_reason").isNull()).select("meter_id", "ts", "kwh", "quality", "region")
     rejects = parsed.where(F.col("reject_reason").isNotNull()).select(
         F.lit(args.source).alias("source"),
         "reject_reason",

@@ -1,0 +1,1 @@
+"""Running Spark drivers on Kubernetes: pure manifest builders and the kubernetes-asyncio backend."""
