@@ -21,7 +21,7 @@ import httpx
 
 from lakeplane.local import downloads
 from lakeplane.local.component import Component, NotHealthy, Progress
-from lakeplane.local.errors import JavaNotFound
+from lakeplane.local.errors import JavaNotFound, LocalStackError
 from lakeplane.local.ports import LOOPBACK
 from lakeplane.local.processes import write_private
 
@@ -146,6 +146,7 @@ class TrinoComponent(Component):
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
         self.region = region
+        query_memory_mb(heap)  # refuse a malformed heap size before anything starts
         self.heap = heap
         self.cache = cache
         self.java_home: Path | None = None
@@ -204,8 +205,8 @@ class TrinoComponent(Component):
             "node-scheduler.include-coordinator": "true",
             "http-server.http.port": str(self.port),
             "discovery.uri": self.url,
-            "query.max-memory": "1GB",
-            "query.max-memory-per-node": "1GB",
+            "query.max-memory": f"{query_memory_mb(self.heap)}MB",
+            "query.max-memory-per-node": f"{query_memory_mb(self.heap)}MB",
         }
         catalog = {
             "connector.name": "iceberg",
@@ -273,6 +274,15 @@ async def run_query(client: httpx.AsyncClient, sql: str, user: str = "lakeplane"
         if not next_uri:
             return rows
         response = await client.get(next_uri, headers=headers)
+
+
+def query_memory_mb(heap: str) -> int:
+    """Half the heap for queries: Trino keeps 30% of it as headroom and refuses more than the rest."""
+    found = re.fullmatch(r"(\d+)([gGmM])", heap.strip())
+    if found is None:
+        raise LocalStackError(f"Trino heap {heap!r} is not like 2G or 1536M")
+    size, unit = int(found.group(1)), found.group(2).lower()
+    return (size * 1024 if unit == "g" else size) // 2
 
 
 def _properties(values: dict[str, str]) -> str:
