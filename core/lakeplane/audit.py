@@ -5,7 +5,11 @@ event and the change commit or roll back together. Events form a hash chain: eac
 stores the SHA-256 of its canonical JSON including the previous event's hash, and
 ``seq`` has no gaps, so :func:`verify` finds an edited, inserted or deleted row.
 An advisory lock serialises appends so that the chain cannot fork. Values are
-stored and exported as JSON, so a name holding CR/LF or markup stays one field.
+stored and exported as JSON, so a name holding CR/LF or markup stays one field;
+the copy sent to the ``lakeplane.audit`` logger is one JSON document per line for
+the same reason (a control character, NEL or line separator is written as a JSON
+escape, never raw).
+That copy is written before the transaction commits: the table is the record.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +29,7 @@ from lakeplane.db.models import AuditEvent
 from lakeplane.ids import new_id
 from lakeplane.timeutil import utcnow
 
+log = logging.getLogger("lakeplane.audit")
 GENESIS = "0" * 64
 _LOCK = text("SELECT pg_advisory_xact_lock(7420931)")
 
@@ -104,7 +110,18 @@ async def record(
     event.hash = digest(event)
     session.add(event)
     await session.flush()
+    log.info("audit %s", log_line(event))
     return event
+
+
+def log_line(event: AuditEvent) -> str:
+    """The event as one line of JSON: CR, LF and every other control character escaped."""
+    line = msgspec.json.encode(to_json(event)).decode()
+    return line.translate(_LINE_BREAKERS)
+
+
+#: JSON leaves these raw, but some log viewers break lines at them.
+_LINE_BREAKERS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 @dataclasses.dataclass

@@ -21,12 +21,16 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from lakeplane import __version__
 from lakeplane.config import Config
+from lakeplane.domain.audit.controllers import AuditController
+from lakeplane.domain.auth.controllers import AuthController
 from lakeplane.domain.catalog.controllers import CatalogController
 from lakeplane.domain.connections.controllers import ConnectionController
 from lakeplane.domain.datasets.controllers import DatasetController
 from lakeplane.domain.jobs.controllers import JobController
 from lakeplane.domain.runs.controllers import RunController
 from lakeplane.domain.system.controllers import SystemController
+from lakeplane.domain.tokens.controllers import ServiceAccountTokenController, TokenController
+from lakeplane.domain.users.controllers import MemberController, UserController
 from lakeplane.domain.workspaces.controllers import WorkspaceController
 from lakeplane.plugins import Plugins
 from lakeplane.web.guards import permission_guard
@@ -43,6 +47,12 @@ CORE_ROUTES: list[Any] = [
     DatasetController,
     JobController,
     RunController,
+    AuthController,
+    UserController,
+    MemberController,
+    TokenController,
+    ServiceAccountTokenController,
+    AuditController,
 ]
 
 

@@ -1,0 +1,1 @@
+"""Reading the audit log: filter, page, export as JSON lines, verify the chain."""

@@ -1,0 +1,90 @@
+"""``/api/v1/audit``: search, JSON-lines export, chain verification. Global admins only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import msgspec
+from litestar import Controller, get
+from litestar.response import Stream
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lakeplane import audit
+from lakeplane.db.models import AuditEvent
+from lakeplane.domain.audit import services
+from lakeplane.domain.audit.schemas import AuditEventOut, AuditPage, VerifyOut
+from lakeplane.web.state import Services
+
+NDJSON = "application/x-ndjson"
+
+
+def to_out(event: AuditEvent) -> AuditEventOut:
+    return msgspec.convert(audit.to_json(event), AuditEventOut, from_attributes=True)
+
+
+def _filter(
+    actor: str | None,
+    action: str | None,
+    workspace: str | None,
+    outcome: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> services.AuditFilter:
+    return services.AuditFilter(actor, action, workspace, outcome, since, until)
+
+
+class AuditController(Controller):
+    path = "/api/v1/audit"
+    tags = ["audit"]
+
+    @get("/", operation_id="searchAudit", opt={"permission": "admin"})
+    async def search(
+        self,
+        db: AsyncSession,
+        actor: str | None = None,
+        action: str | None = None,
+        workspace: str | None = None,
+        outcome: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> AuditPage:
+        where = _filter(actor, action, workspace, outcome, since, until)
+        rows = await services.search(db, where, cursor, limit)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return AuditPage(
+            items=[to_out(r) for r in rows], next_cursor=str(rows[-1].seq) if more and rows else None
+        )
+
+    @get("/export", operation_id="exportAudit", media_type=NDJSON, opt={"permission": "admin"})
+    async def export(
+        self,
+        lp: Services,
+        actor: str | None = None,
+        action: str | None = None,
+        workspace: str | None = None,
+        outcome: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> Stream:
+        """One JSON document per line; the response streams, so any size can be exported."""
+        where = _filter(actor, action, workspace, outcome, since, until)
+
+        async def lines() -> AsyncIterator[bytes]:
+            async with lp.sessions() as db:
+                async for event in services.stream(db, where):
+                    yield audit.log_line(event).encode() + b"\n"
+
+        return Stream(
+            lines(),
+            media_type=NDJSON,
+            headers={"Content-Disposition": 'attachment; filename="audit.jsonl"'},
+        )
+
+    @get("/verify", operation_id="verifyAudit", opt={"permission": "admin"})
+    async def verify(self, db: AsyncSession) -> VerifyOut:
+        verdict = await audit.verify(db)
+        return VerifyOut(ok=verdict.ok, checked=verdict.checked, head=verdict.head, problem=verdict.problem)

@@ -1,0 +1,1 @@
+"""Signing in and out: password and redirect logins, sessions, throttling, bootstrap."""

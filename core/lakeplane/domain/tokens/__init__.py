@@ -1,0 +1,1 @@
+"""API tokens: personal ones, and service-account ones for automation."""

@@ -1,0 +1,1 @@
+"""Users (for global admins) and workspace members (for workspace admins)."""
