@@ -283,15 +283,8 @@ class Worker:
                         active = [w for w in await engine.list_active() if w.run_id]
                         if not active:
                             continue
-                        states = dict(
-                            (
-                                await db.execute(
-                                    select(Run.id, Run.state).where(Run.id.in_([w.run_id for w in active]))
-                                )
-                            )
-                            .tuples()
-                            .all()
-                        )
+                        query = select(Run.id, Run.state).where(Run.id.in_([w.run_id for w in active]))
+                        states = {row.id: row.state for row in (await db.execute(query)).all()}
                         for work in active:
                             state = states.get(work.run_id or "")
                             if state is None or state in TERMINAL:

@@ -1,0 +1,254 @@
+"""Real Postgres, real ``lakeplane worker`` subprocesses, and the invariants every run must keep."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from lakeplane import audit
+from lakeplane.db.models import AuditEvent, Run, RunTransition, Workspace
+from lakeplane.domain.jobs import services as jobs
+from lakeplane.domain.jobs.schemas import JobCreate
+from lakeplane.domain.runs.services import LEGAL, submit_run
+from lakeplane.ids import new_id
+from lakeplane.testing.app import create_database, make_config
+from lakeplane.timeutil import utcnow
+from lakeplane.web.state import Services
+
+LEASE_S = 3.0
+
+if importlib.util.find_spec("lakeplane.testing.services") is None:  # until the shared fixture lands
+    import pgserver
+    from pgserver import _commands as pg_commands
+
+    class _PgServer:
+        """pgserver's PostgreSQL with the stop/start the restart test needs."""
+
+        def __init__(self) -> None:
+            self.server = pgserver.get_server(
+                f"/tmp/lp_runs_pg_{secrets.token_hex(4)}", cleanup_mode="delete"
+            )
+            self.url = self.server.get_uri().replace("postgresql://", "postgresql+asyncpg://")
+
+        def stop(self) -> None:
+            pg_commands.pg_ctl(
+                ["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user
+            )
+
+        def start(self) -> None:
+            self.server.ensure_postgres_running()
+
+    @pytest.fixture(scope="session")
+    def postgres_service() -> Any:
+        service = _PgServer()
+        yield service
+        service.server.cleanup()
+
+
+class WorkerProcess:
+    def __init__(self, proc: subprocess.Popen[bytes], name: str, log_path: Path) -> None:
+        self.proc, self.name, self.log_path = proc, name, log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while "ready:" not in self.log():
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"worker {self.name} exited {self.proc.returncode}:\n{self.log()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker {self.name} not ready:\n{self.log()[-3000:]}")
+            await asyncio.sleep(0.05)
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    async def exited(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker {self.name} still running:\n{self.log()[-3000:]}")
+            await asyncio.sleep(0.05)
+        return self.proc.returncode
+
+
+class RunsEnv:
+    def __init__(self, lp: Services, config_path: Path, tmp: Path, workspace_id: str) -> None:
+        self.lp, self.config_path, self.tmp, self.workspace_id = lp, config_path, tmp, workspace_id
+        self.actor = audit.Actor.system("test")
+        self.workers: list[WorkerProcess] = []
+
+    def start_worker(
+        self, name: str | None = None, *, concurrency: int = 32, fault: str | None = None
+    ) -> WorkerProcess:
+        name = name or f"w{len(self.workers)}-{secrets.token_hex(2)}"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("LAKEPLANE_CONFIG", None)
+        if fault:
+            env["LAKEPLANE_FAULT"] = fault
+        log_path = self.tmp / f"{name}.log"
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "lakeplane.cli",
+                    "worker",
+                    "--config",
+                    str(self.config_path),
+                    "--name",
+                    name,
+                    "--concurrency",
+                    str(concurrency),
+                    "--drain-timeout",
+                    "10",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        worker = WorkerProcess(proc, name, log_path)
+        self.workers.append(worker)
+        return worker
+
+    async def job(self, name: str | None = None, **definition: Any) -> str:
+        async with self.lp.sessions() as db:
+            job, _ = await jobs.create(
+                db,
+                self.lp,
+                self.actor,
+                self.workspace_id,
+                JobCreate(name=name or f"noop-{secrets.token_hex(3)}", type="noop", definition=definition),
+            )
+        return job.id
+
+    async def submit(self, job_id: str, count: int = 1, *, parallel: int = 8) -> list[str]:
+        ids: list[str] = []
+        semaphore = asyncio.Semaphore(parallel)
+
+        async def one() -> None:
+            async with semaphore, self.lp.sessions() as db:
+                run = await submit_run(db, self.lp, self.actor, self.workspace_id, job_id, {})
+                ids.append(run.id)
+
+        await asyncio.gather(*(one() for _ in range(count)))
+        return ids
+
+    async def runs(self, ids: list[str] | None = None) -> list[Run]:
+        async with self.lp.sessions() as db:
+            query = select(Run)
+            if ids is not None:
+                query = query.where(Run.id.in_(ids))
+            return list((await db.scalars(query)).all())
+
+    async def wait_for(
+        self, check: Callable[[], Awaitable[bool]], timeout: float, what: str = "condition"
+    ) -> float:
+        started = time.monotonic()
+        while not await check():
+            if time.monotonic() - started > timeout:
+                logs = "\n".join(f"--- {w.name}\n{w.log()[-2000:]}" for w in self.workers)
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
+            await asyncio.sleep(0.1)
+        return time.monotonic() - started
+
+    async def all_terminal(self, ids: list[str]) -> bool:
+        return all(r.state in ("succeeded", "failed", "cancelled", "timed_out") for r in await self.runs(ids))
+
+    async def check_invariants(self) -> None:
+        """Only legal transitions, in a chain; one audit event per transition; nothing stuck running."""
+        async with self.lp.sessions() as db:
+            transitions = (await db.scalars(select(RunTransition).order_by(RunTransition.id))).all()
+            by_run: dict[str, list[RunTransition]] = {}
+            for t in transitions:
+                by_run.setdefault(t.run_id, []).append(t)
+            runs = {r.id: r for r in (await db.scalars(select(Run))).all()}
+            events = dict(
+                (
+                    await db.execute(
+                        select(AuditEvent.target_id, func.count())
+                        .where(AuditEvent.action == "run.transition")
+                        .group_by(AuditEvent.target_id)
+                    )
+                ).all()
+            )
+            verdict = await audit.verify(db)
+        assert verdict.ok, verdict.problem
+        for run_id, run in runs.items():
+            chain = by_run.get(run_id, [])
+            assert chain, f"{run_id} has no transitions"
+            previous = None
+            for t in chain:
+                assert (t.from_state, t.to_state) in LEGAL, (run_id, t.from_state, t.to_state)
+                assert t.from_state == previous, (run_id, [(x.from_state, x.to_state) for x in chain])
+                previous = t.to_state
+            assert previous == run.state, (run_id, previous, run.state)
+            assert events.get(run_id, 0) == len(chain), (run_id, events.get(run_id), len(chain))
+            if run.state == "running":
+                assert run.lease_expires_at is not None
+                overdue = (utcnow() - run.lease_expires_at).total_seconds()
+                assert overdue < 2 * LEASE_S, f"{run_id} running {overdue:.1f}s past its lease"
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            worker.signal(signal.SIGCONT)
+            worker.signal(signal.SIGKILL)
+        for worker in self.workers:
+            worker.proc.wait(timeout=10)
+
+
+@pytest.fixture
+async def runs_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
+    url = await create_database(postgres_service.url, prefix="lp_runs")
+    worker = {
+        "lease_seconds": LEASE_S,
+        "poll_interval_s": 0.05,
+        "queues": {"default": 1000, "bi": 8, "batch": 4},
+    }
+    config = make_config(url, worker=worker)
+    config_path = tmp_path / "lakeplane.toml"
+    keys = config.security.encryption_keys
+    config_path.write_text(
+        "\n".join(
+            [
+                "[database]",
+                f'url = "{url}"',
+                "pool_size = 20",
+                "[security]",
+                f'session_key = "{config.security.session_key}"',
+                "encryption_keys = { " + ", ".join(f'{k} = "{v}"' for k, v in keys.items()) + " }",
+                f'primary_key_id = "{config.security.primary_key_id}"',
+                "[worker]",
+                f"lease_seconds = {LEASE_S}",
+                "poll_interval_s = 0.05",
+                "queues = { default = 1000, bi = 8, batch = 4 }",
+                "",
+            ]
+        )
+    )
+    lp = Services.build(make_config(url, worker=worker, database={"pool_size": 30}))
+    workspace_id = new_id("ws")
+    async with lp.sessions() as db, db.begin():
+        db.add(Workspace(id=workspace_id, slug=f"runs-{secrets.token_hex(4)}", name="runs"))
+    env = RunsEnv(lp, config_path, tmp_path, workspace_id)
+    try:
+        yield env
+    finally:
+        env.stop_all()
+        await lp.engine.dispose()
