@@ -86,8 +86,23 @@ def template(helm: str, chart_dir: Path, values_file: Path | None, release: str)
     return run_helm(helm, *args)
 
 
+class StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping, as the API server does."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_manifests(text: str) -> list[Manifest]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in yaml.load_all(text, Loader=StrictLoader) if doc]
 
 
 @pytest.fixture(scope="session")
@@ -501,6 +516,11 @@ def test_validator_rejects_broken_objects(rendered: dict, schemas: Schemas) -> N
     errors = schemas.errors(spark_app)
     assert any("/spec/driver/cores" in e for e in errors)
     assert any("/spec/executor/env/0" in e and "'name' is a required property" in e for e in errors)
+
+
+def test_a_key_given_twice_is_refused() -> None:
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'app'"):
+        parse_manifests("kind: ConfigMap\nmetadata:\n  labels:\n    app: a\n    app: b\n")
 
 
 def test_validator_rejects_a_deliberately_invalid_manifest(schemas: Schemas) -> None:

@@ -8,12 +8,22 @@
 {{- printf "%s-%s" $.Release.Name (index . 1) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{- define "dataplane.labels" -}}
+{{- define "dataplane.commonLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: lakeplane
+{{- end }}
+
+{{- define "dataplane.labels" -}}
+{{ include "dataplane.commonLabels" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of one component's objects: include with (list $ "trino" "coordinator"). */}}
+{{- define "dataplane.componentLabels" -}}
+{{ include "dataplane.commonLabels" (index . 0) }}
+{{ include "dataplane.selectorLabels" . }}
 {{- end }}
 
 {{/* include with (list $ "trino" "coordinator") */}}
