@@ -43,10 +43,12 @@ from lakeplane.interfaces import (
     LogChunk,
     Submission,
 )
+from lakeplane.local.downloads import cache_dir
+from lakeplane.local.errors import DownloadFailed
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.conf import catalog_conf, secret_conf
 from lakeplane_spark.driverlog import failure_tail, reported_stats, safe_cut
-from lakeplane_spark.jars import JarDownloadError, cache_dir, runtime_jars
+from lakeplane_spark.jars import runtime_jars
 from lakeplane_spark.spec import SparkBatchSpec
 
 #: Runs ``"$@"`` in the background with its output in the log and its exit code in a
@@ -73,7 +75,7 @@ def spark_home() -> Path:
 
 
 def default_work_dir() -> Path:
-    return cache_dir().parent / "spark" / "runs"
+    return cache_dir() / "spark" / "runs"
 
 
 class LocalBackend(SparkBackend):
@@ -130,7 +132,7 @@ class LocalBackend(SparkBackend):
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.local.dir": str(run_dir / "tmp"),
-            "spark.jars.ivy": str(cache_dir().parent / "ivy"),
+            "spark.jars.ivy": str(cache_dir() / "ivy"),
             **catalog_conf(self.params),
             **secret_conf(self.params),
         }
@@ -151,8 +153,8 @@ class LocalBackend(SparkBackend):
             )
         try:
             jars = runtime_jars()
-        except JarDownloadError as exc:
-            raise EngineUnavailable(f"Spark's Iceberg and S3 jars are unavailable: {exc}") from None
+        except DownloadFailed as exc:
+            raise EngineUnavailable(f"Spark's Iceberg and S3 jars are unavailable: {exc.detail}") from None
 
         handle_id = f"{submission.run_id}-a{submission.attempt}-{uuid.uuid4().hex[:8]}".lower()
         run_dir = self.work_dir / handle_id

@@ -16,11 +16,13 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import msgspec
 import pytest
 import yaml
 
+from lakeplane.errors import EngineUnavailable
 from lakeplane.interfaces import Submission
-from lakeplane_spark import SparkBatchSpec, SparkParams
+from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkParams
 from lakeplane_spark.kubernetes import manifests
 from lakeplane_spark.spec import decode_spec
 
@@ -191,3 +193,16 @@ def test_golden(use_operator: bool) -> None:
     assert rendered == path.read_text(), (
         f"{path.name} changed: rerun with LAKEPLANE_REGENERATE_GOLDEN=1 if intended"
     )
+
+
+async def test_without_a_cluster_the_backend_reports_it_unreachable(tmp_path: Path) -> None:
+    missing = tmp_path / "no-kubeconfig"
+    async with SparkEngine(msgspec.structs.replace(PARAMS, kubeconfig=str(missing))) as engine:
+        health = await engine.health()
+        assert not health.ok
+        assert health.checks[0].name == "kubernetes"
+        in_image = msgspec.structs.replace(
+            SUBMISSION, spec=decode_spec({"application": "local:///opt/job.py"})
+        )
+        with pytest.raises(EngineUnavailable):
+            await engine.submit(in_image)
