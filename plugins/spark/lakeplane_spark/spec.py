@@ -155,7 +155,13 @@ def decode_spec(raw: object) -> SparkBatchSpec:
         return msgspec.convert(raw, SparkBatchSpec)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        path = message.rsplit("at `$.", 1)[-1].rstrip("`") if "at `$." in message else "spec"
-        raise ValidationFailed(
-            f"invalid Spark job: {message}", [{"field": path, "message": message}]
-        ) from None
+        conf = raw.get("conf") if isinstance(raw, dict) else None
+        errors = (
+            check_conf(conf)
+            if isinstance(conf, dict) and all(isinstance(v, str) for v in conf.values())
+            else []
+        )
+        if not errors:
+            path = message.rsplit("at `$.", 1)[-1].rstrip("`") if "at `$." in message else "definition"
+            errors = [{"field": path, "message": message}]
+        raise ValidationFailed(f"invalid Spark job: {message}", errors) from None

@@ -103,3 +103,12 @@ def test_conf_checking_never_crashes(conf: dict[str, str]) -> None:
 def test_spec_round_trips_through_json() -> None:
     spec = decode_spec({"application": "local:///opt/app/job.py", "args": ["a"]})
     assert msgspec.json.decode(msgspec.json.encode(spec), type=SparkBatchSpec) == spec
+
+
+def test_decoding_names_the_offending_fields() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        decode_spec({"application": "s3://jobs/a.py", "conf": {"spark..x": "1", "spark.master": "yarn"}})
+    assert set(errors_of(caught)) == {"conf.spark..x", "conf.spark.master"}
+    with pytest.raises(ValidationFailed) as caught:
+        decode_spec({"application": "s3://jobs/a.py", "resources": {"executor_memory": "lots"}})
+    assert set(errors_of(caught)) == {"resources.executor_memory"}

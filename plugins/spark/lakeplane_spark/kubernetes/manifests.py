@@ -76,10 +76,17 @@ class RunNames:
         return f"{self.name}-cancelled"
 
 
+def dns_label(text: str) -> str:
+    """``text`` as a DNS label: a workspace slug or run id passes unchanged but for case and ``_``."""
+    return re.sub(r"[^a-z0-9-]", "-", text.lower()).strip("-")
+
+
 def run_names(params: SparkParams, submission: Submission) -> RunNames:
-    run = re.sub(r"[^a-z0-9-]", "-", submission.run_id.lower()).strip("-")
-    name = f"lp-{run}-a{submission.attempt}"[:50].rstrip("-")  # room for "-cancelled"
-    return RunNames(namespace=f"{params.namespace_prefix}{submission.workspace}", name=name)
+    name = f"lp-{dns_label(submission.run_id)}-a{submission.attempt}"[:50].rstrip(
+        "-"
+    )  # room for "-cancelled"
+    namespace = f"{params.namespace_prefix}{dns_label(submission.workspace)}"[:63].rstrip("-")
+    return RunNames(namespace=namespace, name=name)
 
 
 def run_labels(submission: Submission) -> dict[str, str]:
