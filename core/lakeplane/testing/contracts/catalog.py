@@ -71,6 +71,12 @@ def _type(name: str) -> str:
     return name.replace(" ", "").lower()
 
 
+#: A contract test runs once per subclass, each with its own ``self`` ("differing
+#: executors"), and its fixtures are set up once for all of a test's examples; each
+#: example makes its own names, so neither matters here.
+_SUPPRESSED = [HealthCheck.function_scoped_fixture, HealthCheck.differing_executors, HealthCheck.too_slow]
+
+
 class CatalogContract:
     """Behaviour every catalog plugin must show. See the module docstring for fixtures."""
 
@@ -78,6 +84,10 @@ class CatalogContract:
 
     #: An unreachable endpoint must fail within this many seconds, retries included.
     unreachable_within_s: ClassVar[float] = 15.0
+    #: Whether a table's metadata lists every snapshot and links each to its parent.
+    #: Nessie keeps history in its own commit log and serves only the current snapshot,
+    #: without a parent id; then only the current snapshot and its row count are checked.
+    keeps_snapshot_history: ClassVar[bool] = True
 
     @pytest_asyncio.fixture(loop_scope="session")
     async def namespace(self, catalog: Catalog) -> AsyncIterator[Namespace]:
@@ -189,10 +199,12 @@ class CatalogContract:
 
         await append_rows(ident, rows[:4])
         second = await catalog.load_table(ident)
-        assert len(second.snapshots) == 2
         latest = second.current_snapshot
         assert latest is not None
-        assert latest.parent_id == snapshot.snapshot_id
+        assert latest.snapshot_id != snapshot.snapshot_id
+        if self.keeps_snapshot_history:
+            assert latest.parent_id == snapshot.snapshot_id
+            assert [s.snapshot_id for s in second.snapshots] == [snapshot.snapshot_id, latest.snapshot_id]
         assert latest.total_records == 14
         assert latest.timestamp >= snapshot.timestamp
 
@@ -209,7 +221,7 @@ class CatalogContract:
     @settings(
         max_examples=15,
         deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        suppress_health_check=_SUPPRESSED,
     )
     @given(value=st.text(st.characters(codec="utf-8"), max_size=200))
     async def test_any_property_value_round_trips(
