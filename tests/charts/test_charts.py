@@ -27,10 +27,10 @@ import re
 import shutil
 import subprocess
 import tomllib
+from collections.abc import Iterator
 from copy import deepcopy
-from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
@@ -56,7 +56,9 @@ Manifest = dict[str, Any]
 def chart_of(values_file: Path) -> str:
     name = values_file.name.removeprefix("bad-")
     chart = name.split("-", 1)[0]
-    assert chart in RELEASES, f"{values_file.name}: name must start with a chart name, one of {sorted(RELEASES)}"
+    assert chart in RELEASES, (
+        f"{values_file.name}: name must start with a chart name, one of {sorted(RELEASES)}"
+    )
     return chart
 
 
@@ -79,7 +81,9 @@ def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([helm, *args], capture_output=True, text=True, timeout=120)
 
 
-def template(helm: str, chart_dir: Path, values_file: Path | None, release: str) -> subprocess.CompletedProcess[str]:
+def template(
+    helm: str, chart_dir: Path, values_file: Path | None, release: str
+) -> subprocess.CompletedProcess[str]:
     args = ["template", release, str(chart_dir), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]
     if values_file is not None:
         args += ["--values", str(values_file)]
@@ -134,23 +138,28 @@ class Schemas:
             schema = json.loads(path.read_text())
             props = schema["properties"]
             self._crds[(props["apiVersion"]["const"], props["kind"]["const"])] = schema
+        self._validators: dict[tuple[str, str], jsonschema.protocols.Validator | None] = {}
 
-    @cache
     def validator(self, api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
-        schema = self._crds.get((api_version, kind))
-        if schema is None:
-            group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-            path = self._dir / f"{kind.lower()}-{group_version}.json"
-            if not path.is_file():
-                return None
-            schema = json.loads(path.read_text())
-        return jsonschema.Draft202012Validator(schema, registry=self._registry)
+        if (api_version, kind) not in self._validators:
+            schema = self._crds.get((api_version, kind))
+            if schema is None:
+                # kubernetes-validate's file naming: rbac.authorization.k8s.io/v1 -> rbac-v1
+                group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+                path = self._dir / f"{kind.lower()}-{group_version}.json"
+                schema = json.loads(path.read_text()) if path.is_file() else None
+            self._validators[(api_version, kind)] = (
+                None if schema is None else jsonschema.Draft202012Validator(schema, registry=self._registry)
+            )
+        return self._validators[(api_version, kind)]
 
     def errors(self, obj: Manifest) -> list[str]:
         api_version, kind = obj.get("apiVersion", "?"), obj.get("kind", "?")
         validator = self.validator(api_version, kind)
         if validator is None:
-            return [f"{kind} {api_version}: no schema (neither Kubernetes {KUBE_VERSION} nor {CRD_SCHEMAS.name}/)"]
+            return [
+                f"{kind} {api_version}: no schema (neither Kubernetes {KUBE_VERSION} nor {CRD_SCHEMAS.name}/)"
+            ]
         return [
             f"{describe(obj)} at /{'/'.join(map(str, error.absolute_path))}: {error.message}"
             for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
@@ -169,7 +178,9 @@ def describe(obj: Manifest) -> str:
 
 # --- policy ---------------------------------------------------------------
 
-SECRET_NAME = re.compile(r"(password|passwd|secret|token|credential|private_?key|session_?key|encryption_?key|access_?key)", re.I)
+SECRET_NAME = re.compile(
+    r"(password|passwd|secret|token|credential|private_?key|session_?key|encryption_?key|access_?key)", re.I
+)
 URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 ONLY_VAR_REFERENCES = re.compile(r"^(\$\([A-Za-z_][A-Za-z0-9_]*\)|[:@/._-])*$")
 
@@ -266,9 +277,13 @@ def plaintext_secrets(values: Any, path: str = "") -> list[str]:
             found += plaintext_secrets(value, sub)
     elif isinstance(values, list):
         for i, item in enumerate(values):
-            if isinstance(item, dict) and "name" in item and "value" in item and SECRET_NAME.search(str(item["name"])):
-                if isinstance(item["value"], str) and not ONLY_VAR_REFERENCES.match(item["value"]):
-                    found.append(f"{path}[{i}] ({item['name']}): looks like a secret written in values")
+            if (
+                isinstance(item, dict)
+                and SECRET_NAME.search(str(item.get("name", "")))
+                and isinstance(item.get("value"), str)
+                and not ONLY_VAR_REFERENCES.match(item["value"])
+            ):
+                found.append(f"{path}[{i}] ({item['name']}): looks like a secret written in values")
             found += plaintext_secrets(item, f"{path}[{i}]")
     elif isinstance(values, str) and URL_WITH_PASSWORD.search(values):
         found.append(f"{path}: URL with a password")
@@ -290,8 +305,16 @@ def test_value_sets_cover_each_chart() -> None:
 def test_helm_lint(helm: str, values_file: Path) -> None:
     chart = chart_of(values_file)
     result = run_helm(
-        helm, "lint", str(CHARTS / chart), "--strict", "--values", str(values_file),
-        "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION,
+        helm,
+        "lint",
+        str(CHARTS / chart),
+        "--strict",
+        "--values",
+        str(values_file),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -348,10 +371,16 @@ def test_control_plane_config_file_and_secrets(rendered: dict) -> None:
     config_map = by_name(objects_of(rendered, "lakeplane-production.yaml", "ConfigMap"), "lakeplane-config")
     config = tomllib.loads(config_map["data"]["lakeplane.toml"])
     assert config["server"] == {
-        "host": "0.0.0.0", "port": 8080, "public_url": "https://lakeplane.corp.example", "tls": True,
+        "host": "0.0.0.0",  # noqa: S104 - the container listens on every interface
+        "port": 8080,
+        "public_url": "https://lakeplane.corp.example",
+        "tls": True,
     }
     assert config["security"]["primary_key_id"] == "k2025"
-    assert {name: choice["plugin"] for name, choice in config["engines"].items()} == {"trino": "trino", "spark": "spark"}
+    assert {name: choice["plugin"] for name, choice in config["engines"].items()} == {
+        "trino": "trino",
+        "spark": "spark",
+    }
     assert config["database"] == {}, "the database URL comes from a Secret"
 
     api = by_name(objects_of(rendered, "lakeplane-production.yaml", "Deployment"), "lakeplane-api")
@@ -375,7 +404,9 @@ def test_control_plane_config_file_and_secrets(rendered: dict) -> None:
     assert ingress["spec"]["tls"][0]["secretName"]
 
 
-@pytest.mark.parametrize("values_file", [p for p in GOOD_SETS if chart_of(p) == "lakeplane"], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "values_file", [p for p in GOOD_SETS if chart_of(p) == "lakeplane"], ids=lambda p: p.stem
+)
 def test_lakeplane_accepts_the_rendered_config(rendered: dict, values_file: Path, tmp_path: Path) -> None:
     """The config file and the Secret-fed variables, loaded the way the containers load them."""
     import msgspec
@@ -386,7 +417,9 @@ def test_lakeplane_accepts_the_rendered_config(rendered: dict, values_file: Path
     from lakeplane.errors import ConfigError
 
     objects = rendered[values_file.name]
-    toml_text = by_name([o for o in objects if o["kind"] == "ConfigMap"], "lakeplane-config")["data"]["lakeplane.toml"]
+    toml_text = by_name([o for o in objects if o["kind"] == "ConfigMap"], "lakeplane-config")["data"][
+        "lakeplane.toml"
+    ]
     (tmp_path / "lakeplane.toml").write_text(toml_text)
     api = by_name([o for o in objects if o["kind"] == "Deployment"], "lakeplane-api")
     environ = {}
@@ -437,13 +470,19 @@ def test_spark_launcher_rights_stay_in_workspace_namespaces(rendered: dict) -> N
     assert {r["metadata"]["namespace"] for r in roles} == namespaces
     assert {b["metadata"]["namespace"] for b in bindings} == namespaces
     for role in roles:
-        rules = {(tuple(r["apiGroups"]), res): set(r["verbs"]) for r in role["rules"] for res in r["resources"]}
+        rules = {
+            (tuple(r["apiGroups"]), res): set(r["verbs"]) for r in role["rules"] for res in r["resources"]
+        }
         assert rules[(("",), "secrets")] == {"create"}
         assert {"create", "delete", "watch"} <= rules[(("",), "pods")]
         assert {"create", "delete", "watch"} <= rules[(("sparkoperator.k8s.io",), "sparkapplications")]
     for cluster_role in (o for o in objects if o["kind"] == "ClusterRole"):
         for rule in cluster_role["rules"]:
-            assert rule["apiGroups"] == ["apiextensions.k8s.io"] and set(rule["verbs"]) <= {"get", "list", "watch"}
+            assert rule["apiGroups"] == ["apiextensions.k8s.io"] and set(rule["verbs"]) <= {
+                "get",
+                "list",
+                "watch",
+            }
 
 
 def test_trino_iceberg_catalog_and_resource_groups(rendered: dict) -> None:
@@ -472,7 +511,10 @@ def test_external_services_bundle_nothing(rendered: dict) -> None:
     assert not [o for o in objects if o["kind"] == "StatefulSet"], "no bundled storage or Postgres"
     assert not [o for o in objects if o["kind"] == "Secret"], "credentials come from existing Secrets"
     config = by_name([o for o in objects if o["kind"] == "ConfigMap"], "dataplane-trino")["data"]
-    assert "iceberg.rest-catalog.uri=https://iceberg.corp.example/catalog" in config["catalog-iceberg.properties"]
+    assert (
+        "iceberg.rest-catalog.uri=https://iceberg.corp.example/catalog"
+        in config["catalog-iceberg.properties"]
+    )
 
 
 def test_generated_database_url_points_at_the_bundled_postgres(rendered: dict) -> None:
@@ -480,7 +522,10 @@ def test_generated_database_url_points_at_the_bundled_postgres(rendered: dict) -
 
     secret = by_name(objects_of(rendered, "dataplane-minimal.yaml", "Secret"), "dataplane-lakeplane-database")
     url = base64.b64decode(secret["data"]["url"]).decode()
-    assert re.fullmatch(r"postgresql\+asyncpg://lakeplane:[A-Za-z0-9]{32}@dataplane-postgresql\.lakeplane\.svc:5432/lakeplane", url)
+    assert re.fullmatch(
+        r"postgresql\+asyncpg://lakeplane:[A-Za-z0-9]{32}@dataplane-postgresql\.lakeplane\.svc:5432/lakeplane",
+        url,
+    )
 
 
 # --- the checks themselves can fail ------------------------------------------
@@ -568,7 +613,11 @@ def test_plaintext_secret_scan_catches_secrets() -> None:
     findings = plaintext_secrets(
         {
             "postgresql": {"password": "hunter2"},
-            "security": {"sessionKey": "c2VjcmV0c2VjcmV0c2VjcmV0", "sessionKeyKey": "session-key", "existingSecret": "lp"},
+            "security": {
+                "sessionKey": "c2VjcmV0c2VjcmV0c2VjcmV0",
+                "sessionKeyKey": "session-key",
+                "existingSecret": "lp",
+            },
             "extraEnv": [{"name": "LAKEPLANE_SECURITY__SESSION_KEY", "value": "abc123"}],
             "catalog": {"options": {"uri": "https://user:pw@iceberg.example"}},
         }
@@ -581,13 +630,16 @@ def test_a_broken_template_fails_the_checks(helm: str, schemas: Schemas, tmp_pat
     chart = tmp_path / "lakeplane"
     shutil.copytree(CHARTS / "lakeplane", chart)
     (chart / "templates" / "broken.yaml").write_text(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\nspec:\n  ports:\n    - port: {{ .Values.server.publicUrl | quote }}\n"
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\n"
+        "spec:\n  ports:\n    - port: {{ .Values.server.publicUrl | quote }}\n"
     )
     result = template(helm, chart, None, "lakeplane")
     assert result.returncode == 0, result.stderr
     errors = [e for obj in parse_manifests(result.stdout) for e in schemas.errors(obj)]
     assert any(e.startswith("Service/broken at /spec/ports/0/port") for e in errors), errors
 
-    (chart / "templates" / "broken.yaml").write_text("kind: Service\nmetadata: {{ .Values.server.port | badFunction }}\n")
+    (chart / "templates" / "broken.yaml").write_text(
+        "kind: Service\nmetadata: {{ .Values.server.port | badFunction }}\n"
+    )
     result = template(helm, chart, None, "lakeplane")
     assert result.returncode != 0 and "badFunction" in result.stderr
