@@ -52,7 +52,9 @@ def _frame(title: str, y_label: str, top: float) -> list[str]:
     for i in range(5):
         y = TOP + plot_h - plot_h * i / 4
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(top * i / 4)}</text>')
+        parts.append(
+            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(top * i / 4)}</text>'
+        )
     parts.append(
         f'<text class="axis-label" x="12" y="{TOP + plot_h / 2:.1f}" text-anchor="middle" '
         f'transform="rotate(-90 12 {TOP + plot_h / 2:.1f})">{escape(y_label)}</text>'
@@ -65,7 +67,9 @@ def _x_labels(points: Sequence[Point], xs: list[float]) -> list[str]:
     every = max(1, math.ceil(len(points) / 6))
     for i, (p, x) in enumerate(zip(points, xs, strict=True)):
         if i % every == 0 or i == len(points) - 1:
-            parts.append(f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(p.label)}</text>')
+            parts.append(
+                f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(p.label)}</text>'
+            )
     return parts
 
 
@@ -79,7 +83,9 @@ def line_chart(points: Sequence[Point], title: str, y_label: str) -> Markup:
     xs = [LEFT + (i * step if len(points) > 1 else plot_w / 2) for i in range(len(points))]
     ys = [TOP + plot_h - plot_h * (p.value / top) for p in points]
     parts = _frame(title, y_label, top)
-    path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(zip(xs, ys, strict=True)))
+    path = " ".join(
+        f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+    )
     parts.append(f'<path class="series" d="{path}"/>')
     for p, x, y in zip(points, xs, ys, strict=True):
         dot = f'<circle class="dot dot-{escape(p.tone)}" cx="{x:.1f}" cy="{y:.1f}" r="4"><title>{escape(p.label)}: {_fmt(p.value)}</title></circle>'

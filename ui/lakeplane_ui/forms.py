@@ -69,8 +69,14 @@ def struct_fields(struct_type: type[msgspec.Struct]) -> list[FormField]:
             kind = "textarea"
         out.append(
             FormField(
-                name=f.name, label=f.name.replace("_", " ").capitalize(), kind=kind, required=f.required,
-                default=default, choices=choices, nullable=nullable, scalar=inner,
+                name=f.name,
+                label=f.name.replace("_", " ").capitalize(),
+                kind=kind,
+                required=f.required,
+                default=default,
+                choices=choices,
+                nullable=nullable,
+                scalar=inner,
             )
         )
     return out

@@ -56,17 +56,7 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 
-VIEW_MODULES = (
-    "auth",
-    "home",
-    "connections",
-    "catalog",
-    "jobs",
-    "runs",
-    "schedules",
-    "admin",
-    "health",
-)
+VIEW_MODULES = ("auth", "home", "connections", "catalog", "jobs", "runs", "schedules", "admin", "health")
 
 
 class SecurityHeadersMiddleware(ASGIMiddleware):
@@ -77,7 +67,9 @@ class SecurityHeadersMiddleware(ASGIMiddleware):
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() not in dict(SECURITY_HEADERS)]
+                headers = [
+                    h for h in message.get("headers", []) if h[0].lower() not in dict(SECURITY_HEADERS)
+                ]
                 headers += SECURITY_HEADERS
                 if not is_static:
                     headers.append((b"cache-control", b"no-store"))
@@ -92,7 +84,9 @@ def principal_of(request: ASGIConnection[Any, Any, Any, Any]) -> Principal | Non
     return found if isinstance(found, Principal) else None
 
 
-async def context(request: Request[Any, Any, Any], db: AsyncSession | None = None, **values: Any) -> dict[str, Any]:
+async def context(
+    request: Request[Any, Any, Any], db: AsyncSession | None = None, **values: Any
+) -> dict[str, Any]:
     """The values base.html needs: who is signed in, the workspace, its role, the CSRF token."""
     me = principal_of(request)
     ws = request.state.get("workspace")
@@ -114,6 +108,7 @@ async def context(request: Request[Any, Any, Any], db: AsyncSession | None = Non
         "csrf_field": CSRF_FIELD,
         "path": request.url.path,
         "query": dict(request.query_params),
+        "self_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **values,
     }
 
@@ -122,7 +117,9 @@ def render(name: str, ctx: dict[str, Any], status: int = 200) -> Template:
     return Template(template_name=name, context=ctx, status_code=status, media_type=MediaType.HTML)
 
 
-async def page(request: Request[Any, Any, Any], db: AsyncSession | None, name: str, status: int = 200, **values: Any) -> Template:
+async def page(
+    request: Request[Any, Any, Any], db: AsyncSession | None, name: str, status: int = 200, **values: Any
+) -> Template:
     filters.install(request.app.template_engine)
     return render(name, await context(request, db, **values), status)
 
@@ -174,8 +171,15 @@ def _error_page(request: Request[Any, Any, Any], status: int, title: str, detail
     me = principal_of(request)
     body = engine.get_template("error.html").render(
         {
-            "me": me, "ws": None, "workspaces": [], "status": status, "title": title, "detail": detail,
-            "csrf": (me.csrf_token if me else "") or "", "csrf_field": CSRF_FIELD, "path": request.url.path,
+            "me": me,
+            "ws": None,
+            "workspaces": [],
+            "status": status,
+            "title": title,
+            "detail": detail,
+            "csrf": (me.csrf_token if me else "") or "",
+            "csrf_field": CSRF_FIELD,
+            "path": request.url.path,
             "request_id": request.scope.get("state", {}).get("request_id"),
         }
     )
@@ -205,7 +209,10 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
         return _error_page(request, 503, "Unavailable", "the metadata database is unavailable; retry shortly")
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _error_page(
-        request, 500, "Something went wrong", "an internal error occurred; the request id identifies it in the server log"
+        request,
+        500,
+        "Something went wrong",
+        "an internal error occurred; the request id identifies it in the server log",
     )
 
 
@@ -235,14 +242,21 @@ def controllers() -> list[Any]:
 
 def ui_routes() -> list[Any]:
     static = create_static_files_router(
-        path="/static", directories=[STATIC], opt={"permission": "public"}, include_in_schema=False,
+        path="/static",
+        directories=[STATIC],
+        opt={"permission": "public"},
+        include_in_schema=False,
         name="ui-static",
     )
     ui = Router(
         path=PREFIX,
         route_handlers=[static, *controllers()],
         middleware=[SecurityHeadersMiddleware()],
-        exception_handlers={LakeplaneError: _lakeplane_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={
+            LakeplaneError: _lakeplane_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
         include_in_schema=False,
     )
     return [ui, _root_redirect()]

@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from lakeplane.web.state import Services
-from lakeplane_ui.testing import make_workspace, password_user, sign_in
+from lakeplane_ui.testing import Visitor, make_workspace, password_user, setup_sessions, sign_in
 
 if importlib.util.find_spec("lakeplane.testing.services") is None:  # pragma: no cover - until it lands
     import pgserver
@@ -29,32 +29,34 @@ if importlib.util.find_spec("lakeplane.testing.services") is None:  # pragma: no
         server.cleanup()
 
 
-@pytest.fixture
-async def ui_client(lakeplane_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+@pytest.fixture(scope="session")
+async def ui_test_client(lakeplane_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """The one client of the session: every request is served on the same event loop."""
     async with AsyncTestClient(app=lakeplane_app) as client:
         yield client
 
 
 @pytest.fixture
+def ui_client(ui_test_client: AsyncTestClient[Litestar]) -> Visitor:
+    return Visitor(ui_test_client)
+
+
+@pytest.fixture
 async def workspace(lakeplane_services: Services) -> Any:
-    async with lakeplane_services.sessions() as db:
+    async with setup_sessions(lakeplane_services)() as db:
         return await make_workspace(db)
 
 
 @pytest.fixture
-def signed_in(lakeplane_services: Services, lakeplane_app: Litestar) -> Callable[..., Any]:
-    """``client, csrf, user = await signed_in(is_admin=True)`` or ``roles={ws.id: "viewer"}``."""
-    clients: list[AsyncTestClient[Litestar]] = []
+def signed_in(lakeplane_services: Services, ui_test_client: AsyncTestClient[Litestar]) -> Callable[..., Any]:
+    """``visitor, csrf, user = await signed_in(is_admin=True)`` or ``roles={ws.id: "viewer"}``."""
 
     async def make(*, is_admin: bool = False, roles: dict[str, str] | None = None) -> Any:
         username = f"u{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(16)
         user = await password_user(lakeplane_services, username, password, is_admin=is_admin, roles=roles)
-        client = AsyncTestClient(app=lakeplane_app)
-        await client.__aenter__()
-        clients.append(client)
-        csrf = await sign_in(client, username, password)
-        return client, csrf, user
+        visitor = Visitor(ui_test_client)
+        csrf = await sign_in(visitor, username, password)
+        return visitor, csrf, user
 
-    yield make
-    # Closed by the event loop at session end; AsyncTestClient needs no explicit close for these tests.
+    return make

@@ -15,7 +15,7 @@ from lakeplane.domain.auth import services
 from lakeplane.errors import NotAuthenticated, NotFound, TooManyRequests, ValidationFailed
 from lakeplane.web.guards import SESSION_COOKIE, client_ip, principal
 from lakeplane.web.state import Services
-from lakeplane_ui.web import SIGNIN_CSRF_COOKIE, new_signin_token, page, principal_of, see_other
+from lakeplane_ui.web import SIGNIN_CSRF_COOKIE, new_signin_token, page, see_other
 
 
 def safe_next(target: str | None) -> str:
@@ -27,7 +27,12 @@ def safe_next(target: str | None) -> str:
 
 def _cookie(lp: Services, key: str, value: str, max_age: int | None, path: str = "/") -> Cookie:
     return Cookie(
-        key=key, value=value, max_age=max_age, path=path, httponly=True, samesite="lax",
+        key=key,
+        value=value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        samesite="lax",
         secure=lp.config.server.tls,
     )
 
@@ -36,13 +41,24 @@ class SignInPages(Controller):
     path = "/"
 
     async def _form(
-        self, request: Request[Any, Any, Any], lp: Services, *, message: str = "", username: str = "",
+        self,
+        request: Request[Any, Any, Any],
+        lp: Services,
+        *,
+        message: str = "",
+        username: str = "",
         status: int = 200,
     ) -> Template:
         token = new_signin_token()
         response = await page(
-            request, None, "signin.html", status=status, message=message, username=username,
-            signin_csrf=token, next=safe_next(request.query_params.get("next")),
+            request,
+            None,
+            "signin.html",
+            status=status,
+            message=message,
+            username=username,
+            signin_csrf=token,
+            next=safe_next(request.query_params.get("next")),
             signed_out=bool(request.query_params.get("signed_out")),
         )
         response.cookies.append(_cookie(lp, SIGNIN_CSRF_COOKIE, token, 3600, path="/ui/signin"))
@@ -53,7 +69,9 @@ class SignInPages(Controller):
         return await self._form(request, lp)
 
     @post("/signin", opt={"permission": "public"})
-    async def signin(self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> Template | Redirect:
+    async def signin(
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services
+    ) -> Template | Redirect:
         form = await request.form()
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
@@ -61,19 +79,30 @@ class SignInPages(Controller):
         expected = request.cookies.get(SIGNIN_CSRF_COOKIE, "")
         if not sent or not expected or not hmac.compare_digest(sent, expected):
             return await self._form(
-                request, lp, message="The sign-in form expired; please try again.", username=username, status=403
+                request,
+                lp,
+                message="The sign-in form expired; please try again.",
+                username=username,
+                status=403,
             )
         if not username or not password:
             return await self._form(
                 request, lp, message="Enter your user name and password.", username=username, status=422
             )
         who = audit.Actor(
-            id=None, name=username, source_ip=client_ip(request),
+            id=None,
+            name=username,
+            source_ip=client_ip(request),
             request_id=request.scope.get("state", {}).get("request_id"),
         )
         try:
             new = await services.login(
-                db, lp, who, username, password, request.cookies.get(SESSION_COOKIE),
+                db,
+                lp,
+                who,
+                username,
+                password,
+                request.cookies.get(SESSION_COOKIE),
                 request.headers.get("user-agent", ""),
             )
         except NotAuthenticated as exc:
@@ -95,7 +124,6 @@ class SignInPages(Controller):
         response = see_other("/ui/signin?signed_out=1")
         response.cookies.append(_cookie(lp, SESSION_COOKIE, "", 0))
         return response
-
 
 
 CONTROLLERS = [SignInPages]

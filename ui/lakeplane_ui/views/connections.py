@@ -23,8 +23,11 @@ ROLE_LABELS = {"object_store": "Object store", "catalog": "Catalog", "engine": "
 
 def plugin_choices(lp: Services) -> list[dict[str, str]]:
     return [
-        {"value": f"{s.impl.role}:{s.impl.name}", "label": f"{ROLE_LABELS[s.impl.role]}: {s.impl.name}",
-         "description": s.impl.cls.description}
+        {
+            "value": f"{s.impl.role}:{s.impl.name}",
+            "label": f"{ROLE_LABELS[s.impl.role]}: {s.impl.name}",
+            "description": s.impl.cls.description,
+        }
         for s in lp.selection.all()
         if s.impl.role in ROLES
     ]
@@ -39,16 +42,26 @@ class ConnectionPages(Controller):
 
     @get("/", opt={"permission": "workspace:viewer"})
     async def list_page(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, role: str | None = None,
-        cursor: str | None = None, limit: int = 50,
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        role: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
     ) -> Template:
         rows = await services.search(
             db, workspace(request).id, role=role if role in ROLES else None, cursor=cursor, limit=limit
         )
-        next_cursor = rows[limit].id if len(rows) > limit else None
+        next_cursor = rows[limit - 1].id if len(rows) > limit else None
         return await page(
-            request, db, "connections.html", connections=[services.to_out(c) for c in rows[:limit]],
-            roles=ROLE_LABELS, role_filter=role or "", **pager(request, next_cursor),
+            request,
+            db,
+            "connections.html",
+            connections=[services.to_out(c) for c in rows[:limit]],
+            roles=ROLE_LABELS,
+            role_filter=role or "",
+            **pager(request, next_cursor),
         )
 
     @get("/new", opt={"permission": "workspace:editor"})
@@ -58,8 +71,15 @@ class ConnectionPages(Controller):
         return await self._form(request, db, lp, plugin, {}, {})
 
     async def _form(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, plugin: str,
-        form: dict[str, Any], errors: dict[str, str], message: str = "", status: int = 200,
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        lp: Services,
+        plugin: str,
+        form: dict[str, Any],
+        errors: dict[str, str],
+        message: str = "",
+        status: int = 200,
     ) -> Template:
         fields: list[forms.FormField] = []
         role, _, name = plugin.partition(":")
@@ -69,8 +89,16 @@ class ConnectionPages(Controller):
             except ValidationFailed as exc:
                 errors = {**errors, "plugin": exc.detail}
         return await page(
-            request, db, "connection_new.html", status=status, choices=plugin_choices(lp), plugin=plugin,
-            fields=fields, form=form, errors=errors, message=message,
+            request,
+            db,
+            "connection_new.html",
+            status=status,
+            choices=plugin_choices(lp),
+            plugin=plugin,
+            fields=fields,
+            form=form,
+            errors=errors,
+            message=message,
         )
 
     @post("/new", opt={"permission": "workspace:editor"})
@@ -82,20 +110,29 @@ class ConnectionPages(Controller):
         role, _, name = plugin.partition(":")
         errors: dict[str, str] = {}
         if role not in ROLES or not name:
-            return await self._form(request, db, lp, "", form, {"plugin": "choose a kind of connection"}, status=422)
+            return await self._form(
+                request, db, lp, "", form, {"plugin": "choose a kind of connection"}, status=422
+            )
         fields = params_form(lp, role, name)
         params, errors = forms.parse(fields, form, "p")
         if not str(form.get("name", "")).strip():
             errors["name"] = "required"
         if errors:
-            return await self._form(request, db, lp, plugin, form, errors, "Fix the fields marked below.", 422)
+            return await self._form(
+                request, db, lp, plugin, form, errors, "Fix the fields marked below.", 422
+            )
         try:
             data = ConnectionCreate(
-                name=str(form["name"]).strip(), role=role, plugin=name, params=params,  # type: ignore[arg-type]
+                name=str(form["name"]).strip(),
+                role=role,
+                plugin=name,
+                params=params,  # type: ignore[arg-type]
                 description=str(form.get("description", "")),
             )
             data = msgspec.convert(msgspec.to_builtins(data), ConnectionCreate)
-            conn = await services.create(db, lp, principal(request).actor(request), workspace(request).id, data)
+            conn = await services.create(
+                db, lp, principal(request).actor(request), workspace(request).id, data
+            )
         except (ValidationFailed, EndpointRefused) as exc:
             errs = forms.errors_by_field(field_errors(exc) if isinstance(exc, ValidationFailed) else {}, "p")
             return await self._form(request, db, lp, plugin, form, errs, exc.detail, 422)
@@ -103,13 +140,23 @@ class ConnectionPages(Controller):
             return await self._form(request, db, lp, plugin, form, {"name": exc.detail}, exc.detail, 409)
         except msgspec.ValidationError as exc:
             message = str(exc).replace("`", "").split(" - at ")[0]
-            return await self._form(request, db, lp, plugin, form, {"name": message}, "Fix the fields marked below.", 422)
+            return await self._form(
+                request, db, lp, plugin, form, {"name": message}, "Fix the fields marked below.", 422
+            )
         return see_other(f"/ui/w/{workspace(request).slug}/connections/{conn.id}?created=1")
 
     async def _detail(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, conn_id: str, *,
-        form: dict[str, Any] | None = None, errors: dict[str, str] | None = None, message: str = "",
-        test: Any = None, status: int = 200,
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        lp: Services,
+        conn_id: str,
+        *,
+        form: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        message: str = "",
+        test: Any = None,
+        status: int = 200,
     ) -> Template:
         conn = services.to_out(await services.get(db, workspace(request).id, conn_id))
         try:
@@ -117,8 +164,17 @@ class ConnectionPages(Controller):
         except ValidationFailed:
             fields = []
         return await page(
-            request, db, "connection.html", status=status, conn=conn, fields=fields, roles=ROLE_LABELS,
-            form=form or {}, errors=errors or {}, message=message, test=test,
+            request,
+            db,
+            "connection.html",
+            status=status,
+            conn=conn,
+            fields=fields,
+            roles=ROLE_LABELS,
+            form=form or {},
+            errors=errors or {},
+            message=message,
+            test=test,
         )
 
     @get("/{conn_id:str}", opt={"permission": "workspace:viewer"})
@@ -138,22 +194,44 @@ class ConnectionPages(Controller):
         params, errors = forms.parse(fields, form, "p", keep_blank_secrets=True)
         # A blank non-secret input clears an optional parameter.
         for f in fields:
-            if f.kind != "secret" and f"p.{f.name}" in form and not str(form[f"p.{f.name}"]).strip() and not f.required:
+            if (
+                f.kind != "secret"
+                and f"p.{f.name}" in form
+                and not str(form[f"p.{f.name}"]).strip()
+                and not f.required
+            ):
                 params.setdefault(f.name, None)
         if errors:
-            return await self._detail(request, db, lp, conn_id, form=form, errors=errors,
-                                      message="Fix the fields marked below.", status=422)
+            return await self._detail(
+                request,
+                db,
+                lp,
+                conn_id,
+                form=form,
+                errors=errors,
+                message="Fix the fields marked below.",
+                status=422,
+            )
         try:
             data = ConnectionUpdate(
-                name=str(form.get("name", "")).strip() or None, description=form.get("description"),
-                params={k: v for k, v in params.items() if not (v is None and k not in conn.secrets and k not in conn.params)},
+                name=str(form.get("name", "")).strip() or None,
+                description=form.get("description"),
+                params={
+                    k: v
+                    for k, v in params.items()
+                    if not (v is None and k not in conn.secrets and k not in conn.params)
+                },
             )
-            await services.update(db, lp, principal(request).actor(request), workspace(request).id, conn_id, data)
+            await services.update(
+                db, lp, principal(request).actor(request), workspace(request).id, conn_id, data
+            )
         except (ValidationFailed, EndpointRefused, Conflict) as exc:
             errs = forms.errors_by_field(field_errors(exc) if isinstance(exc, ValidationFailed) else {}, "p")
             if isinstance(exc, Conflict):
                 errs["name"] = exc.detail
-            return await self._detail(request, db, lp, conn_id, form=form, errors=errs, message=exc.detail, status=422)
+            return await self._detail(
+                request, db, lp, conn_id, form=form, errors=errs, message=exc.detail, status=422
+            )
         return see_other(f"/ui/w/{workspace(request).slug}/connections/{conn_id}?saved=1")
 
     @post("/{conn_id:str}/test", opt={"permission": "workspace:editor"})
@@ -161,11 +239,15 @@ class ConnectionPages(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
     ) -> Template:
         await read_form(request)
-        result = await services.test(db, lp, principal(request).actor(request), workspace(request).id, conn_id)
+        result = await services.test(
+            db, lp, principal(request).actor(request), workspace(request).id, conn_id
+        )
         return await self._detail(request, db, lp, conn_id, test=result)
 
     @post("/{conn_id:str}/delete", opt={"permission": "workspace:editor"})
-    async def delete(self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, conn_id: str) -> Redirect:
+    async def delete(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, conn_id: str
+    ) -> Redirect:
         await read_form(request)
         await services.delete(db, principal(request).actor(request), workspace(request).id, conn_id)
         return see_other(f"/ui/w/{workspace(request).slug}/connections?deleted=1")

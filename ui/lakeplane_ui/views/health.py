@@ -30,13 +30,21 @@ def _remember(lp: Services, entry: dict[str, Any]) -> dict[str, Any]:
     if not entry["ok"]:
         seen[entry["key"]] = {"error": entry.get("error") or "failed", "at": utcnow()}
     last = seen.get(entry["key"])
-    return {**entry, "last_error": last["error"] if last else None, "last_error_at": last["at"] if last else None}
+    return {
+        **entry,
+        "last_error": last["error"] if last else None,
+        "last_error_at": last["at"] if last else None,
+    }
 
 
 async def _probe(lp: Services, ws_name: str, conn: Any) -> dict[str, Any]:
     started = time.perf_counter()
     entry: dict[str, Any] = {
-        "key": conn.id, "name": conn.name, "workspace": ws_name, "role": conn.role, "plugin": conn.plugin,
+        "key": conn.id,
+        "name": conn.name,
+        "workspace": ws_name,
+        "role": conn.role,
+        "plugin": conn.plugin,
         "conn_id": conn.id,
     }
     try:
@@ -50,7 +58,10 @@ async def _probe(lp: Services, ws_name: str, conn: Any) -> dict[str, Any]:
     except LakeplaneError as exc:
         entry["ok"], entry["error"] = False, connections.redactor_for(lp, conn)(exc.detail)[:300]
     except Exception as exc:  # a plugin bug shows as a failed component, not a broken page
-        entry["ok"], entry["error"] = False, connections.redactor_for(lp, conn)(f"{type(exc).__name__}: {exc}")[:300]
+        entry["ok"], entry["error"] = (
+            False,
+            connections.redactor_for(lp, conn)(f"{type(exc).__name__}: {exc}")[:300],
+        )
     entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return entry
 
@@ -62,9 +73,7 @@ class HealthPages(Controller):
     async def health(self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> Template:
         me = principal(request)
         ready = await readiness(lp)
-        control = [
-            _remember(lp, {**c, "key": c["name"]}) for c in ready["components"]
-        ]
+        control = [_remember(lp, {**c, "key": c["name"]}) for c in ready["components"]]
         targets = []
         for ws, _role in await workspaces.list_for(db, me.user_id, me.is_admin, None, 100):
             for conn in await connections.search(db, ws.id, limit=MAX_PROBES):
@@ -73,8 +82,14 @@ class HealthPages(Controller):
         probed = await asyncio.gather(*(_probe(lp, name, conn) for name, conn in targets[:MAX_PROBES]))
         data_plane = [_remember(lp, e) for e in probed]
         return await page(
-            request, db, "health.html", status_label=ready["status"], control=control, data_plane=data_plane,
-            checked_at=utcnow(), truncated=len(targets) > MAX_PROBES,
+            request,
+            db,
+            "health.html",
+            status_label=ready["status"],
+            control=control,
+            data_plane=data_plane,
+            checked_at=utcnow(),
+            truncated=len(targets) > MAX_PROBES,
         )
 
 

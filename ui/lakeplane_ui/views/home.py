@@ -35,13 +35,18 @@ class HomeController(Controller):
         return see_other(f"/ui/w/{ws}/runs")
 
     @post("/workspaces", opt={"permission": "admin"})
-    async def create_workspace(self, request: Request[Any, Any, Any], db: AsyncSession) -> Template | Redirect:
+    async def create_workspace(
+        self, request: Request[Any, Any, Any], db: AsyncSession
+    ) -> Template | Redirect:
         form = await read_form(request)
         errors: dict[str, str] = {}
         try:
             data = msgspec.convert(
-                {"slug": form.get("slug", "").strip(), "name": form.get("name", "").strip(),
-                 "description": form.get("description", "")},
+                {
+                    "slug": form.get("slug", "").strip(),
+                    "name": form.get("name", "").strip(),
+                    "description": form.get("description", ""),
+                },
                 WorkspaceCreate,
             )
             created = await services.create(db, principal(request).actor(request), data)

@@ -45,7 +45,9 @@ async def test_sign_in_without_the_form_token_is_refused(ui_client, lakeplane_se
     from lakeplane_ui.testing import password_user
 
     await password_user(lakeplane_services, "nocsrf-user", "right-password-123")
-    response = await ui_client.post("/ui/signin", data={"username": "nocsrf-user", "password": "right-password-123"})
+    response = await ui_client.post(
+        "/ui/signin", data={"username": "nocsrf-user", "password": "right-password-123"}
+    )
     assert response.status_code == 403
     assert "lakeplane_session" not in response.cookies
 
@@ -53,7 +55,8 @@ async def test_sign_in_without_the_form_token_is_refused(ui_client, lakeplane_se
 async def test_home_lists_workspaces_and_admin_creates_one(signed_in):
     client, csrf, _ = await signed_in(is_admin=True)
     response = await client.post(
-        "/ui/workspaces", data={"csrf_token": csrf, "name": "Analytics", "slug": "analytics-ui"},
+        "/ui/workspaces",
+        data={"csrf_token": csrf, "name": "Analytics", "slug": "analytics-ui"},
         follow_redirects=False,
     )
     assert response.status_code == 303
@@ -72,7 +75,9 @@ async def test_post_without_csrf_token_is_refused(signed_in):
 
 async def test_workspace_form_errors_sit_next_to_their_field(signed_in):
     client, csrf, _ = await signed_in(is_admin=True)
-    response = await client.post("/ui/workspaces", data={"csrf_token": csrf, "name": "Bad", "slug": "Not A Slug"})
+    response = await client.post(
+        "/ui/workspaces", data={"csrf_token": csrf, "name": "Bad", "slug": "Not A Slug"}
+    )
     assert response.status_code == 422
     assert re.search(r'id="f-slug"[^>]*aria-invalid="true"', response.text)
     assert 'id="f-slug-err"' in response.text
@@ -87,17 +92,22 @@ async def test_sign_out_ends_the_session(signed_in):
 
 
 async def test_escaping_everywhere(signed_in, lakeplane_services):
-    from lakeplane_ui.testing import make_workspace
+    from lakeplane_ui.testing import make_workspace, setup_sessions
 
-    async with lakeplane_services.sessions() as db:
+    async with setup_sessions(lakeplane_services)() as db:
         ws = await make_workspace(db)
     client, csrf, _ = await signed_in(roles={ws.id: "editor"})
     page = await client.get(f"/ui/w/{ws.slug}/connections/new?plugin=engine:noop")
     assert page.status_code == 200, page.text
-    response = await client.post(
+    response = await client.follow(
+        "POST",
         f"/ui/w/{ws.slug}/connections/new",
-        data={"csrf_token": csrf, "plugin": "engine:noop", "name": "noop1", "description": "<script>alert(1)</script>"},
-        follow_redirects=True,
+        data={
+            "csrf_token": csrf,
+            "plugin": "engine:noop",
+            "name": "noop1",
+            "description": "<script>alert(1)</script>",
+        },
     )
     assert response.status_code == 200, response.text
     assert "<script>alert(1)</script>" not in response.text
