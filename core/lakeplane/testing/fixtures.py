@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from lakeplane.config import Config
 from lakeplane.db.models import User
@@ -64,13 +64,15 @@ def new_user(lakeplane_services: Services) -> Callable[..., Awaitable[tuple[User
 @pytest.fixture
 async def client_for(
     lakeplane_app: Litestar,
-) -> AsyncIterator[Callable[[str | None], Awaitable[AsyncTestClient[Litestar]]]]:
+) -> AsyncIterator[Callable[[str | None], Awaitable[httpx.AsyncClient]]]:
     """``await client_for(token)``: an open test client sending that bearer token (or none)."""
-    clients: list[AsyncTestClient[Litestar]] = []
+    clients: list[httpx.AsyncClient] = []
 
-    async def make(token: str | None) -> AsyncTestClient[Litestar]:
-        client = AsyncTestClient(app=lakeplane_app)
-        await client.__aenter__()
+    async def make(token: str | None) -> httpx.AsyncClient:
+        # In the test's own event loop, so the app and the test share one connection pool.
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=lakeplane_app), base_url="http://testserver"
+        )
         if token:
             client.headers["Authorization"] = f"Bearer {token}"
         clients.append(client)
@@ -78,13 +80,13 @@ async def client_for(
 
     yield make
     for client in clients:
-        await client.__aexit__(None, None, None)
+        await client.aclose()
 
 
 @pytest.fixture
 async def admin_client(
     new_user: Callable[..., Awaitable[tuple[User, str]]],
-    client_for: Callable[[str | None], Awaitable[AsyncTestClient[Litestar]]],
-) -> AsyncTestClient[Litestar]:
+    client_for: Callable[[str | None], Awaitable[httpx.AsyncClient]],
+) -> httpx.AsyncClient:
     _, token = await new_user("admin", is_admin=True)
     return await client_for(token)

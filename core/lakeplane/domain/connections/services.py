@@ -263,7 +263,7 @@ async def test(
     db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, conn_id: str
 ) -> TestResult:
     conn = await get(db, workspace_id, conn_id)
-    await db.rollback()
+    await db.commit()  # end the read before the slow call; keeps loaded rows usable
     redact = redactor_for(lp, conn)
     started = time.perf_counter()
     timeout = lp.config.security.connection_test_timeout_s

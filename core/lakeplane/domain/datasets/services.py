@@ -70,7 +70,7 @@ async def create(
         info = await load_table(
             db, lp, workspace_id, data.connection_id, TableIdent(tuple(data.namespace), data.table)
         )
-        await db.rollback()
+        await db.commit()  # end the read before the slow call; keeps loaded rows usable
         location = location or info.location
     elif location is None:
         raise ValidationFailed(

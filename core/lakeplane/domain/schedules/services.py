@@ -99,7 +99,7 @@ async def create(db: AsyncSession, actor: audit.Actor, workspace_id: str, data: 
     job = await jobs.get(db, workspace_id, data.job_id)
     version = await jobs.get_version(db, job.id, job.current_version)
     jobs.check_parameters(version.parameters, data.parameters)
-    await db.rollback()
+    await db.commit()  # end the read before the slow call; keeps loaded rows usable
     schedule = Schedule(
         id=new_id("sch"),
         workspace_id=workspace_id,
