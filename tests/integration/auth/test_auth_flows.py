@@ -121,7 +121,7 @@ async def test_wrong_current_password_changes_nothing(client, lp):
 
 
 async def test_tokens_are_shown_once_listed_with_last_use_and_revocable(client, lp):
-    user, token = await person(lp, "tokens")
+    _, token = await person(lp, "tokens")
     created = await client.post(
         "/api/v1/tokens",
         json={"name": "ci", "scopes": ["viewer"], "expires_in_days": 7},
