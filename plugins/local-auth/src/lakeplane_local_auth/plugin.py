@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lakeplane.hookspecs import hookimpl
 from lakeplane.plugins import Registry
-
 from lakeplane_local_auth.provider import LocalAuthProvider
 
 

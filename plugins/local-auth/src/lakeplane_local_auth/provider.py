@@ -67,7 +67,7 @@ class LocalAuthProvider(AuthProvider):
 
     def __init__(self, params: object = None, options: LocalAuthOptions | None = None) -> None:
         super().__init__(params if params is not None else LocalAuthParams(), options)
-        opts: LocalAuthOptions = self.options
+        opts = self.settings = options if options is not None else LocalAuthOptions()
         self.hasher = argon2.PasswordHasher(
             time_cost=opts.time_cost,
             memory_cost=opts.memory_kib,
@@ -94,7 +94,7 @@ class LocalAuthProvider(AuthProvider):
     def check_new_password(self, password: str) -> None:
         """Rules for a password being set (not for one being checked at login)."""
         self.check_password(password)
-        minimum = self.options.min_password_length
+        minimum = self.settings.min_password_length
         if len(password) < minimum:
             raise ValidationFailed(
                 f"a password needs at least {minimum} characters",
