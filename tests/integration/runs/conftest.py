@@ -95,7 +95,12 @@ class RunsEnv:
         self.workers: list[WorkerProcess] = []
 
     def start_worker(
-        self, name: str | None = None, *, concurrency: int = 32, fault: str | None = None
+        self,
+        name: str | None = None,
+        *,
+        concurrency: int = 32,
+        fault: str | None = None,
+        queues: tuple[str, ...] = (),
     ) -> WorkerProcess:
         name = name or f"w{len(self.workers)}-{secrets.token_hex(2)}"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -118,6 +123,7 @@ class RunsEnv:
                     str(concurrency),
                     "--drain-timeout",
                     "10",
+                    *(arg for q in queues for arg in ("--queue", q)),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -51,9 +51,11 @@ async def test_500_noop_runs_across_4_workers_run_exactly_once(runs_env: RunsEnv
 
 async def test_sigkill_worker_holding_20_runs(runs_env: RunsEnv) -> None:
     env = runs_env
+    # The rescuer serves another queue, so it takes none of the runs; adoption spans queues.
+    rescuer = env.start_worker("rescuer", concurrency=4, queues=("bi",))
     victim = env.start_worker("victim", concurrency=20)
-    await victim.ready()
-    job = await env.job(delay_s=4 * LEASE_S)
+    await asyncio.gather(victim.ready(), rescuer.ready())
+    job = await env.job(delay_s=5 * LEASE_S)
     ids = await env.submit(job, 20)
 
     async def all_held() -> bool:
@@ -61,8 +63,6 @@ async def test_sigkill_worker_holding_20_runs(runs_env: RunsEnv) -> None:
         return all(r.state == "running" and r.lease_owner == "victim" and r.engine_handle for r in held)
 
     await env.wait_for(all_held, 20, "the victim to hold all 20 runs")
-    rescuer = env.start_worker("rescuer", concurrency=4)
-    await rescuer.ready()
     victim.signal(signal.SIGKILL)
     await victim.exited()
     killed_at = time.monotonic()
