@@ -50,6 +50,12 @@ def register(subparsers: Any) -> None:
     add_config_arg(rotate)
     rotate.set_defaults(func=cmd_rotate)
 
+    health = subparsers.add_parser("health", help="exit 0 when this component's dependencies answer")
+    add_config_arg(health)
+    health.add_argument("--component", choices=("api", "worker", "scheduler"), default="api")
+    health.add_argument("--timeout", type=float, default=5.0)
+    health.set_defaults(func=cmd_health)
+
     audit_cmd = subparsers.add_parser("audit", help="the audit log")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check the audit hash chain")
@@ -152,6 +158,35 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             return 0
         print(f"audit chain BROKEN: {verdict.problem} (after {verdict.checked} good events)", file=sys.stderr)
         return 1
+
+    return asyncio.run(run())
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """Probe for containers: the API answers /health/ready; workers and schedulers reach the database."""
+    import httpx
+
+    from lakeplane.domain.system.controllers import database_health
+
+    config = load_config(args)
+    if args.component == "api":
+        host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host  # noqa: S104
+        try:
+            resp = httpx.get(f"http://{host}:{config.server.port}/health/ready", timeout=args.timeout)
+        except httpx.HTTPError as exc:
+            print(f"api unreachable: {type(exc).__name__}", file=sys.stderr)
+            return 1
+        print(resp.text)
+        return 0 if resp.status_code == 200 else 1
+
+    async def run() -> int:
+        lp = load_services(args)
+        try:
+            result = await asyncio.wait_for(database_health(lp), args.timeout)
+        finally:
+            await lp.engine.dispose()
+        print(msgspec.json.encode(result).decode())
+        return 0 if result["ok"] else 1
 
     return asyncio.run(run())
 
