@@ -110,8 +110,16 @@ def parse(
                 values[f.name] = json.loads(text)
             elif f.kind in ("text", "textarea", "secret", "choice"):
                 values[f.name] = text
+            elif f.kind == "bool":
+                if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
+                    raise ValueError("not a boolean")
+                values[f.name] = text.lower() in ("true", "yes", "1")
+            elif isinstance(f.scalar, mi.IntType):
+                values[f.name] = int(text)
+            elif isinstance(f.scalar, mi.FloatType):
+                values[f.name] = float(text)
             else:
-                values[f.name] = msgspec.convert(text, f.scalar, strict=False)
+                values[f.name] = text
         except (ValueError, msgspec.ValidationError) as exc:
             errors[key] = _message(exc, f)
     return values, errors
@@ -123,6 +131,8 @@ def _message(exc: Exception, f: FormField) -> str:
     text = str(exc).replace("`", "").replace(" - at $", "")
     if f.kind == "bool":
         return "choose yes or no"
+    if f.kind == "number":
+        return "a whole number" if isinstance(f.scalar, mi.IntType) else "a number"
     return text[:200]
 
 

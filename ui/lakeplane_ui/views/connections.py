@@ -190,6 +190,7 @@ class ConnectionPages(Controller):
         form = await read_form(request)
         conn = await services.get(db, workspace(request).id, conn_id)
         fields = params_form(lp, conn.role, conn.plugin)
+        stored = set(conn.secrets) | set(conn.params)
         await db.rollback()
         params, errors = forms.parse(fields, form, "p", keep_blank_secrets=True)
         # A blank non-secret input clears an optional parameter.
@@ -216,11 +217,7 @@ class ConnectionPages(Controller):
             data = ConnectionUpdate(
                 name=str(form.get("name", "")).strip() or None,
                 description=form.get("description"),
-                params={
-                    k: v
-                    for k, v in params.items()
-                    if not (v is None and k not in conn.secrets and k not in conn.params)
-                },
+                params={k: v for k, v in params.items() if not (v is None and k not in stored)},
             )
             await services.update(
                 db, lp, principal(request).actor(request), workspace(request).id, conn_id, data

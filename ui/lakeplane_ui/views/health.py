@@ -78,6 +78,7 @@ class HealthPages(Controller):
         for ws, _role in await workspaces.list_for(db, me.user_id, me.is_admin, None, 100):
             for conn in await connections.search(db, ws.id, limit=MAX_PROBES):
                 targets.append((ws.name, conn))
+        db.expunge_all()  # keep the loaded rows usable after the transaction ends
         await db.rollback()
         probed = await asyncio.gather(*(_probe(lp, name, conn) for name, conn in targets[:MAX_PROBES]))
         data_plane = [_remember(lp, e) for e in probed]

@@ -396,14 +396,14 @@ class JobPages(Controller):
         ws_row = workspace(request)
         job = await services.get(db, ws_row.id, job_id)
         version = await services.get_version(db, job.id, job.current_version)
+        job_out = services.to_out(job, version)
         await db.rollback()
-        fields = definition_fields(lp, job.type)
+        fields = definition_fields(lp, job_out.type)
         definition, errors = forms.parse(fields, form, "d")
         declared, param_errors = parse_parameters(form)
         common, common_errors = common_fields(form)
         errors.update(param_errors)
         errors.update(common_errors)
-        job_out = services.to_out(job, version)
         if errors:
             return await self._editor(
                 request,
