@@ -1,0 +1,140 @@
+"""Auth cost: argon2id login latency, and what a bearer-token check adds to a request.
+
+In one run, in process (the app called through ASGI, no network), on a real
+PostgreSQL started from the pgserver wheel:
+
+- ``login``: POST /api/v1/auth/login with the right password (argon2id verify,
+  throttle bookkeeping, session insert, audit event), and the argon2id verify alone;
+- ``public`` vs ``token``: two identical tiny handlers, one ``public`` and one
+  ``authenticated`` called with ``Authorization: Bearer``; interleaved so both see
+  the same machine state. The difference of medians is the token check's cost
+  when its verification is cached (the steady state);
+- ``token, cache miss``: the same with the token cache emptied before each call
+  (one indexed lookup in Postgres), for reference.
+
+Target: the token check adds under 1 ms at p50.
+
+    .venv/bin/python bench/auth.py [--logins 30] [--requests 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from litestar import get
+
+from lakeplane.domain.auth.services import auth_provider
+from lakeplane.testing.app import create_database, make_config
+from lakeplane.testing.auth import PASSWORD, bearer, person
+from lakeplane.web.app import create_app
+from lakeplane.web.guards import token_cache
+from lakeplane.web.state import services
+from lakeplane_local_auth import LocalAuthProvider
+
+
+@get("/bench/public", opt={"permission": "public"}, sync_to_thread=False)
+def public_endpoint() -> dict[str, bool]:
+    return {"ok": True}
+
+
+@get("/bench/token", opt={"permission": "authenticated"}, sync_to_thread=False)
+def token_endpoint() -> dict[str, bool]:
+    return {"ok": True}
+
+
+def ms(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def row(name: str, samples: list[float]) -> str:
+    return f"{name:<22} n={len(samples):<6} p50={ms(samples, 0.5):8.3f} ms  p95={ms(samples, 0.95):8.3f} ms"
+
+
+async def timed(client: httpx.AsyncClient, method: str, url: str, **kwargs: object) -> float:
+    started = time.perf_counter()
+    resp = await client.request(method, url, **kwargs)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - started
+    assert resp.status_code == 200, resp.text
+    return elapsed
+
+
+async def run(server_url: str, logins: int, requests: int) -> None:
+    app = create_app(
+        make_config(await create_database(server_url, prefix="lp_bench")),
+        extra_routes=[
+            public_endpoint,
+            token_endpoint,
+        ],
+    )
+    lp = services(app.state)
+    user, token = await person(lp, "bench")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        body = {"username": user.username, "password": PASSWORD}
+        login = [await timed(client, "POST", "/api/v1/auth/login", json=body) for _ in range(logins)]
+        hasher = auth_provider(lp)
+        assert isinstance(hasher, LocalAuthProvider)
+        verify = []
+        for _ in range(logins):
+            started = time.perf_counter()
+            hasher.hasher.verify(user.password_hash or "", PASSWORD)
+            verify.append(time.perf_counter() - started)
+        client.cookies.clear()
+        auth = bearer(token)
+        for _ in range(200):  # warm up both paths and the connection pool
+            await timed(client, "GET", "/bench/public")
+            await timed(client, "GET", "/bench/token", headers=auth)
+        public, cached = [], []
+        for _ in range(requests):
+            public.append(await timed(client, "GET", "/bench/public"))
+            cached.append(await timed(client, "GET", "/bench/token", headers=auth))
+        cache = token_cache(lp)
+        miss = []
+        for _ in range(max(200, requests // 10)):
+            cache.entries.clear()
+            miss.append(await timed(client, "GET", "/bench/token", headers=auth))
+    await lp.engine.dispose()
+
+    overhead = statistics.median(cached) - statistics.median(public)
+    overhead_miss = statistics.median(miss) - statistics.median(public)
+    print(row("login (argon2id)", login))
+    print(row("argon2id verify alone", verify))
+    print(row("public request", public))
+    print(row("token request", cached))
+    print(row("token, cache miss", miss))
+    print(
+        f"token check overhead at p50: {overhead * 1000:.3f} ms (cache miss: {overhead_miss * 1000:.3f} ms)"
+    )
+    print("PASS" if overhead < 0.001 else "FAIL", "target: < 1 ms at p50")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logins", type=int, default=30)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--database-url", help="a PostgreSQL server URL (default: start one from pgserver)")
+    args = parser.parse_args()
+    if args.database_url:
+        asyncio.run(run(args.database_url, args.logins, args.requests))
+        return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="lp-bench-") as work:
+        pg = pgserver.get_server(Path(work), cleanup_mode="stop")
+        try:
+            asyncio.run(
+                run(f"postgresql+asyncpg://postgres@/postgres?host={work}", args.logins, args.requests)
+            )
+        finally:
+            pg.cleanup()
+
+
+if __name__ == "__main__":
+    main()
