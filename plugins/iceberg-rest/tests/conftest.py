@@ -1,7 +1,7 @@
 """Two real Iceberg REST catalogs for the session: SeaweedFS's, and Project Nessie's.
 
-SeaweedFS starts through :func:`lakeplane.testing.seaweedfs.start_seaweedfs` (until the
-core's ``seaweedfs_service`` fixture lands). Nessie is its standalone runner jar from
+SeaweedFS is the core's ``seaweedfs_service`` fixture (:mod:`lakeplane.testing.services`,
+a ``weed mini`` on free loopback ports). Nessie is its standalone runner jar from
 Maven Central, checked against the published SHA-1 and cached in ``~/.cache/lakeplane``,
 run with an in-memory version store and a warehouse in a SeaweedFS bucket. The jar needs
 Java 21 or newer; without one, or without the jar, the Nessie tests skip and say why.
@@ -21,8 +21,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pyarrow import fs as pafs
 
-from lakeplane.testing.seaweedfs import SeaweedFS, free_ports, start_seaweedfs
+from lakeplane.local.ports import free_ports
+from lakeplane.testing.services import SeaweedFSService
 from lakeplane_iceberg_rest import IcebergRestParams
 
 NESSIE_VERSION = "0.99.0"
@@ -41,22 +43,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def seaweedfs_catalog_params(seaweedfs: SeaweedFS) -> IcebergRestParams:
+def seaweedfs_catalog_params(seaweedfs_service: SeaweedFSService) -> IcebergRestParams:
     return IcebergRestParams(
-        uri=seaweedfs.iceberg_uri,
-        warehouse=seaweedfs.warehouse,
-        credential=seaweedfs.credential,
-        s3_endpoint=seaweedfs.s3_endpoint,
-        s3_access_key_id=seaweedfs.access_key_id,
-        s3_secret_access_key=seaweedfs.secret_access_key,
-        s3_region=seaweedfs.region,
+        uri=seaweedfs_service.iceberg_uri,
+        warehouse=seaweedfs_service.warehouse,
+        credential=seaweedfs_service.credential,
+        oauth2_server_uri=seaweedfs_service.oauth2_server_uri,
+        s3_endpoint=seaweedfs_service.s3_endpoint,
+        s3_access_key_id=seaweedfs_service.access_key_id,
+        s3_secret_access_key=seaweedfs_service.secret_access_key,
+        s3_region=seaweedfs_service.region,
     )
 
 
@@ -81,7 +77,7 @@ class Nessie:
 
 
 @pytest.fixture(scope="session")
-def nessie(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nessie]:
+def nessie(seaweedfs_service: SeaweedFSService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nessie]:
     java = find_java(NESSIE_MIN_JAVA)
     if java is None:
         pytest.skip(f"Nessie {NESSIE_VERSION} needs Java {NESSIE_MIN_JAVA}+; none found (set JAVA_HOME)")
@@ -89,25 +85,41 @@ def nessie(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> It
         jar = fetch_verified(NESSIE_URL, CACHE / NESSIE_JAR)
     except (httpx.HTTPError, OSError, ValueError) as exc:
         pytest.skip(f"cannot get {NESSIE_JAR} from Maven Central: {exc}")
-    seaweedfs.shell(f"s3.bucket.create -name {NESSIE_BUCKET}")
-    server = start_nessie(java, jar, seaweedfs, tmp_path_factory.mktemp("nessie"))
+    create_bucket(seaweedfs_service, NESSIE_BUCKET)
+    server = start_nessie(java, jar, seaweedfs_service, tmp_path_factory.mktemp("nessie"))
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def nessie_catalog_params(nessie: Nessie, seaweedfs: SeaweedFS) -> IcebergRestParams:
+def nessie_catalog_params(nessie: Nessie, seaweedfs_service: SeaweedFSService) -> IcebergRestParams:
     return IcebergRestParams(
         uri=nessie.iceberg_uri,
         warehouse="warehouse",
-        s3_endpoint=seaweedfs.s3_endpoint,
-        s3_access_key_id=seaweedfs.access_key_id,
-        s3_secret_access_key=seaweedfs.secret_access_key,
-        s3_region=seaweedfs.region,
+        s3_endpoint=seaweedfs_service.s3_endpoint,
+        s3_access_key_id=seaweedfs_service.access_key_id,
+        s3_secret_access_key=seaweedfs_service.secret_access_key,
+        s3_region=seaweedfs_service.region,
     )
 
 
-def start_nessie(java: str, jar: Path, seaweedfs: SeaweedFS, workdir: Path, timeout: float = 120.0) -> Nessie:
+def create_bucket(store: SeaweedFSService, bucket: str) -> None:
+    """Create ``bucket`` through the S3 API (pyarrow's client, already a dependency)."""
+    scheme, _, address = store.s3_endpoint.partition("://")
+    s3 = pafs.S3FileSystem(
+        access_key=store.access_key_id,
+        secret_key=store.secret_access_key,
+        region=store.region,
+        scheme=scheme,
+        endpoint_override=address,
+        allow_bucket_creation=True,
+    )
+    s3.create_dir(bucket)
+
+
+def start_nessie(
+    java: str, jar: Path, seaweedfs: SeaweedFSService, workdir: Path, timeout: float = 120.0
+) -> Nessie:
     """Nessie on a free loopback port, its warehouse ``s3://nessie-warehouse/`` in SeaweedFS.
 
     Nessie writes table metadata itself, so it gets the S3 keys; they reach it as a

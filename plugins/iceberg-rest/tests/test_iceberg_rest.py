@@ -22,7 +22,7 @@ from lakeplane.errors import (
 )
 from lakeplane.interfaces import CheckStatus, NewField, PartitionField, endpoint_fields, secret_fields
 from lakeplane.testing.contracts import assert_no_secrets, unreachable_url
-from lakeplane.testing.seaweedfs import SeaweedFS
+from lakeplane.testing.services import SeaweedFSService
 from lakeplane_iceberg_rest import IcebergRestCatalog, IcebergRestOptions, IcebergRestParams
 from lakeplane_iceberg_rest._errors import ErrorContext, translate
 from lakeplane_iceberg_rest.catalog import build_partition_spec, build_schema
@@ -145,15 +145,15 @@ async def test_validate_names_wrong_credentials(seaweedfs_catalog_params: Iceber
 
 
 async def test_a_bearer_token_is_used_as_is(
-    seaweedfs: SeaweedFS, seaweedfs_catalog_params: IcebergRestParams
+    seaweedfs_service: SeaweedFSService, seaweedfs_catalog_params: IcebergRestParams
 ) -> None:
     async with httpx.AsyncClient() as http:
         answer = await http.post(
-            f"{seaweedfs.iceberg_uri}/v1/oauth/tokens",
+            seaweedfs_service.oauth2_server_uri,
             data={
                 "grant_type": "client_credentials",
-                "client_id": seaweedfs.access_key_id,
-                "client_secret": seaweedfs.secret_access_key,
+                "client_id": seaweedfs_service.access_key_id,
+                "client_secret": seaweedfs_service.secret_access_key,
             },
         )
     token = answer.raise_for_status().json()["access_token"]

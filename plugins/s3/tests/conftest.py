@@ -1,35 +1,28 @@
-"""A real SeaweedFS for the session, and stores opened on it.
+"""Stores opened on the session's real SeaweedFS (the core's ``seaweedfs_service`` fixture).
 
-Until the core's ``seaweedfs_service`` fixture lands, this starts its own ``weed mini``
-through :func:`lakeplane.testing.seaweedfs.start_seaweedfs` (free loopback ports, so a
-stack already running on the machine is left alone).
+``seaweedfs_service`` comes from Lakeplane's pytest plugin (:mod:`lakeplane.testing.services`):
+a ``weed mini`` on free loopback ports, so a stack already running on the machine is
+left alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
-from lakeplane.testing.seaweedfs import SeaweedFS, start_seaweedfs
+from lakeplane.testing.services import SeaweedFSService
 from lakeplane_s3 import S3ObjectStore, S3Params
 
 
 @pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def s3_params(seaweedfs: SeaweedFS) -> S3Params:
+def s3_params(seaweedfs_service: SeaweedFSService) -> S3Params:
     return S3Params(
-        endpoint_url=seaweedfs.s3_endpoint,
-        region=seaweedfs.region,
-        access_key_id=seaweedfs.access_key_id,
-        secret_access_key=seaweedfs.secret_access_key,
+        endpoint_url=seaweedfs_service.s3_endpoint,
+        region=seaweedfs_service.region,
+        access_key_id=seaweedfs_service.access_key_id,
+        secret_access_key=seaweedfs_service.secret_access_key,
     )
 
 

@@ -13,7 +13,6 @@ from lakeplane import plugins
 from lakeplane.errors import BadCredentials, Conflict, ObjectNotFound, UpstreamError
 from lakeplane.interfaces import CheckStatus, endpoint_fields, secret_fields
 from lakeplane.testing.contracts import assert_no_secrets
-from lakeplane.testing.seaweedfs import SeaweedFS
 from lakeplane_s3 import S3ObjectStore, S3Options, S3Params
 from lakeplane_s3._errors import ErrorContext, translate
 
@@ -117,7 +116,7 @@ async def _stream(total: int, chunk: int = MiB) -> AsyncIterator[bytes]:
         sent += size
 
 
-async def test_large_streams_go_up_in_parts(s3_store: S3ObjectStore, seaweedfs: SeaweedFS) -> None:
+async def test_large_streams_go_up_in_parts(s3_store: S3ObjectStore) -> None:
     bucket = f"lp-multipart-{uuid.uuid4().hex[:8]}"
     await s3_store.create_bucket(bucket)
     try:
