@@ -108,6 +108,21 @@ async def test_wrong_secret_points_at_the_secret(s3_params: S3Params) -> None:
         assert_no_secrets(store, raised.value)
 
 
+async def test_a_region_other_than_us_east_1_signs_and_creates_buckets(s3_params: S3Params) -> None:
+    """Outside us-east-1 a bucket is created with a location constraint; S3 services accept it."""
+    params = msgspec.structs.replace(s3_params, region="eu-central-1")
+    bucket = f"lp-region-{uuid.uuid4().hex[:8]}"
+    async with S3ObjectStore(params) as store:
+        await store.create_bucket(bucket)
+        try:
+            await store.put_object(bucket, "k", b"v")
+            assert await store.read_all(bucket, "k") == b"v"
+            assert (await store.validate()).ok
+        finally:
+            await store.delete_object(bucket, "k")
+            await store.delete_bucket(bucket)
+
+
 async def _stream(total: int, chunk: int = MiB) -> AsyncIterator[bytes]:
     sent = 0
     while sent < total:
