@@ -326,10 +326,10 @@ class Attempt:
 
         async def commit() -> None:
             async with self.ctx.lp.sessions() as db, db.begin():
+                await self._insert_lines(db)  # first: the fence of the lines needs the run still running
                 result = await db.execute(self._fenced(update(Run)).values(**values))
                 if result.rowcount != 1:  # type: ignore[attr-defined]
                     raise LeaseLost
-                await self._insert_lines(db)
                 await record_transition(
                     db,
                     self.ctx.actor,

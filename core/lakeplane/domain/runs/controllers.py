@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.runs import services
@@ -29,7 +29,9 @@ class RunController(Controller):
         ws: str,
         job_id: str,
         data: RunSubmit,
-        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="Idempotency-Key", required=False)
+        ] = None,
     ) -> RunOut:
         run = await services.submit_run(
             db,
@@ -49,7 +51,7 @@ class RunController(Controller):
         db: AsyncSession,
         ws: str,
         # ``state`` is a reserved Litestar kwarg (the app state): read the query parameter by name.
-        state_filter: Annotated[str | None, Parameter(query="state", required=False)] = None,
+        state_filter: Annotated[str | None, QueryParameter(name="state", required=False)] = None,
         job_id: str | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
