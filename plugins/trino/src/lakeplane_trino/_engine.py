@@ -55,6 +55,8 @@ from lakeplane_trino._structs import TrinoOptions, TrinoParams, TrinoSqlSpec
 RUN_TAG = "lakeplane-run"
 ATTEMPT_TAG = "lakeplane-attempt"
 _TAG_PART = re.compile(r"[A-Za-z0-9_.:/@+-]{1,200}")
+#: Added to a submission's timeout for Trino's own ``query_max_run_time``.
+TIMEOUT_GRACE_S = 60
 _QUEUED_STATES = frozenset({"QUEUED", "WAITING_FOR_RESOURCES", "DISPATCHING"})
 
 
@@ -228,7 +230,9 @@ class TrinoEngine(Engine):
         """
         query = self._tracked.get(handle.id)
         if query is not None:
-            if query.terminal_seen:
+            if not query.done.is_set() and await self._ended_on_trino(query):
+                # Trino reports FINISHED once the last rows are buffered on the coordinator;
+                # what is left to read is a few pages away.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(query.done.wait(), timeout=self.params.request_timeout_s)
             if query.error is not None or query.columns is None:
@@ -247,6 +251,12 @@ class TrinoEngine(Engine):
             rows=[],
             row_count=info.query_stats.get("outputPositions"),
         )
+
+    async def _ended_on_trino(self, query: TrackedQuery) -> bool:
+        if query.state in DONE_STATES:
+            return True
+        info = await self.http.query_info(query.query_id)
+        return info is None or info.state in DONE_STATES
 
     async def logs(self, handle: EngineHandle, offset: int = 0) -> LogChunk:
         """This process's progress log of the query, or a summary from ``/v1/query`` elsewhere."""
@@ -328,7 +338,10 @@ class TrinoEngine(Engine):
             headers["X-Trino-Schema"] = schema
         properties = dict(spec.session_properties)
         if timeout_s is not None:
-            properties.setdefault("query_max_run_time", f"{max(1, math.ceil(timeout_s))}s")
+            # A backstop for when no worker is left to cancel: the worker's own deadline,
+            # reached first, ends the run as timed out rather than as a Trino failure.
+            limit_s = math.ceil(timeout_s) + TIMEOUT_GRACE_S
+            properties.setdefault("query_max_run_time", f"{limit_s}s")
         if properties:
             headers["X-Trino-Session"] = ",".join(
                 f"{name}={urllib.parse.quote(value, safe='')}" for name, value in properties.items()

@@ -162,7 +162,13 @@ class TrinoHttp:
             auth=auth,
             verify=params.verify_tls,
             timeout=httpx.Timeout(params.request_timeout_s, connect=min(params.request_timeout_s, 10.0)),
-            headers={"X-Trino-User": params.user, "X-Trino-Source": params.source, "User-Agent": user_agent},
+            headers={
+                "X-Trino-User": params.user,
+                "X-Trino-Source": params.source,
+                # Without it Trino rounds time and timestamp values in results to milliseconds.
+                "X-Trino-Client-Capabilities": "PARAMETRIC_DATETIME",
+                "User-Agent": user_agent,
+            },
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
             follow_redirects=False,
         )

@@ -46,11 +46,6 @@ class TrackedQuery:
         self.note(f"query {page.id} submitted")
         self.absorb(page)
 
-    @property
-    def terminal_seen(self) -> bool:
-        """Trino has reported a final state, so the remaining pages are at most a moment away."""
-        return self.done.is_set() or self.state in DONE_STATES
-
     def note(self, message: str) -> None:
         stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         self.log += f"{stamp} {message}\n"

@@ -1,0 +1,245 @@
+"""SQL the plugin builds itself, checked without a server: identifiers, placeholders, literals."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lakeplane.errors import ValidationFailed
+from lakeplane_trino import (
+    TrinoEngine,
+    TrinoParams,
+    TrinoSqlSpec,
+    bind_statement,
+    placeholders,
+    quote_identifier,
+    quote_qualified,
+    sql_literal,
+)
+from lakeplane_trino._sql import IDENTIFIER_PATTERN
+
+# -- identifiers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a", "_", "orders", "Order_Lines_2", "x" * 128])
+def test_plain_identifiers_are_double_quoted(name: str) -> None:
+    assert quote_identifier(name) == f'"{name}"'
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "1st", "a b", 'a"b', "a-b", "a.b", "ä", "a;", "a\n", "x" * 129, '"', "a--", "tab\t"],
+)
+def test_anything_else_is_refused(name: str) -> None:
+    with pytest.raises(ValidationFailed):
+        quote_identifier(name)
+
+
+def test_a_non_string_is_refused() -> None:
+    with pytest.raises(ValidationFailed):
+        quote_identifier(None)  # type: ignore[arg-type]
+
+
+@given(st.text(max_size=140))
+def test_any_string_is_refused_or_quotes_to_itself(name: str) -> None:
+    try:
+        quoted = quote_identifier(name)
+    except ValidationFailed:
+        assert not IDENTIFIER_PATTERN.fullmatch(name)
+        return
+    assert quoted == f'"{name}"'
+    assert quoted[1:-1] == name
+    assert '"' not in name
+    assert IDENTIFIER_PATTERN.fullmatch(name)
+
+
+def test_qualified_names_quote_each_part() -> None:
+    assert quote_qualified("lake", "sales", "orders") == '"lake"."sales"."orders"'
+    with pytest.raises(ValidationFailed):
+        quote_qualified("lake", "sales.orders")
+    with pytest.raises(ValidationFailed):
+        quote_qualified()
+
+
+# -- placeholders -----------------------------------------------------------------------
+
+
+def test_placeholders_in_order_of_first_use() -> None:
+    assert placeholders("SELECT :b, :a, :b FROM t WHERE x = :c") == ["b", "a", "c"]
+
+
+def test_placeholders_skip_strings_quoted_names_and_comments() -> None:
+    sql = """SELECT ':in_string', "col:quoted", 'it''s :still_text', :real -- :comment
+    /* :block
+       :comment */ FROM t"""
+    assert placeholders(sql) == ["real"]
+
+
+def test_without_placeholders_the_statement_goes_as_written() -> None:
+    assert bind_statement("SELECT 1 ;  ", {"unused": 1}) == "SELECT 1"
+    assert bind_statement("SELECT 1; -- trailing comment", {}) == "SELECT 1"
+
+
+def test_placeholders_become_execute_immediate_with_values() -> None:
+    statement = bind_statement("SELECT 'x' AS tag, :name AS name WHERE :n > 0", {"name": "it's", "n": 3})
+    assert statement == "EXECUTE IMMEDIATE 'SELECT ''x'' AS tag, ? AS name WHERE ? > 0' USING 'it''s', 3"
+
+
+def test_a_repeated_placeholder_binds_its_value_each_time() -> None:
+    assert bind_statement("SELECT :a, :a", {"a": 1}) == "EXECUTE IMMEDIATE 'SELECT ?, ?' USING 1, 1"
+
+
+def test_every_missing_value_is_named() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        bind_statement("SELECT :a, :b, :c", {"b": 1})
+    assert ":a" in caught.value.detail
+    assert ":c" in caught.value.detail
+    assert {e["field"] for e in caught.value.extra["errors"]} == {"parameters.a", "parameters.c"}
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("SELECT ?", "bare ?"),
+        ("SELECT 1; SELECT 2", "single statement"),
+        ("SELECT 1;;", "single statement"),
+        ("   ", "empty"),
+        ("-- only a comment", "empty"),
+    ],
+)
+def test_statements_the_plugin_refuses(sql: str, reason: str) -> None:
+    with pytest.raises(ValidationFailed, match=reason):
+        bind_statement(sql, {})
+
+
+def test_question_marks_inside_strings_are_text() -> None:
+    assert bind_statement("SELECT '?', :a", {"a": 1}) == "EXECUTE IMMEDIATE 'SELECT ''?'', ?' USING 1"
+
+
+def test_an_unbindable_value_names_its_parameter() -> None:
+    with pytest.raises(ValidationFailed, match="'when'"):
+        bind_statement("SELECT :when", {"when": object()})
+
+
+# -- literals ---------------------------------------------------------------------------
+
+_TZ = datetime.timezone(datetime.timedelta(hours=-8))
+LITERALS: list[tuple[Any, str]] = [
+    (None, "NULL"),
+    (True, "true"),
+    (False, "false"),
+    (0, "0"),
+    (-42, "-42"),
+    (2**63 - 1, "9223372036854775807"),
+    (-(2**63), "BIGINT '-9223372036854775808'"),
+    (2**63, "DECIMAL '9223372036854775808'"),
+    (1.5, "DOUBLE '1.5'"),
+    (1e300, "DOUBLE '1e+300'"),
+    (float("nan"), "nan()"),
+    (float("inf"), "infinity()"),
+    (float("-inf"), "-infinity()"),
+    (decimal.Decimal("-12.340"), "DECIMAL '-12.340'"),
+    ("", "''"),
+    ("it's", "'it''s'"),
+    ("'; DROP TABLE t; --", "'''; DROP TABLE t; --'"),
+    ("back\\slash", "'back\\slash'"),
+    (b"\x00\xff", "X'00ff'"),
+    (datetime.date(2024, 2, 29), "DATE '2024-02-29'"),
+    (datetime.datetime(2024, 2, 29, 1, 2, 3, 4), "TIMESTAMP '2024-02-29 01:02:03.000004'"),
+    (datetime.datetime(2024, 2, 29, 1, 2, 3, tzinfo=_TZ), "TIMESTAMP '2024-02-29 01:02:03.000000 -08:00'"),
+    (datetime.time(1, 2, 3), "TIME '01:02:03.000000'"),
+    (uuid.UUID(int=1), "UUID '00000000-0000-0000-0000-000000000001'"),
+    ([1, "a", None], "ARRAY[1, 'a', NULL]"),
+    ({"k": [1]}, "MAP(ARRAY['k'], ARRAY[ARRAY[1]])"),
+    ([], "ARRAY[]"),
+]
+
+
+@pytest.mark.parametrize(("value", "literal"), LITERALS)
+def test_literals(value: Any, literal: str) -> None:
+    assert sql_literal(value) == literal
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        10**40,
+        decimal.Decimal("NaN"),
+        decimal.Decimal("1e-40"),
+        "lone \ud800 surrogate",
+        datetime.time(1, 2, tzinfo=_TZ),
+        datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(seconds=30))),
+        object(),
+        (1, 2),
+        {1, 2},
+    ],
+)
+def test_values_that_cannot_be_bound(value: Any) -> None:
+    with pytest.raises(ValueError):
+        sql_literal(value)
+
+
+def test_nesting_is_bounded() -> None:
+    value: Any = 1
+    for _ in range(40):
+        value = [value]
+    with pytest.raises(ValueError, match="nested"):
+        sql_literal(value)
+
+
+# -- structs ----------------------------------------------------------------------------
+
+
+def test_job_spec_decodes_and_checks_itself() -> None:
+    spec = msgspec.convert(
+        {"sql": "SELECT :x", "catalog": "lake", "schema": "sales", "session_properties": {"lake.p": "1"}},
+        TrinoSqlSpec,
+    )
+    assert spec.sql == "SELECT :x"
+    for bad in (
+        {"sql": "SELECT 1; DROP TABLE t"},
+        {"sql": "SELECT 1", "catalog": "no-dash"},
+        {"sql": "SELECT 1", "session_properties": {"a=b": "1"}},
+        {"sql": "SELECT 1", "surprise": True},
+        {"sql": ""},
+    ):
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.convert(bad, TrinoSqlSpec)
+
+
+def test_connection_parameters() -> None:
+    params = msgspec.convert({"host": "trino.internal", "user": "etl"}, TrinoParams)
+    assert params.base_url == "http://trino.internal:8080"
+    assert TrinoParams(host="::1", user="u", port=8443, http_scheme="https").base_url == "https://[::1]:8443"
+    for bad in (
+        {"host": "http://trino", "user": "u"},
+        {"host": "trino:8080", "user": "u"},
+        {"host": "user@trino", "user": "u"},
+        {"host": "trino", "user": "u", "password": "p"},  # a password only over https
+        {"host": "trino", "user": "u", "http_scheme": "ftp"},
+        {"host": "trino", "user": ""},
+    ):
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.convert(bad, TrinoParams)
+    msgspec.convert({"host": "trino", "user": "u", "password": "p", "http_scheme": "https"}, TrinoParams)
+
+
+def test_only_trino_sql_jobs() -> None:
+    assert TrinoEngine.spec_type("trino_sql") is TrinoSqlSpec
+    with pytest.raises(ValidationFailed):
+        TrinoEngine.spec_type("spark_batch")
+
+
+def test_registered_through_the_entry_point() -> None:
+    from lakeplane.plugins import load
+
+    impl = load().registry.get("engine", "trino", "engines.sql")
+    assert impl.cls is TrinoEngine
+    assert impl.distribution == "lakeplane-plugin-trino"
