@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
 import time
 from typing import Any
@@ -254,6 +255,15 @@ async def test_nobody_grants_themselves_admin(client, lp):
         )
     assert roles == {editor.id: "editor", ws_admin.id: "admin"}
     assert await count(lp, RoleBinding) == bindings
+
+
+async def test_login_from_a_cross_site_form_is_refused(client, lp):
+    user, _ = await person(lp, "formed")
+    body = json.dumps({"username": user.username, "password": PASSWORD})
+    resp = await client.post("/api/v1/auth/login", content=body, headers={"Content-Type": "text/plain"})
+    assert resp.status_code == 415
+    assert "lakeplane_session" not in resp.headers.get("set-cookie", "")
+    assert await count(lp, UserSession, UserSession.user_id == user.id) == 0
 
 
 async def test_bad_authorization_headers_are_refused(client):

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
+from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +35,14 @@ def anonymous(request: Request[Any, Any, Any], name: str = "anonymous") -> audit
         source_ip=client_ip(request),
         request_id=request.scope.get("state", {}).get("request_id"),
     )
+
+
+def require_json(request: Request[Any, Any, Any]) -> None:
+    """Refuse other bodies: a cross-site HTML form can send ``text/plain`` but never JSON,
+    so this stops another site from signing a browser in to an account of its choosing.
+    """
+    if request.content_type[0] != "application/json":
+        raise HTTPException(status_code=415, detail="send the body as application/json")
 
 
 def session_cookie(lp: Services, new: services.NewSession) -> Cookie:
@@ -78,6 +87,7 @@ class AuthController(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, data: LoginRequest
     ) -> Response[SessionOut]:
         """Password sign-in. Every failure is the same 401; too many failures give 429."""
+        require_json(request)
         new = await services.login(
             db,
             lp,
@@ -135,6 +145,7 @@ class AuthController(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, data: BootstrapRequest
     ) -> UserOut:
         """Create the first admin with ``$LAKEPLANE_BOOTSTRAP_TOKEN``; works once, then 404."""
+        require_json(request)
         user = await services.bootstrap(db, lp, anonymous(request), data.token, data.username, data.password)
         return user_out(user)
 
