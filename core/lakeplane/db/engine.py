@@ -21,7 +21,7 @@ def create_engine(config: DatabaseConfig) -> AsyncEngine:
         config.url,
         pool_size=config.pool_size,
         max_overflow=config.pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout: a disconnect invalidates the whole pool at once instead.
         pool_timeout=config.connect_timeout_s,
         connect_args={
             "timeout": config.connect_timeout_s,

@@ -1,0 +1,1 @@
+"""`lakeplane demo`: the end-to-end path on the embedded stack."""
