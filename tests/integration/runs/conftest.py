@@ -219,42 +219,47 @@ class RunsEnv:
             worker.proc.wait(timeout=10)
 
 
-@pytest.fixture
-async def runs_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
-    url = await create_database(postgres_service.url, prefix="lp_runs")
-    worker = {
-        "lease_seconds": LEASE_S,
-        "poll_interval_s": 0.05,
-        "queues": {"default": 1000, "bi": 8, "batch": 4},
-    }
-    config = make_config(url, worker=worker)
+async def make_env(postgres_url: str, tmp_path: Path, engines: dict[str, str] | None = None) -> RunsEnv:
+    """A fresh database, a config file for worker processes, and the test's own services."""
+    url = await create_database(postgres_url, prefix="lp_runs")
+    queues = {"default": 1000, "bi": 8, "batch": 4}
+    worker = {"lease_seconds": LEASE_S, "poll_interval_s": 0.05, "queues": queues}
+    engine_config = {name: {"plugin": plugin} for name, plugin in (engines or {}).items()}
+    security = {"allowed_endpoints": ["127.0.0.1", "localhost"]}
+    config = make_config(url, worker=worker, engines=engine_config, security=security)
     config_path = tmp_path / "lakeplane.toml"
     keys = config.security.encryption_keys
-    config_path.write_text(
-        "\n".join(
-            [
-                "[database]",
-                f'url = "{url}"',
-                "pool_size = 20",
-                "[security]",
-                f'session_key = "{config.security.session_key}"',
-                "encryption_keys = { " + ", ".join(f'{k} = "{v}"' for k, v in keys.items()) + " }",
-                f'primary_key_id = "{config.security.primary_key_id}"',
-                "[worker]",
-                f"lease_seconds = {LEASE_S}",
-                "poll_interval_s = 0.05",
-                "queues = { default = 1000, bi = 8, batch = 4 }",
-                "",
-            ]
-        )
+    lines = [
+        "[database]",
+        f'url = "{url}"',
+        "pool_size = 20",
+        "[security]",
+        f'session_key = "{config.security.session_key}"',
+        "encryption_keys = { " + ", ".join(f'{k} = "{v}"' for k, v in keys.items()) + " }",
+        f'primary_key_id = "{config.security.primary_key_id}"',
+        'allowed_endpoints = ["127.0.0.1", "localhost"]',
+        "[worker]",
+        f"lease_seconds = {LEASE_S}",
+        "poll_interval_s = 0.05",
+        "queues = { default = 1000, bi = 8, batch = 4 }",
+    ]
+    for name, plugin in (engines or {}).items():
+        lines += [f"[engines.{name}]", f'plugin = "{plugin}"']
+    config_path.write_text("\n".join([*lines, ""]))
+    lp = Services.build(
+        make_config(url, worker=worker, engines=engine_config, security=security, database={"pool_size": 30})
     )
-    lp = Services.build(make_config(url, worker=worker, database={"pool_size": 30}))
     workspace_id = new_id("ws")
     async with lp.sessions() as db, db.begin():
         db.add(Workspace(id=workspace_id, slug=f"runs-{secrets.token_hex(4)}", name="runs"))
-    env = RunsEnv(lp, config_path, tmp_path, workspace_id)
+    return RunsEnv(lp, config_path, tmp_path, workspace_id)
+
+
+@pytest.fixture
+async def runs_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
+    env = await make_env(postgres_service.url, tmp_path)
     try:
         yield env
     finally:
         env.stop_all()
-        await lp.engine.dispose()
+        await env.lp.engine.dispose()

@@ -1,0 +1,105 @@
+"""Stopping a Trino SQL run cancels the query in Trino itself, through a real worker process."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lakeplane.domain.connections import services as connections
+from lakeplane.domain.connections.schemas import ConnectionCreate
+from lakeplane.domain.jobs import services as jobs
+from lakeplane.domain.jobs.schemas import JobCreate, ParameterSpec
+from lakeplane.domain.runs import services as runs
+
+from .conftest import make_env
+
+LONG_SQL = (
+    "SELECT count(*) FROM UNNEST(sequence(1, 10000)) a(x) CROSS JOIN UNNEST(sequence(1, 10000)) b(y) "
+    "CROSS JOIN UNNEST(sequence(1, 10000)) c(z) WHERE x * y + z = :target"
+)
+FINAL = ("FINISHED", "FAILED")
+
+
+async def trino_queries(trino_service: Any) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(
+            f"{trino_service.url}/v1/query", headers={"X-Trino-User": trino_service.user}
+        )
+        answer.raise_for_status()
+        return list(answer.json())
+
+
+@pytest.mark.trino
+async def test_stopping_a_run_cancels_its_trino_query(
+    postgres_service: Any, trino_service: Any, tmp_path: Path
+) -> None:
+    env = await make_env(postgres_service.url, tmp_path, engines={"trino": "trino"})
+    try:
+        worker = env.start_worker("trino-worker", concurrency=2)
+        async with env.lp.sessions() as db:
+            conn = await connections.create(
+                db,
+                env.lp,
+                env.actor,
+                env.workspace_id,
+                ConnectionCreate(
+                    name="trino",
+                    role="engine",
+                    plugin="trino",
+                    params={
+                        "host": trino_service.host,
+                        "port": trino_service.port,
+                        "user": trino_service.user,
+                    },
+                ),
+            )
+        async with env.lp.sessions() as db:
+            job, _ = await jobs.create(
+                db,
+                env.lp,
+                env.actor,
+                env.workspace_id,
+                JobCreate(
+                    name=f"long-{secrets.token_hex(2)}",
+                    type="trino_sql",
+                    definition={"sql": LONG_SQL},
+                    parameters=[ParameterSpec(name="target", type="integer", default=7)],
+                    connection_id=conn.id,
+                ),
+            )
+        await worker.ready()
+        (run_id,) = await env.submit(job.id, 1)
+
+        async def query_running() -> bool:
+            (run,) = await env.runs([run_id])
+            if not run.engine_handle:
+                return False
+            return any(
+                q["queryId"] == run.engine_handle["id"] and q["state"] not in FINAL
+                for q in await trino_queries(trino_service)
+            )
+
+        await env.wait_for(query_running, 120, "the query to run in Trino")
+        (run,) = await env.runs([run_id])
+        query_id = run.engine_handle["id"]
+        async with env.lp.sessions() as db:
+            await runs.stop(db, env.actor, env.workspace_id, run_id)
+        await env.wait_for(lambda: env.all_terminal([run_id]), 60, "the run to be cancelled")
+        (run,) = await env.runs([run_id])
+        assert run.state == "cancelled", (run.state, run.reason)
+
+        async def query_gone() -> bool:
+            return not any(
+                q["queryId"] == query_id and q["state"] not in FINAL
+                for q in await trino_queries(trino_service)
+            )
+
+        await env.wait_for(query_gone, 30, "Trino to drop the query")
+        await env.check_invariants()
+    finally:
+        env.stop_all()
+        await env.lp.engine.dispose()
