@@ -147,7 +147,8 @@ class PostgresComponent(Component):
             password_file.unlink(missing_ok=True)
         if result.returncode != 0:
             lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
-            raise ComponentFailed(f"initdb failed in {self.data_dir}: {lines[-1]}")
+            reason = next((line for line in lines if "error:" in line), lines[-1])
+            raise ComponentFailed(f"initdb failed in {self.data_dir}: {reason}")
 
     async def probe(self) -> None:
         import asyncpg

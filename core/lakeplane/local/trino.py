@@ -171,10 +171,17 @@ class TrinoComponent(Component):
     def ports(self) -> dict[str, int]:
         return {"trino": self.port}
 
+    @property
+    def launcher_pid_file(self) -> Path:
+        return self.data_dir / "var" / "run" / "launcher.pid"
+
     async def prepare(self, progress: Progress) -> None:
         self.java_home = find_java()
         self.server_dir = await ensure_installed(self.cache, progress)
         self.write_config()
+        # The launcher refuses to start while its pid file names a live process, which after
+        # a stop is any process that got the recycled pid. The stack tracks the process itself.
+        self.launcher_pid_file.unlink(missing_ok=True)
 
     def command(self) -> list[str]:
         assert self.server_dir is not None and self.java_home is not None, "prepare() first"
