@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lakeplane.audit import Actor
 from lakeplane.db.engine import outage_as_503
 from lakeplane.db.models import ApiToken, RoleBinding, User, UserSession, Workspace
-from lakeplane.errors import NotAuthenticated, NotFound, PermissionDenied
+from lakeplane.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from lakeplane.timeutil import utcnow
 from lakeplane.web.state import Services, services
 
@@ -165,6 +165,7 @@ async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
     permission = permission_of(handler)
     if permission not in PERMISSIONS:
         raise PermissionDenied("this route declares no permission")
+    refuse_nul(connection)
     if permission == "public":
         return
     lp = services(connection.app.state)
@@ -194,6 +195,15 @@ async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
             raise PermissionDenied(f"this needs the {needed} role in workspace {workspace.slug}")
         connection.state.workspace = workspace
         connection.state.role = role
+
+
+def refuse_nul(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Postgres text cannot hold NUL: refuse it in the path and query before any lookup
+    turns it into a database error."""
+    if any("\x00" in value for value in connection.path_params.values() if isinstance(value, str)):
+        raise NotFound("not found")
+    if any("\x00" in value for _, value in connection.query_params.multi_items()):
+        raise ValidationFailed("the query string holds a NUL character")
 
 
 async def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import statistics
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from lakeplane import audit
+from lakeplane.cli import main
 from lakeplane.db.models import ApiToken, AuditEvent, RoleBinding, User, UserSession, Workspace
 from lakeplane.testing.auth import PASSWORD, bearer, person, sign_in, unique
 
@@ -266,6 +268,19 @@ async def test_login_from_a_cross_site_form_is_refused(client, lp):
     assert await count(lp, UserSession, UserSession.user_id == user.id) == 0
 
 
+async def test_nul_characters_never_reach_the_database(client, lp):
+    _, admin_token = await person(lp, "root", is_admin=True)
+    for method, url, kwargs in (
+        ("GET", "/api/v1/users/usr%00x", {}),
+        ("GET", "/api/v1/workspaces/ws%00x", {}),
+        ("GET", "/api/v1/audit?actor=a%00b", {}),
+        ("PUT", "/api/v1/workspaces/ws%00x/members/bob", {"json": {"role": "viewer"}}),
+        ("POST", "/api/v1/auth/login", {"json": {"username": "a\u0000b", "password": "whatever it is"}}),
+    ):
+        resp = await client.request(method, url, headers=bearer(admin_token), **kwargs)
+        assert resp.status_code in (400, 404, 422), f"{method} {url}: {resp.status_code}"
+
+
 async def test_bad_authorization_headers_are_refused(client):
     for header in ("Basic YWRtaW46YWRtaW4=", "Bearer not-a-token", "Bearer lp_forged", "Bearer "):
         resp = await client.get("/api/v1/auth/me", headers={"Authorization": header})
@@ -286,7 +301,7 @@ async def test_audit_rows_refuse_update_and_delete(lp):
 
 
 @pytest.mark.parametrize("tamper", ["edit", "delete", "reorder"])
-async def test_audit_chain_detects_an_edited_or_deleted_row(fresh, clients, tamper):
+async def test_audit_chain_detects_an_edited_or_deleted_row(fresh, clients, tamper, monkeypatch, capsys):
     app, lp = fresh
     client = await clients(app)
     for i in range(3):
@@ -307,3 +322,12 @@ async def test_audit_chain_detects_an_edited_or_deleted_row(fresh, clients, tamp
     assert not verdict.ok
     assert verdict.seq == (3 if tamper == "reorder" else 2)
     assert ("missing" if tamper == "delete" else "altered") in (verdict.problem or "")
+    # ``lakeplane audit verify`` says the same and exits 1.
+    security = lp.config.security
+    monkeypatch.delenv("LAKEPLANE_CONFIG", raising=False)
+    monkeypatch.setenv("LAKEPLANE_DATABASE__URL", lp.config.database.url)
+    monkeypatch.setenv("LAKEPLANE_SECURITY__SESSION_KEY", security.session_key)
+    monkeypatch.setenv("LAKEPLANE_SECURITY__ENCRYPTION_KEYS__K1", security.encryption_keys["k1"])
+    monkeypatch.setenv("LAKEPLANE_SECURITY__PRIMARY_KEY_ID", "k1")
+    assert await asyncio.to_thread(main, ["audit", "verify"]) == 1
+    assert "audit chain BROKEN" in capsys.readouterr().err

@@ -7,8 +7,9 @@ import msgspec
 
 from lakeplane.domain.names import Username
 
-#: Any string up to 150 characters: a login names no one until the provider vouches for it.
-LoginName = Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
+#: Any string up to 150 characters but NUL (which Postgres cannot store): a login names
+#: no one until the provider vouches for it, and failed attempts are audited as typed.
+LoginName = Annotated[str, msgspec.Meta(min_length=1, max_length=150, pattern=r"^[^\x00]*$")]
 #: Characters; the provider enforces its own byte limit (and answers 422 beyond it).
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
