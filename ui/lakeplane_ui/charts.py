@@ -28,11 +28,11 @@ class Point:
 def nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    magnitude = 10 ** math.floor(math.log10(value))
+    magnitude = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * magnitude:
-            return step * magnitude
-    return 10 * magnitude
+            return float(step * magnitude)
+    return float(10 * magnitude)
 
 
 def _fmt(value: float) -> str:
@@ -68,7 +68,8 @@ def _x_labels(points: Sequence[Point], xs: list[float]) -> list[str]:
     for i, (p, x) in enumerate(zip(points, xs, strict=True)):
         if i % every == 0 or i == len(points) - 1:
             parts.append(
-                f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(p.label)}</text>'
+                f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
+                f"{escape(p.label)}</text>"
             )
     return parts
 
@@ -88,11 +89,14 @@ def line_chart(points: Sequence[Point], title: str, y_label: str) -> Markup:
     )
     parts.append(f'<path class="series" d="{path}"/>')
     for p, x, y in zip(points, xs, ys, strict=True):
-        dot = f'<circle class="dot dot-{escape(p.tone)}" cx="{x:.1f}" cy="{y:.1f}" r="4"><title>{escape(p.label)}: {_fmt(p.value)}</title></circle>'
+        dot = (
+            f'<circle class="dot dot-{escape(p.tone)}" cx="{x:.1f}" cy="{y:.1f}" r="4">'
+            f"<title>{escape(p.label)}: {_fmt(p.value)}</title></circle>"
+        )
         parts.append(f'<a href="{escape(p.href)}">{dot}</a>' if p.href else dot)
     parts += _x_labels(points, xs)
     parts.append("</svg>")
-    return Markup("".join(parts))
+    return Markup("".join(parts))  # noqa: S704 - every value above is a number or escaped
 
 
 def bar_chart(points: Sequence[Point], title: str, y_label: str) -> Markup:
@@ -115,4 +119,4 @@ def bar_chart(points: Sequence[Point], title: str, y_label: str) -> Markup:
         )
     parts += _x_labels(points, xs)
     parts.append("</svg>")
-    return Markup("".join(parts))
+    return Markup("".join(parts))  # noqa: S704 - every value above is a number or escaped

@@ -39,7 +39,7 @@ def time_tag(value: dt.datetime | str | None) -> Markup:
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            return Markup(escape(value))
+            return escape(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     utc = value.astimezone(dt.UTC)

@@ -62,8 +62,8 @@ def struct_fields(struct_type: type[msgspec.Struct]) -> list[FormField]:
         kind, choices = _kind(inner)
         if f.name in secrets:
             kind = "secret"
-        default = None if f.default is mi.NODEFAULT else f.default
-        if f.default_factory is not mi.NODEFAULT:
+        default = None if f.default is msgspec.NODEFAULT else f.default
+        if f.default_factory is not msgspec.NODEFAULT:
             default = f.default_factory()
         if f.name == "sql":
             kind = "textarea"

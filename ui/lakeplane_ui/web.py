@@ -167,6 +167,7 @@ def _not_signed_in(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 def _error_page(request: Request[Any, Any, Any], status: int, title: str, detail: str) -> Response[Any]:
     engine = request.app.template_engine
+    assert engine is not None, "the admin UI needs the app's template engine"
     filters.install(engine)
     me = principal_of(request)
     body = engine.get_template("error.html").render(

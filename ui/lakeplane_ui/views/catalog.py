@@ -68,7 +68,8 @@ class CatalogPages(Controller):
         tables: list[str] = []
         detail = None
         error = ""
-        chart, points = None, []
+        chart: Any = None
+        points: list[charts.Point] = []
         try:
             if conn:
                 namespaces = await catalog.namespaces(db, lp, ws_row.id, conn, None)

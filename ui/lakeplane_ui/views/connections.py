@@ -124,7 +124,7 @@ class ConnectionPages(Controller):
         try:
             data = ConnectionCreate(
                 name=str(form["name"]).strip(),
-                role=role,
+                role=role,  # type: ignore[arg-type]
                 plugin=name,
                 params=params,  # type: ignore[arg-type]
                 description=str(form.get("description", "")),

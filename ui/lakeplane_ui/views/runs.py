@@ -102,7 +102,7 @@ class RunPages(Controller):
         run = await services.get(db, ws_row.id, run_id)
         out = services.to_out(run, await services.transitions_of(db, run.id))
         job = await jobs.get(db, ws_row.id, run.job_id)
-        lineage = []
+        lineage: list[Any] = []
         parent_id = run.rerun_of
         while parent_id and len(lineage) < LINEAGE_DEPTH:
             try:

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,13 @@ CHROMIUM_ARGS = [
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "artifacts" / "screenshots"
 RUN_WAIT_S = 120
+#: Make a table with two snapshots for the catalog pages (DEMO: the schema).
+SETUP_SQL = (
+    "CREATE SCHEMA IF NOT EXISTS DEMO",
+    "CREATE TABLE IF NOT EXISTS DEMO.readings (meter varchar, kwh double)",
+    "INSERT INTO DEMO.readings VALUES ('m1', 1.5), ('m2', 2.5)",
+    "INSERT INTO DEMO.readings SELECT 'm' || CAST(n AS varchar), n FROM UNNEST(sequence(3, 12)) t(n)",
+)
 
 
 def label(text: str) -> re.Pattern[str]:
@@ -187,11 +194,11 @@ async def stack(
 
 
 @pytest.fixture(scope="session")
-def shots() -> Iterator[Path]:
+def shots() -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     for old in SHOTS.glob("*.png"):
         old.unlink()
-    yield SHOTS
+    return SHOTS
 
 
 class Pages:
@@ -371,13 +378,9 @@ async def test_the_whole_product_in_a_browser(stack: Stack, shots: Path) -> None
         # Catalog: a table made by Trino, its schema and rows per snapshot; register it.
         token = (await api(stack, "", "GET", "/health/live")) and None
         admin_token = await _admin_token(tab, ui)
-        for sql in (
-            f"CREATE SCHEMA IF NOT EXISTS {stack.trino.catalog}.demo",
-            f"CREATE TABLE IF NOT EXISTS {stack.trino.catalog}.demo.readings (meter varchar, kwh double)",
-            f"INSERT INTO {stack.trino.catalog}.demo.readings VALUES ('m1', 1.5), ('m2', 2.5)",
-            f"INSERT INTO {stack.trino.catalog}.demo.readings SELECT 'm' || CAST(n AS varchar), n FROM UNNEST(sequence(3, 12)) t(n)",
-        ):
-            await _run_sql(stack, admin_token, trino_conn_id, sql)
+        demo = f"{stack.trino.catalog}.demo"
+        for sql in SETUP_SQL:
+            await _run_sql(stack, admin_token, trino_conn_id, sql.replace("DEMO", demo))
         await ui.go(f"/ui/w/{ws}/catalog")
         await tab.get_by_role("link", name="demo").first.click()
         await tab.get_by_role("link", name="readings").click()
