@@ -409,12 +409,20 @@ class Attempt:
 
     async def _load(self) -> Loaded:
         async with self.ctx.lp.sessions() as db:
-            run = await db.get(Run, self.run_id)
-            if run is None or run.state != "running" or run.lease_token != self.lease.token:
+            row = (
+                await db.execute(
+                    select(Run, Job, JobVersion, Connection)
+                    .join(Job, Job.id == Run.job_id)
+                    .join(JobVersion, JobVersion.id == Run.job_version_id)
+                    .outerjoin(Connection, Connection.id == JobVersion.connection_id)
+                    .where(Run.id == self.run_id)
+                )
+            ).first()
+            if row is None:
                 raise LeaseLost
-            job = await db.get_one(Job, run.job_id)
-            version = await db.get_one(JobVersion, run.job_version_id)
-            conn = await db.get(Connection, version.connection_id) if version.connection_id else None
+            run, job, version, conn = row
+            if run.state != "running" or run.lease_token != self.lease.token:
+                raise LeaseLost
             return Loaded(run, job, version, conn)
 
     async def _db(self, operation: Callable[[], Awaitable[T]]) -> T:
