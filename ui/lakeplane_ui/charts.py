@@ -26,7 +26,7 @@ class Point:
 
 
 def nice_max(value: float) -> float:
-    if value <= 0:
+    if value <= 1e-9:  # nothing (or next to nothing) to show: a unit axis
         return 1.0
     magnitude = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
@@ -67,8 +67,10 @@ def _x_labels(points: Sequence[Point], xs: list[float]) -> list[str]:
     every = max(1, math.ceil(len(points) / 6))
     for i, (p, x) in enumerate(zip(points, xs, strict=True)):
         if i % every == 0 or i == len(points) - 1:
+            # The outer labels hang inwards so that they are never cut at the edges.
+            anchor = "start" if i == 0 and len(points) > 1 else "end" if i == len(points) - 1 else "middle"
             parts.append(
-                f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
+                f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}">'
                 f"{escape(p.label)}</text>"
             )
     return parts

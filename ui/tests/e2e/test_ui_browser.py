@@ -376,7 +376,6 @@ async def test_the_whole_product_in_a_browser(stack: Stack, shots: Path) -> None
         await ui.shot("15-runs-filtered")
 
         # Catalog: a table made by Trino, its schema and rows per snapshot; register it.
-        token = (await api(stack, "", "GET", "/health/live")) and None
         admin_token = await _admin_token(tab, ui)
         demo = f"{stack.trino.catalog}.demo"
         for sql in SETUP_SQL:
@@ -448,7 +447,6 @@ async def test_the_whole_product_in_a_browser(stack: Stack, shots: Path) -> None
         assert await vtab.get_by_role("button", name="Rerun").count() == 0
         await vui.shot("27-viewer-run")
         await browser.close()
-        del token
 
 
 async def _admin_token(tab: Any, ui: Pages) -> str:
