@@ -132,6 +132,8 @@ async def stack(
             "session_key": base.security.session_key,
             "encryption_keys": dict(base.security.encryption_keys),
             "primary_key_id": base.security.primary_key_id,
+            # A busy CI machine can make Trino's first answers slow.
+            "connection_test_timeout_s": 90.0,
         },
         "object_store": {
             "plugin": "s3",
