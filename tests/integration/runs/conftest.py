@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import secrets
 import signal
@@ -219,14 +220,20 @@ class RunsEnv:
             worker.proc.wait(timeout=10)
 
 
-async def make_env(postgres_url: str, tmp_path: Path, engines: dict[str, str] | None = None) -> RunsEnv:
+async def make_env(
+    postgres_url: str,
+    tmp_path: Path,
+    engines: dict[str, str] | None = None,
+    object_store: dict[str, Any] | None = None,
+) -> RunsEnv:
     """A fresh database, a config file for worker processes, and the test's own services."""
     url = await create_database(postgres_url, prefix="lp_runs")
     queues = {"default": 1000, "bi": 8, "batch": 4}
     worker = {"lease_seconds": LEASE_S, "poll_interval_s": 0.05, "queues": queues}
     engine_config = {name: {"plugin": plugin} for name, plugin in (engines or {}).items()}
     security = {"allowed_endpoints": ["127.0.0.1", "localhost"]}
-    config = make_config(url, worker=worker, engines=engine_config, security=security)
+    store = {"object_store": {"plugin": "s3", "options": object_store}} if object_store else {}
+    config = make_config(url, worker=worker, engines=engine_config, security=security, **store)
     config_path = tmp_path / "lakeplane.toml"
     keys = config.security.encryption_keys
     lines = [
@@ -245,9 +252,14 @@ async def make_env(postgres_url: str, tmp_path: Path, engines: dict[str, str] | 
     ]
     for name, plugin in (engines or {}).items():
         lines += [f"[engines.{name}]", f'plugin = "{plugin}"']
+    if object_store:
+        lines += ["[object_store]", 'plugin = "s3"', "[object_store.options]"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in object_store.items()]
     config_path.write_text("\n".join([*lines, ""]))
     lp = Services.build(
-        make_config(url, worker=worker, engines=engine_config, security=security, database={"pool_size": 30})
+        make_config(
+            url, worker=worker, engines=engine_config, security=security, database={"pool_size": 30}, **store
+        )
     )
     workspace_id = new_id("ws")
     async with lp.sessions() as db, db.begin():
