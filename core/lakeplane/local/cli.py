@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -75,6 +76,7 @@ def _command(
     """Run an async action; a stack error becomes one line on stderr and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health probe otherwise
         try:
             return asyncio.run(action(args))
         except LocalStackError as exc:

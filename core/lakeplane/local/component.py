@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import os
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
+
+import httpx
 
 from lakeplane.local import processes
 from lakeplane.local.errors import ComponentFailed
@@ -194,6 +198,16 @@ class Component(abc.ABC):
                     f"(log: {self.log_path})"
                 )
             await asyncio.sleep(self.poll_interval)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def http_client(timeout: float, base_url: str = "") -> httpx.AsyncClient:
+    """An HTTP client for probes; the TLS context (costly to build) is made once per process."""
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, verify=_tls_context(), trust_env=False)
 
 
 def last_log_line(path: Path, limit: int = 240) -> str:

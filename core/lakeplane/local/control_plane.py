@@ -13,9 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
-from lakeplane.local.component import Component, NotHealthy, Progress
+from lakeplane.local.component import Component, NotHealthy, Progress, http_client
 from lakeplane.local.errors import ComponentFailed
 from lakeplane.local.ports import LOOPBACK
 
@@ -77,7 +75,7 @@ class LakeplaneApiComponent(Component):
             raise ComponentFailed(f"lakeplane migrate failed: {lines[-1]} (log: {self.log_path})")
 
     async def probe(self) -> None:
-        async with httpx.AsyncClient(timeout=self.probe_timeout) as client:
+        async with http_client(self.probe_timeout) as client:
             response = await client.get(f"{self.url}/health/ready")
         if response.status_code != 200:
             raise NotHealthy(f"GET /health/ready answered HTTP {response.status_code}")

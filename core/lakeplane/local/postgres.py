@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import asyncpg
+
 from lakeplane.local.component import (
     Component,
     ComponentStatus,
@@ -151,8 +153,6 @@ class PostgresComponent(Component):
             raise ComponentFailed(f"initdb failed in {self.data_dir}: {reason}")
 
     async def probe(self) -> None:
-        import asyncpg
-
         connection = await asyncpg.connect(self.dsn("postgres"), timeout=self.probe_timeout)
         try:
             if await connection.fetchval("SELECT 1") != 1:
@@ -162,8 +162,6 @@ class PostgresComponent(Component):
 
     async def after_start(self) -> None:
         """Create the control plane's database the first time."""
-        import asyncpg
-
         connection = await asyncpg.connect(self.dsn("postgres"), timeout=self.probe_timeout)
         try:
             exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", self.database)
@@ -195,8 +193,6 @@ class ExternalPostgres(Component):
         raise LocalStackError("an external PostgreSQL is not started by the stack")
 
     async def probe(self) -> None:
-        import asyncpg
-
         dsn = self.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
         connection = await asyncpg.connect(dsn, timeout=self.probe_timeout)
         try:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from lakeplane.local.component import Component, NotHealthy
+from lakeplane.local.component import Component, NotHealthy, Progress, http_client
 from lakeplane.local.errors import LocalStackError
 from lakeplane.local.ports import LOOPBACK
 
@@ -144,12 +144,12 @@ class SeaweedFSComponent(Component):
             "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
         }
 
-    async def prepare(self, progress: object) -> None:
+    async def prepare(self, progress: Progress) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     async def probe(self) -> None:
         """A signed ListBuckets that shows the bucket, then a catalog call with an OAuth2 token."""
-        async with httpx.AsyncClient(timeout=self.probe_timeout) as client:
+        async with http_client(self.probe_timeout) as client:
             url = self.s3_endpoint + "/"
             listing = await client.get(
                 url,

@@ -158,7 +158,8 @@ class LocalStack:
         """Per component: running, pid, endpoint, healthy and the probe's latency."""
         state = self._state() if self.state_path.exists() else StackState()
         components = self._components(state, include_control_plane=True, check_commands=False)
-        return list(await asyncio.gather(*(c.status() for c in components)))
+        # One after another: probes run side by side would measure each other's latency.
+        return [await component.status() for component in components]
 
     def log_path(self, component: str) -> Path:
         if component not in COMPONENTS:

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from lakeplane.local import downloads
-from lakeplane.local.component import Component, NotHealthy, Progress
+from lakeplane.local.component import Component, NotHealthy, Progress, http_client
 from lakeplane.local.errors import JavaNotFound, LocalStackError
 from lakeplane.local.ports import LOOPBACK
 from lakeplane.local.processes import write_private
@@ -119,6 +119,9 @@ class TrinoComponent(Component):
     name = "trino"
     start_timeout = 240.0
     stop_timeout = 30.0
+    #: The first queries after start-up take seconds on a busy machine; cutting them short
+    #: only restarts them.
+    probe_timeout = 30.0
 
     def __init__(
         self,
@@ -254,7 +257,7 @@ class TrinoComponent(Component):
 
     async def probe(self) -> None:
         """``/v1/info`` says it finished starting, then ``SELECT 1`` runs through the client protocol."""
-        async with httpx.AsyncClient(base_url=self.url, timeout=self.probe_timeout) as client:
+        async with http_client(self.probe_timeout, base_url=self.url) as client:
             info = await client.get("/v1/info")
             if info.status_code != 200:
                 raise NotHealthy(f"GET /v1/info answered HTTP {info.status_code}")
