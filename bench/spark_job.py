@@ -31,6 +31,7 @@ from pathlib import Path
 from lakeplane.interfaces import EngineState, Submission
 from lakeplane.testing.seaweedfs import start_seaweedfs
 from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkParams
+from lakeplane_spark.driverlog import failure_tail
 from lakeplane_spark.jars import runtime_jars
 from lakeplane_spark.local import LocalBackend, _properties_text
 from lakeplane_spark.objects import s3_client
@@ -77,7 +78,7 @@ def by_hand(params: SparkParams, spec: SparkBatchSpec, workdir: Path, run: int) 
         result = subprocess.run(command, env=env, cwd=run_dir, stdout=log, stderr=subprocess.STDOUT)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
-        raise SystemExit(f"by-hand run failed, see {log_path}")
+        raise SystemExit(f"by-hand run failed:\n{failure_tail(log_path.read_text(errors='replace'))}")
     return elapsed, spark_startup_s(log_path.read_text(errors="replace"), launched)
 
 

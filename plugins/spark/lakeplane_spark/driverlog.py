@@ -11,15 +11,15 @@ import json
 import re
 from typing import Any
 
-#: Spark's log4j lines at INFO: noise in a failure message.
-_INFO_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d INFO ")
+#: Spark's log4j lines at INFO, and Java stack frames: noise in a failure message.
+_NOISE = re.compile(r"^(\d\d/\d\d/\d\d \d\d:\d\d:\d\d INFO |\s+at |\s*\.\.\. \d+ more$)")
 TAIL_LINES = 30
 TAIL_CHARS = 4000
 
 
 def failure_tail(text: str, lines: int = TAIL_LINES) -> str:
-    """The last ``lines`` lines that are not INFO chatter, at most :data:`TAIL_CHARS` long."""
-    kept = [line for line in text.splitlines() if line.strip() and not _INFO_LINE.match(line)]
+    """The last ``lines`` lines that are not INFO chatter or stack frames, at most :data:`TAIL_CHARS` long."""
+    kept = [line for line in text.splitlines() if line.strip() and not _NOISE.match(line)]
     tail = "\n".join(kept[-lines:])
     return tail[-TAIL_CHARS:]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -25,6 +26,8 @@ REGIONS = ("north", "south", "east", "west", "central")
 QUALITY_FLAGS = ("A", "E", "S")
 MAX_KWH = 100.0
 TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ssX"
+#: ``catalog.namespace.table``: checked, because it is written into SQL statements.
+TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){2}$")
 
 
 def parse(raw: DataFrame) -> DataFrame:
@@ -75,6 +78,8 @@ def main() -> None:
     parser.add_argument("source", help="CSV file or directory, e.g. s3://raw/readings.csv")
     parser.add_argument("table", help="catalog.namespace.table, e.g. lake.energy.meter_readings")
     args = parser.parse_args()
+    if not TABLE_NAME.match(args.table):
+        parser.error(f"table must be catalog.namespace.table, got {args.table!r}")
 
     spark = SparkSession.builder.appName("ingest_meter_readings").getOrCreate()
     schema = StructType([StructField(c, StringType()) for c in RAW_COLUMNS])
@@ -88,9 +93,12 @@ def main() -> None:
         "reject_reason",
         *(F.col(f"raw_{c}").alias(c) for c in RAW_COLUMNS),
     )
-    # Replacing exactly what this source wrote before makes a re-run safe.
+    # Replacing what this source wrote before makes a re-run safe: the readings' day and
+    # region partitions, and the rejects' rows of this source.
     good.sortWithinPartitions("region", "ts").writeTo(args.table).overwritePartitions()
-    rejects.writeTo(f"{args.table}_rejects").overwrite(F.col("source") == F.lit(args.source))
+    delete = f"DELETE FROM {args.table}_rejects WHERE source = :source"  # noqa: S608 - name checked above
+    spark.sql(delete, args={"source": args.source})
+    rejects.writeTo(f"{args.table}_rejects").append()
 
     counts = parsed.groupBy(F.col("reject_reason").isNull().alias("ok")).count().collect()
     by_ok = {row["ok"]: row["count"] for row in counts}
