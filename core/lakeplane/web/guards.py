@@ -112,6 +112,9 @@ class TokenCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self.entries: dict[str, CachedToken] = {}
+        #: Bumped by every ``forget_*``: a lookup that started before a revocation must
+        #: not put its (possibly stale) result in the cache after the revocation ran.
+        self.generation = 0
 
     def get(self, token_hash: str) -> CachedToken | None:
         entry = self.entries.get(token_hash)
@@ -120,7 +123,9 @@ class TokenCache:
             return None
         return entry
 
-    def put(self, token_hash: str, entry: CachedToken) -> None:
+    def put(self, token_hash: str, entry: CachedToken, generation: int) -> None:
+        if generation != self.generation:
+            return
         if len(self.entries) >= self.max_entries:
             self.entries.clear()
         self.entries[token_hash] = entry
@@ -129,11 +134,13 @@ class TokenCache:
         self.entries.pop(token_hash, None)
 
     def forget_token(self, token_id: str) -> None:
+        self.generation += 1
         for key, entry in list(self.entries.items()):
             if entry.principal.credential_id == token_id:
                 del self.entries[key]
 
     def forget_user(self, user_id: str) -> None:
+        self.generation += 1
         for key, entry in list(self.entries.items()):
             if entry.principal.user_id == user_id:
                 del self.entries[key]
@@ -270,10 +277,11 @@ async def principal_from_token(
     now = utcnow()
     entry = cache.get(token_hash)
     if entry is None:
+        generation = cache.generation
         entry = await _load_token(db, token_hash, now)
         if entry is None:
             return None
-        cache.put(token_hash, entry)
+        cache.put(token_hash, entry, generation)
     elif entry.expires_at is not None and entry.expires_at <= now:
         cache.forget(token_hash)
         return None
