@@ -121,27 +121,47 @@ def main() -> None:
     env = {**os.environ, "LAKEPLANE_CONFIG": str(config_path)}
     api = subprocess.Popen(
         [sys.executable, "-m", "lakeplane.cli", "serve", "--port", str(api_port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     bare = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port), "--log-level", "warning",
-         "--no-access-log"],
-        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--port",
+            str(bare_port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         auth = {"Authorization": f"Bearer {token}"}
         base = f"http://127.0.0.1:{api_port}"
         wait_http(f"{base}/health/live")
         wait_http(f"http://127.0.0.1:{bare_port}/bare")
-        ws = httpx.post(f"{base}/api/v1/workspaces", json={"slug": "bench", "name": "bench"}, headers=auth).json()
+        ws = httpx.post(
+            f"{base}/api/v1/workspaces", json={"slug": "bench", "name": "bench"}, headers=auth
+        ).json()
         for i in range(50):
             httpx.post(
                 f"{base}/api/v1/workspaces/{ws['id']}/connections",
                 headers=auth,
                 json={
-                    "name": f"conn-{i:02d}", "role": "object_store", "plugin": "s3",
-                    "params": {"endpoint_url": "http://127.0.0.1:8333", "access_key_id": f"key{i}",
-                               "secret_access_key": f"secret-{i}-value"},
+                    "name": f"conn-{i:02d}",
+                    "role": "object_store",
+                    "plugin": "s3",
+                    "params": {
+                        "endpoint_url": "http://127.0.0.1:8333",
+                        "access_key_id": f"key{i}",
+                        "secret_access_key": f"secret-{i}-value",
+                    },
                 },
             ).raise_for_status()
         list_url = f"{base}/api/v1/workspaces/{ws['id']}/connections?limit=50"
@@ -162,7 +182,9 @@ def main() -> None:
     print(f"{'bare Litestar JSON':<34} {bare_rps:>9.0f} {bare_p50:>8.2f} {bare_p99:>8.2f}")
     print(f"{'GET connections (50 rows, auth)':<34} {list_rps:>9.0f} {list_p50:>8.2f} {list_p99:>8.2f}")
     ratio = list_rps / bare_rps
-    print(f"ratio list/bare throughput: {ratio:.2f} (target >= 0.50); list p99 {list_p99:.1f} ms (target < 50)")
+    print(
+        f"ratio list/bare throughput: {ratio:.2f} (target >= 0.50); list p99 {list_p99:.1f} ms (target < 50)"
+    )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ async def test_write_with_pyiceberg_read_with_trino_see_in_api(
     params = TrinoParams(host=trino_service.host, port=trino_service.port, user="slice-test")
     async with TrinoEngine(params) as trino:
         counted = await trino.execute(
-            f'SELECT region, count(*) FROM iceberg."{namespace}".readings GROUP BY region ORDER BY region'  # noqa: S608
+            f'SELECT region, count(*) FROM iceberg."{namespace}".readings GROUP BY region ORDER BY region'
         )
     assert [row[0] for row in counted.rows] == sorted(regions)
     assert sum(row[1] for row in counted.rows) == ROWS

@@ -28,6 +28,7 @@ from lakeplane.domain.connections.controllers import ConnectionController
 from lakeplane.domain.datasets.controllers import DatasetController
 from lakeplane.domain.jobs.controllers import JobController
 from lakeplane.domain.runs.controllers import RunController
+from lakeplane.domain.schedules.controllers import ScheduleController
 from lakeplane.domain.system.controllers import SystemController
 from lakeplane.domain.tokens.controllers import ServiceAccountTokenController, TokenController
 from lakeplane.domain.users.controllers import MemberController, UserController
@@ -47,6 +48,7 @@ CORE_ROUTES: list[Any] = [
     DatasetController,
     JobController,
     RunController,
+    ScheduleController,
     AuthController,
     UserController,
     MemberController,
@@ -95,7 +97,9 @@ def create_app(
         middleware=[RequestIdMiddleware()],
         state=State({"lakeplane": lp}),
         lifespan=[lifespan],
-        template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine) if template_dirs else None,
+        template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine)
+        if template_dirs
+        else None,
         request_max_body_size=config.server.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Lakeplane API",

@@ -26,9 +26,7 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def paginate(
-    query: Any, id_column: Any, cursor: str | None, limit: int, newest_first: bool = False
-) -> Any:
+def paginate(query: Any, id_column: Any, cursor: str | None, limit: int, newest_first: bool = False) -> Any:
     check_limit(limit)
     if cursor:
         query = query.where(id_column < cursor if newest_first else id_column > cursor)

@@ -12,7 +12,9 @@ import pytest
 
 @pytest.mark.outage
 async def test_database_outage_gives_503_then_recovers(admin_client: Any, postgres_service: Any) -> None:
-    ws = await admin_client.post("/api/v1/workspaces", json={"slug": "pg-" + secrets.token_hex(3), "name": "outage"})
+    ws = await admin_client.post(
+        "/api/v1/workspaces", json={"slug": "pg-" + secrets.token_hex(3), "name": "outage"}
+    )
     assert ws.status_code == 201
     url = f"/api/v1/workspaces/{ws.json()['id']}/connections"
     assert (await admin_client.get(url)).status_code == 200
@@ -24,7 +26,9 @@ async def test_database_outage_gives_503_then_recovers(admin_client: Any, postgr
             resp = await admin_client.get(path)
             elapsed = time.monotonic() - started
             assert resp.status_code == 503, (path, resp.text)
-            assert resp.headers["content-type"].startswith("application/problem+json") or path == "/health/ready"
+            assert (
+                resp.headers["content-type"].startswith("application/problem+json") or path == "/health/ready"
+            )
             assert elapsed < 5, f"{path} took {elapsed:.1f}s to fail"
         failed_write = await admin_client.post("/api/v1/workspaces", json={"slug": "pg-never", "name": "x"})
         assert failed_write.status_code == 503
