@@ -385,7 +385,8 @@ async def test_the_whole_product_in_a_browser(stack: Stack, shots: Path) -> None
         await ui.go(f"/ui/w/{ws}/catalog")
         await tab.get_by_role("link", name="demo").first.click()
         await tab.get_by_role("link", name="readings").click()
-        await tab.wait_for_selector("svg.chart rect")
+        await tab.wait_for_selector("svg.chart rect", state="attached")
+        assert await tab.locator("svg.chart rect").count() >= 2  # one bar per snapshot
         await ui.shot("16-catalog-table")
         await tab.get_by_label(label("Tags")).fill("energy, meters")
         await tab.get_by_role("button", name="Register dataset").click()
