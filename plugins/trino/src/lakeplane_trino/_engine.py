@@ -46,8 +46,8 @@ from lakeplane.interfaces import (
     ResultPreview,
     Submission,
 )
-from lakeplane_trino._protocol import DONE_STATES, QueryInfo, TrinoHttp, query_failed
-from lakeplane_trino._query import TrackedQuery, query_stats, summary_log
+from lakeplane_trino._protocol import DONE_STATES, TrinoHttp, query_failed
+from lakeplane_trino._query import TrackedQuery, status_from_info, summary_log
 from lakeplane_trino._sql import bind_statement, quote_identifier
 from lakeplane_trino._structs import TrinoOptions, TrinoParams, TrinoSqlSpec
 
@@ -57,7 +57,6 @@ ATTEMPT_TAG = "lakeplane-attempt"
 _TAG_PART = re.compile(r"[A-Za-z0-9_.:/@+-]{1,200}")
 #: Added to a submission's timeout for Trino's own ``query_max_run_time``.
 TIMEOUT_GRACE_S = 60
-_QUEUED_STATES = frozenset({"QUEUED", "WAITING_FOR_RESOURCES", "DISPATCHING"})
 
 
 def _version() -> str:
@@ -205,6 +204,10 @@ class TrinoEngine(Engine):
         return self._handle(query.query_id, page.info_uri, submission.run_id, submission.attempt)
 
     async def status(self, handle: EngineHandle) -> EngineStatus:
+        """From this process's reader while it is current, else from Trino's ``/v1/query``."""
+        query = self._tracked.get(handle.id)
+        if query is not None and query.current:
+            return query.status()
         info = await self.http.query_info(handle.id)
         if info is None:
             return EngineStatus(
@@ -212,7 +215,7 @@ class TrinoEngine(Engine):
                 f"Trino at {self.http.base_url} does not know query {handle.id!r}: it never started, "
                 "was forgotten some time after it ended, or the coordinator restarted",
             )
-        return _status(info)
+        return status_from_info(info)
 
     async def cancel(self, handle: EngineHandle) -> None:
         await self.http.kill(handle.id)
@@ -391,20 +394,6 @@ def _client_tags(submission: Submission) -> str:
                 [{"field": f"tags.{key}", "message": "invalid"}],
             )
     return ",".join(f"{key}={value}" for key, value in tags.items())
-
-
-def _status(info: QueryInfo) -> EngineStatus:
-    stats = query_stats(info)
-    if info.state == "FINISHED":
-        return EngineStatus(EngineState.SUCCEEDED, stats=stats)
-    if info.state == "FAILED":
-        name = info.error_code.name if info.error_code else "FAILED"
-        if name == "USER_CANCELED":
-            return EngineStatus(EngineState.CANCELLED, info.error_message, stats)
-        return EngineStatus(EngineState.FAILED, f"{name}: {info.error_message}", stats)
-    if info.state in _QUEUED_STATES:
-        return EngineStatus(EngineState.QUEUED, info.state, stats)
-    return EngineStatus(EngineState.RUNNING, info.state, stats)
 
 
 def _passed(name: str, started: float, message: str = "") -> Check:

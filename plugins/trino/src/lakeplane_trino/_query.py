@@ -1,10 +1,15 @@
-"""A query this process reads results for: preview, row count and a progress log.
+"""A query this process reads results for, and how Trino's view of a query becomes a status.
 
 Trino abandons a query whose client stops fetching ``nextUri`` (after
 ``query.client.timeout``, five minutes by default), so the process that submits a
 query keeps reading it to the end in a background task. What it reads is kept
-here: the first rows for the preview, the number of rows, and a textual log of
-state changes, progress and errors.
+here: the first rows for the preview, the number of rows, the latest state and
+stats, and a textual log of state changes, progress and errors.
+
+While that reader is alive, its view is the freshest there is (Trino long-polls
+it) and costs no request, so the submitting process answers ``status`` from it;
+it reports success only once every row has been read. Any other process asks
+``/v1/query`` (:func:`status_from_info`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 from typing import Any
 
 from lakeplane.errors import LakeplaneError
-from lakeplane.interfaces import ResultColumn
+from lakeplane.interfaces import EngineState, EngineStatus, ResultColumn
 from lakeplane_trino._protocol import DONE_STATES, Page, QueryInfo, TrinoError, TrinoHttp
 
 
@@ -30,6 +35,8 @@ class TrackedQuery:
         self.rows: list[list[Any]] = []
         self.row_count = 0
         self.state = ""
+        #: The ``stats`` of the latest page.
+        self.stats: dict[str, Any] = {}
         #: The query's own failure, as Trino reported it.
         self.error: TrinoError | None = None
         #: Why reading stopped early, if it did (Trino unreachable, credentials refused).
@@ -47,7 +54,7 @@ class TrackedQuery:
         self.absorb(page)
 
     def note(self, message: str) -> None:
-        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         self.log += f"{stamp} {message}\n"
 
     def absorb(self, page: Page) -> None:
@@ -61,6 +68,7 @@ class TrackedQuery:
                 self.rows.extend(page.data[:room])
         if page.update_type is not None:
             self.update_type, self.update_count = page.update_type, page.update_count
+        self.stats = page.stats
         state = page.state
         if state and state != self.state:
             self.state = state
@@ -74,6 +82,32 @@ class TrackedQuery:
             self.note(f"failed: {page.error.error_name}: {page.error.message}")
         if page.next_uri is None:
             self.note(f"done reading results: {self.row_count} rows")
+
+    @property
+    def current(self) -> bool:
+        """The reader is alive or has read to the end, so its view of the query is current."""
+        return self.failure is None and (self.next_uri is None or not self.done.is_set())
+
+    def status(self) -> EngineStatus:
+        """The status as read; ``current`` must be true for it to mean anything."""
+        stats = {
+            "trino_state": self.state,
+            "elapsed_s": self.stats.get("elapsedTimeMillis", 0) / 1000,
+            "queued_s": self.stats.get("queuedTimeMillis", 0) / 1000,
+            "cpu_s": self.stats.get("cpuTimeMillis", 0) / 1000,
+            "processed_rows": self.stats.get("processedRows", 0),
+            "processed_bytes": self.stats.get("processedBytes", 0),
+            "output_rows": self.row_count,
+            "peak_memory_bytes": self.stats.get("peakMemoryBytes", 0),
+        }
+        if "progressPercentage" in self.stats:
+            stats["progress_pct"] = self.stats["progressPercentage"]
+        if self.next_uri is not None:
+            state = self.state if self.state not in DONE_STATES else "reading results"
+            return engine_status(state, None, "", stats)
+        if self.error is not None:
+            return engine_status("FAILED", self.error.error_name, self.error.message, stats)
+        return engine_status("FINISHED", None, "", stats)
 
     async def read_to_end(self, http: TrinoHttp) -> None:
         """Fetch every remaining page. Never raises except when cancelled."""
@@ -130,6 +164,29 @@ def query_stats(info: QueryInfo) -> dict[str, Any]:
         "progress_pct": stats.get("progressPercentage"),
     }
     return {name: value for name, value in figures.items() if value is not None}
+
+
+_QUEUED_STATES = frozenset({"QUEUED", "WAITING_FOR_RESOURCES", "DISPATCHING"})
+
+
+def engine_status(
+    trino_state: str, error_name: str | None, message: str, stats: dict[str, Any]
+) -> EngineStatus:
+    """Trino's state of a query as an engine status: ``USER_CANCELED`` failures are cancellations."""
+    if trino_state == "FINISHED":
+        return EngineStatus(EngineState.SUCCEEDED, stats=stats)
+    if trino_state == "FAILED":
+        if error_name == "USER_CANCELED":
+            return EngineStatus(EngineState.CANCELLED, message, stats)
+        return EngineStatus(EngineState.FAILED, f"{error_name or 'FAILED'}: {message}", stats)
+    if trino_state in _QUEUED_STATES:
+        return EngineStatus(EngineState.QUEUED, trino_state, stats)
+    return EngineStatus(EngineState.RUNNING, trino_state, stats)
+
+
+def status_from_info(info: QueryInfo) -> EngineStatus:
+    error_name = info.error_code.name if info.error_code else None
+    return engine_status(info.state, error_name, info.error_message, query_stats(info))
 
 
 def summary_log(info: QueryInfo) -> str:
