@@ -330,6 +330,10 @@ class Attempt:
                 result = await db.execute(self._fenced(update(Run)).values(**values))
                 if result.rowcount != 1:  # type: ignore[attr-defined]
                     raise LeaseLost
+                await db.execute(
+                    text("SELECT pg_notify(:channel, :queue)"), {"channel": QUEUE_CHANNEL, "queue": run.queue}
+                )
+                # Last: the audit append serialises every writer, so its lock is held only to the commit.
                 await record_transition(
                     db,
                     self.ctx.actor,
@@ -340,9 +344,6 @@ class Attempt:
                     to_state=to_state,
                     reason=reason,
                     worker=self.ctx.owner,
-                )
-                await db.execute(
-                    text("SELECT pg_notify(:channel, :queue)"), {"channel": QUEUE_CHANNEL, "queue": run.queue}
                 )
 
         await self._db(commit)

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
-from lakeplane.domain.runs.services import record_transition
+from lakeplane.domain.runs.services import Transition, record_transitions
 
 #: Namespace of the advisory locks taken by the queue (the audit log uses another).
 LOCK_NAMESPACE = 7420932
@@ -165,17 +165,14 @@ async def claim(
             .all()
         )
         leases = [Lease(r["id"], r["workspace_id"], r["lease_token"], r["attempt"]) for r in started]
-        for lease in leases:
-            await record_transition(
-                db,
-                actor,
-                run_id=lease.run_id,
-                workspace_id=lease.workspace_id,
-                attempt=lease.attempt,
-                from_state="queued",
-                to_state="running",
-                worker=owner,
-            )
+        await record_transitions(
+            db,
+            actor,
+            [
+                Transition(lease.run_id, lease.workspace_id, lease.attempt, "queued", "running", worker=owner)
+                for lease in leases
+            ],
+        )
         return leases
 
 

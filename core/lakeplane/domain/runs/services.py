@@ -13,6 +13,7 @@ event in the same transaction. The API moves runs only into ``queued`` and from
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -53,6 +54,60 @@ STOP_CHANNEL = "lakeplane_run_stop"
 MAX_LOG_LINES = 5000
 
 
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    run_id: str
+    workspace_id: str
+    attempt: int
+    from_state: str | None
+    to_state: str
+    reason: str | None = None
+    worker: str | None = None
+    details: dict[str, Any] | None = None
+
+
+async def record_transitions(db: AsyncSession, actor: audit.Actor, transitions: Sequence[Transition]) -> None:
+    """Store transitions and one audit event each, in ``db``'s current transaction.
+
+    The rows go in first and the audit events last: the audit append takes a lock
+    that serialises every writer until the commit, so it is held as briefly as possible.
+    """
+    for t in transitions:
+        if (t.from_state, t.to_state) not in LEGAL:
+            raise AssertionError(f"illegal run transition {t.from_state} -> {t.to_state}")
+    now = utcnow()
+    db.add_all(
+        RunTransition(
+            run_id=t.run_id,
+            attempt=t.attempt,
+            from_state=t.from_state,
+            to_state=t.to_state,
+            reason=t.reason,
+            worker=t.worker,
+            at=now,
+        )
+        for t in transitions
+    )
+    await db.flush()
+    for t in transitions:
+        await audit.record(
+            db,
+            actor,
+            "run.transition",
+            target_type="run",
+            target_id=t.run_id,
+            workspace_id=t.workspace_id,
+            outcome="failure" if t.to_state in ("failed", "timed_out") else "success",
+            details={
+                "from": t.from_state,
+                "to": t.to_state,
+                "attempt": t.attempt,
+                "reason": t.reason,
+                **(t.details or {}),
+            },
+        )
+
+
 async def record_transition(
     db: AsyncSession,
     actor: audit.Actor,
@@ -67,28 +122,8 @@ async def record_transition(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Store one transition and its one audit event, in ``db``'s current transaction."""
-    if (from_state, to_state) not in LEGAL:
-        raise AssertionError(f"illegal run transition {from_state} -> {to_state}")
-    db.add(
-        RunTransition(
-            run_id=run_id,
-            attempt=attempt,
-            from_state=from_state,
-            to_state=to_state,
-            reason=reason,
-            worker=worker,
-            at=utcnow(),
-        )
-    )
-    await audit.record(
-        db,
-        actor,
-        "run.transition",
-        target_type="run",
-        target_id=run_id,
-        workspace_id=workspace_id,
-        outcome="failure" if to_state in ("failed", "timed_out") else "success",
-        details={"from": from_state, "to": to_state, "attempt": attempt, "reason": reason, **(details or {})},
+    await record_transitions(
+        db, actor, [Transition(run_id, workspace_id, attempt, from_state, to_state, reason, worker, details)]
     )
 
 
@@ -217,6 +252,9 @@ async def submit_run(
             raise Conflict("a concurrent request with this Idempotency-Key did not complete; retry") from None
         await db.commit()
         return existing
+    await db.execute(
+        text("SELECT pg_notify(:channel, :queue)"), {"channel": QUEUE_CHANNEL, "queue": run.queue}
+    )
     await record_transition(
         db,
         actor,
@@ -233,9 +271,6 @@ async def submit_run(
             "schedule_id": schedule_id,
             "idempotency_key": idempotency_key is not None,
         },
-    )
-    await db.execute(
-        text("SELECT pg_notify(:channel, :queue)"), {"channel": QUEUE_CHANNEL, "queue": run.queue}
     )
     await db.commit()
     return run
