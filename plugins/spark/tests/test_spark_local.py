@@ -15,7 +15,7 @@ from pyiceberg.catalog import load_catalog
 
 from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import EngineHandle, EngineState, EngineStatus, Submission
-from lakeplane.testing.seaweedfs import SeaweedFS
+from lakeplane.testing.services import SeaweedFSService
 from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkParams
 from lakeplane_spark.sample import INGEST_JOB, write_csv
 
@@ -51,7 +51,7 @@ def group_members(pgid: int) -> list[int]:
 
 
 async def test_ingest_writes_the_table_and_counts_rejects_twice(
-    engine: SparkEngine, spark_params: SparkParams, seaweedfs: SeaweedFS, raw_bucket: str
+    engine: SparkEngine, spark_params: SparkParams, seaweedfs_service: SeaweedFSService, raw_bucket: str
 ) -> None:
     csv = io.StringIO()
     sample = write_csv(csv, rows=20_000, seed=7)
@@ -72,14 +72,14 @@ async def test_ingest_writes_the_table_and_counts_rejects_twice(
     catalog = load_catalog(
         "lake",
         type="rest",
-        uri=seaweedfs.iceberg_uri,
-        warehouse=seaweedfs.warehouse,
-        credential=seaweedfs.credential,
+        uri=seaweedfs_service.iceberg_uri,
+        warehouse=seaweedfs_service.warehouse,
+        credential=seaweedfs_service.credential,
         **{
-            "s3.endpoint": seaweedfs.s3_endpoint,
-            "s3.access-key-id": seaweedfs.access_key_id,
-            "s3.secret-access-key": seaweedfs.secret_access_key,
-            "s3.region": seaweedfs.region,
+            "s3.endpoint": seaweedfs_service.s3_endpoint,
+            "s3.access-key-id": seaweedfs_service.access_key_id,
+            "s3.secret-access-key": seaweedfs_service.secret_access_key,
+            "s3.region": seaweedfs_service.region,
         },
     )
     table = catalog.load_table("energy.meter_readings")
@@ -90,7 +90,7 @@ async def test_ingest_writes_the_table_and_counts_rejects_twice(
 
     log = await engine.logs(stored)
     assert "SparkContext" in log.text
-    assert seaweedfs.secret_access_key not in log.text
+    assert seaweedfs_service.secret_access_key not in log.text
     assert (await engine.list_active()) == []
 
 
