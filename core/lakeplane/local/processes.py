@@ -80,16 +80,16 @@ def spawn(
 ) -> ProcessRecord:
     """Start ``argv`` in a new session with stdout and stderr appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    run_as: dict[str, object] = {}
+    uid = gid = None
     if user is not None:
         import pwd
 
         entry = pwd.getpwnam(user)
-        run_as = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        uid, gid = entry.pw_uid, entry.pw_gid
     with log_path.open("ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
         log.flush()
-        process = subprocess.Popen(  # type: ignore[call-overload]
+        process = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -98,7 +98,9 @@ def spawn(
             cwd=cwd,
             start_new_session=True,
             close_fds=True,
-            **run_as,
+            user=uid,
+            group=gid,
+            extra_groups=[] if uid is not None else None,
         )
     _children[process.pid] = process
     ticks = _start_ticks(process.pid)

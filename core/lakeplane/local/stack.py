@@ -308,8 +308,6 @@ class LocalStack:
 
     def _write_files(self, state: StackState) -> None:
         """Write ``lakeplane.toml`` (unless edited by hand since we wrote it) and ``stack.json``."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.data_dir, 0o700)
         config = render_config(state, self._database_url(state))
         digest = hashlib.sha256(config.encode()).hexdigest()
         current = self.config_path.read_bytes() if self.config_path.exists() else None
@@ -373,8 +371,10 @@ class LocalStack:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """One ``up``/``down`` at a time per directory."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """One ``up``/``down`` at a time per directory (created private if new)."""
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            self.data_dir.mkdir(mode=0o700)
         with (self.data_dir / ".lock").open("w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
