@@ -49,8 +49,10 @@ def lakeplane_web_routes() -> list[Any]:
 
     Every handler must declare its permission in ``opt={"permission": ...}``.
     """
+    raise NotImplementedError
 
 
 @hookspec
 def lakeplane_template_dirs() -> list[str]:
     """Directories of Jinja templates, searched in registration order."""
+    raise NotImplementedError

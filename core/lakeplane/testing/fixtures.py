@@ -70,9 +70,8 @@ async def client_for(
 
     async def make(token: str | None) -> httpx.AsyncClient:
         # In the test's own event loop, so the app and the test share one connection pool.
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=lakeplane_app), base_url="http://testserver"
-        )
+        transport = httpx.ASGITransport(app=lakeplane_app)  # type: ignore[arg-type]
+        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
         if token:
             client.headers["Authorization"] = f"Bearer {token}"
         clients.append(client)

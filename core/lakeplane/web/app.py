@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -88,7 +89,7 @@ def create_app(
 
     routes = [*CORE_ROUTES, *lp.plugins.web_routes(), *(extra_routes or [])]
     # Plugins (the admin UI first of all) bring Jinja templates; autoescape is on.
-    template_dirs = [Path(d) for d in lp.plugins.template_dirs()]
+    template_dirs: list[Path | os.PathLike[Any] | str] = [Path(d) for d in lp.plugins.template_dirs()]
     return Litestar(
         route_handlers=[Router(path="/", route_handlers=routes)],
         guards=[permission_guard],
