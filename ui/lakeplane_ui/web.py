@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 
 from litestar import MediaType, Request, Response, Router
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.response import Redirect, Template
@@ -32,6 +33,8 @@ log = logging.getLogger("lakeplane.ui")
 PREFIX = "/ui"
 #: Double-submit cookie protecting the sign-in form, which comes before any session.
 SIGNIN_CSRF_COOKIE = "lakeplane_signin_csrf"
+#: Only a navigation preference: which workspace's menu to show on pages outside one.
+LAST_WORKSPACE_COOKIE = "lakeplane_ui_ws"
 STATIC = Path(__file__).parent / "static"
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -97,9 +100,13 @@ async def context(
 
         rows = await workspace_services.list_for(db, me.user_id, me.is_admin, None, 100)
         workspaces = [workspace_services.to_out(w, r) for w, r in rows]
+    # Pages outside a workspace (health, admin) keep the last workspace's navigation.
+    remembered = request.cookies.get(LAST_WORKSPACE_COOKIE)
+    nav_ws = ws or next((w for w in workspaces if w.slug == remembered), None)
     return {
         "me": me,
         "ws": ws,
+        "nav_ws": nav_ws,
         "role": role,
         "can_edit": role in ("editor", "admin"),
         "is_ws_admin": role == "admin",
@@ -121,7 +128,14 @@ async def page(
     request: Request[Any, Any, Any], db: AsyncSession | None, name: str, status: int = 200, **values: Any
 ) -> Template:
     filters.install(request.app.template_engine)
-    return render(name, await context(request, db, **values), status)
+    ctx = await context(request, db, **values)
+    response = render(name, ctx, status)
+    ws = ctx["ws"]
+    if ws is not None and request.cookies.get(LAST_WORKSPACE_COOKIE) != ws.slug:
+        response.cookies.append(
+            Cookie(key=LAST_WORKSPACE_COOKIE, value=ws.slug, path=PREFIX, httponly=True, samesite="lax")
+        )
+    return response
 
 
 async def read_form(request: Request[Any, Any, Any]) -> dict[str, Any]:
