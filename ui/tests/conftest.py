@@ -60,3 +60,15 @@ def signed_in(lakeplane_services: Services, ui_test_client: AsyncTestClient[Lite
         return visitor, csrf, user
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Tell CI where the browser test left its screenshots (they are not committed)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+    shots = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    if shots:
+        terminalreporter.write_sep("-", f"admin UI screenshots: {folder} ({len(shots)} files)")
+        for shot in shots:
+            terminalreporter.write_line(f"  {shot.name}")
