@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -51,12 +52,11 @@ def lakeplane_services(lakeplane_app: Litestar) -> Services:
 @pytest.fixture
 def new_user(lakeplane_services: Services) -> Callable[..., Awaitable[tuple[User, str]]]:
     """``await new_user("name", is_admin=..., roles={ws_id: role})`` → (user, token)."""
-    counter = iter(range(1_000_000))
 
     async def make(username: str | None = None, **kwargs: Any) -> tuple[User, str]:
-        name = username or f"user{next(counter)}"
+        name = f"{username or 'user'}-{secrets.token_hex(4)}"
         async with lakeplane_services.sessions() as db:
-            return await make_user(db, f"{name}-{id(make)}-{next(counter)}", **kwargs)
+            return await make_user(db, name, **kwargs)
 
     return make
 
