@@ -150,7 +150,10 @@ class LocalStack:
                 members = [components[name] for name in group if name in components]
                 results = await asyncio.gather(*(c.stop() for c in members))
                 for component, was_running in zip(members, results, strict=True):
-                    self.progress(f"{component.name}: {'stopped' if was_running else 'not running'}")
+                    if isinstance(component, ExternalPostgres):
+                        self.progress(f"{component.name}: external, left running")
+                    else:
+                        self.progress(f"{component.name}: {'stopped' if was_running else 'not running'}")
                     stopped.append((component.name, was_running))
             return stopped
 
