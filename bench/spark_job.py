@@ -60,7 +60,7 @@ async def through_plugin(
         elapsed = time.perf_counter() - started
     if status.state is not EngineState.SUCCEEDED:
         raise SystemExit(f"plugin run failed: {status.message}")
-    return elapsed, status.stats
+    return elapsed, submit_s, status.stats
 
 
 def by_hand(params: SparkParams, spec: SparkBatchSpec, workdir: Path, run: int) -> tuple[float, float]:
@@ -121,14 +121,15 @@ async def main() -> None:
             spec = SparkBatchSpec(application=f"local://{INGEST_JOB}", args=[source, TABLE])
             runtime_jars()  # the download is not part of either timing
 
-            plugin_s, hand_s, startup_s = [], [], []
+            plugin_s, hand_s, startup_s, submit_s = [], [], [], []
             stats: dict[str, object] = {}
             for run in range(args.rounds):
                 order = ("plugin", "hand") if run % 2 == 0 else ("hand", "plugin")
                 for which in order:
                     if which == "plugin":
-                        elapsed, stats = await through_plugin(params, spec, run)
+                        elapsed, submitting, stats = await through_plugin(params, spec, run)
                         plugin_s.append(elapsed)
+                        submit_s.append(submitting)
                     else:
                         elapsed, startup = by_hand(params, spec, workdir, run)
                         hand_s.append(elapsed)
@@ -150,6 +151,7 @@ async def main() -> None:
                 "plugin_median_s": round(plugin, 2),
                 "by_hand_median_s": round(hand, 2),
                 "ratio": round(plugin / hand, 3),
+                "plugin_submit_call_s": [round(x, 3) for x in submit_s],
                 "target_ratio": 1.10,
                 "spark_startup_s": startup_s,
                 "spark_startup_share": round(startup / hand, 3),
