@@ -51,10 +51,12 @@ async def upload(params: SparkParams, csv_path: Path) -> str:
 
 async def through_plugin(
     params: SparkParams, spec: SparkBatchSpec, run: int
-) -> tuple[float, dict[str, object]]:
+) -> tuple[float, float, dict[str, object]]:
+    """(wall s, submit call s, stats) of one run through the engine."""
     async with SparkEngine(params) as engine:
         started = time.perf_counter()
         handle = await engine.submit(Submission(f"run_bench_{run}", 1, "bench", "spark_batch", spec))
+        submit_s = time.perf_counter() - started
         while not (status := await engine.status(handle)).state.terminal:
             await asyncio.sleep(POLL_S)
         elapsed = time.perf_counter() - started
