@@ -9,6 +9,9 @@ warm-up and machine noise hit them alike:
 ``worker``   the same with the worker's cadence, ``status()`` from 5 ms doubling to 0.5 s:
              what a run waits in all, where the cadence (the worker's setting) dominates.
 
+Besides wall time, the table shows this process's CPU time per run: the client-side
+work of each path, which a busy machine does not blur the way it blurs wall time.
+
 Targets, for ``execute`` and ``job``: the small query adds under 50 ms at p50, the scan
 under 5 %.
 
@@ -26,6 +29,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trino
@@ -72,41 +76,54 @@ async def via_job(engine: TrinoEngine, sql: str, first_poll_s: float, backoff: f
     return preview.row_count
 
 
+@dataclass
+class Timings:
+    """Per path: wall-clock seconds, and this process's CPU seconds (client-side work)."""
+
+    wall: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+
+
 async def measure(
     engine: TrinoEngine, client: Callable[[str], int], sql: str, runs: int, warmup: int
-) -> dict[str, list[float]]:
+) -> Timings:
     paths: dict[str, Callable[[], Awaitable[int]]] = {
         "execute": lambda: via_execute(engine, sql),
         "job": lambda: via_job(engine, sql, 0.01, 1),
         "worker": lambda: via_job(engine, sql, 0.005, 2),
     }
-    timings: dict[str, list[float]] = {"client": [], **{name: [] for name in paths}}
+    names = ["client", *paths]
+    timings = Timings({name: [] for name in names}, {name: [] for name in names})
     rows: dict[str, int] = {}
     for round_ in range(warmup + runs):
-        order = list(timings)
-        order = order[round_ % len(order) :] + order[: round_ % len(order)]
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
         for name in order:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             count = client(sql) if name == "client" else await paths[name]()
-            elapsed = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             rows[name] = count
             if round_ >= warmup:
-                timings[name].append(elapsed)
+                timings.wall[name].append(wall)
+                timings.cpu[name].append(cpu)
     assert len(set(rows.values())) == 1, f"paths disagree on the row count: {rows}"
     return timings
 
 
-def report(title: str, timings: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
-    base = statistics.median(timings["client"])
-    print(f"\n{title} ({len(timings['client'])} runs each)")
-    print(f"  {'path':<8} {'p50 ms':>10} {'p90 ms':>10} {'p50 added':>12} {'added %':>9}")
+def report(title: str, timings: Timings) -> dict[str, tuple[float, float]]:
+    """Print the table; return per path the p50 wall time added, in ms and in %."""
+    base = statistics.median(timings.wall["client"])
+    print(f"\n{title} ({len(timings.wall['client'])} runs each)")
+    print(f"  {'path':<8} {'p50 ms':>10} {'p90 ms':>10} {'p50 added':>12} {'added %':>9} {'CPU p50 ms':>11}")
     added = {}
-    for name, values in timings.items():
+    for name, values in timings.wall.items():
         p50 = statistics.median(values)
         p90 = statistics.quantiles(values, n=10)[-1] if len(values) >= 2 else p50
         added[name] = ((p50 - base) * 1000, (p50 - base) / base * 100)
         ms, pct = added[name]
-        print(f"  {name:<8} {p50 * 1000:>10.1f} {p90 * 1000:>10.1f} {ms:>+10.1f}ms {pct:>+8.1f}%")
+        cpu = statistics.median(timings.cpu[name]) * 1000
+        print(
+            f"  {name:<8} {p50 * 1000:>10.1f} {p90 * 1000:>10.1f} {ms:>+10.1f}ms {pct:>+8.1f}% {cpu:>11.1f}"
+        )
     return added
 
 

@@ -127,7 +127,7 @@ def _password_line(user: str, password: str) -> str:
     return f"{user}:1000:{salt.hex()}:{hashed.hex()}\n"
 
 
-def start(workdir: Path, timeout_s: float = 180.0) -> DevTrino:
+def start(workdir: Path, timeout_s: float = 600.0) -> DevTrino:
     home, java_home = install(), find_java()
     etc, data = workdir / "etc", workdir / "data"
     (etc / "catalog").mkdir(parents=True, exist_ok=True)
@@ -142,8 +142,13 @@ def start(workdir: Path, timeout_s: float = 180.0) -> DevTrino:
     (etc / "jvm.config").write_text(
         "-server\n-Xmx2G\n-XX:+UseG1GC\n-XX:+ExitOnOutOfMemoryError\n-Djdk.attach.allowAttachSelf=true\n"
     )
+    # Only the plugins used here: loading all of them takes longer than the rest of start-up.
+    plugins = workdir / "plugin"
+    plugins.mkdir(exist_ok=True)
+    for plugin in ("password-authenticators", *CONNECTORS):
+        (plugins / plugin).symlink_to(home / "plugin" / plugin)
     (etc / "config.properties").write_text(
-        "coordinator=true\nnode-scheduler.include-coordinator=true\n"
+        f"coordinator=true\nnode-scheduler.include-coordinator=true\nplugin.dir={plugins}\n"
         f"http-server.http.port={port}\ndiscovery.uri=http://127.0.0.1:{port}\n"
         f"http-server.https.enabled=true\nhttp-server.https.port={https_port}\n"
         f"http-server.https.keystore.path={etc / 'server.pem'}\n"
