@@ -167,6 +167,15 @@ async def bench_workers(
         async with lp.sessions() as db:
             last = await db.scalar(select(func.max(Run.finished_at)).where(Run.id.in_(burst_ids)))
             ok = await db.scalar(select(func.count()).where(Run.id.in_(burst_ids), Run.state == "succeeded"))
+            others = (
+                await db.execute(
+                    select(Run.state, Run.reason, func.count())
+                    .where(Run.id.in_(burst_ids), Run.state != "succeeded")
+                    .group_by(Run.state, Run.reason)
+                )
+            ).all()
+        for state, reason, count in others:
+            print(f"  {n} worker(s): {count} run(s) {state}: {reason}", flush=True)
         throughput = runs / (last - released).total_seconds()
         # steady: paced at half the measured capacity, so queued-to-running is dispatch latency, not backlog
         rate = rate or throughput / 2

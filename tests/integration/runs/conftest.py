@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lakeplane import audit
+from lakeplane.db.engine import is_outage
 from lakeplane.db.models import AuditEvent, Run, RunTransition, Workspace
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
@@ -168,12 +169,21 @@ class RunsEnv:
         self, check: Callable[[], Awaitable[bool]], timeout: float, what: str = "condition"
     ) -> float:
         started = time.monotonic()
-        while not await check():
+        while not await self._outage_tolerant(check):
             if time.monotonic() - started > timeout:
                 logs = "\n".join(f"--- {w.name}\n{w.log()[-2000:]}" for w in self.workers)
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
             await asyncio.sleep(0.1)
         return time.monotonic() - started
+
+    async def _outage_tolerant(self, check: Callable[[], Awaitable[bool]]) -> bool:
+        """The test's own pool may hold connections that died with a Postgres restart."""
+        try:
+            return await check()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return False
 
     async def all_terminal(self, ids: list[str]) -> bool:
         return all(r.state in ("succeeded", "failed", "cancelled", "timed_out") for r in await self.runs(ids))

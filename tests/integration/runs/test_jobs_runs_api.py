@@ -139,13 +139,14 @@ async def test_postgres_restart_under_100_inflight_runs(
     client, ws = api
     workers = [runs_env.start_worker(concurrency=64) for _ in range(2)]
     await asyncio.gather(*(w.ready() for w in workers))
-    job = await runs_env.job(delay_s=12.0)
+    job = await runs_env.job(delay_s=30.0)
     ids = await runs_env.submit(job, 100)
 
-    async def some_running() -> bool:
-        return sum(r.state == "running" for r in await runs_env.runs(ids)) >= 50
+    async def in_flight() -> bool:
+        states = [r.state for r in await runs_env.runs(ids)]
+        return states.count("running") >= 50 and set(states) <= {"queued", "running"}
 
-    await runs_env.wait_for(some_running, 30, "runs to start")
+    await runs_env.wait_for(in_flight, 60, "100 runs in flight, most of them running")
     postgres_service.stop()
     try:
         down = await client.get(f"{ws}/runs")
@@ -159,7 +160,7 @@ async def test_postgres_restart_under_100_inflight_runs(
         return (await client.get(f"{ws}/runs", params={"limit": 1})).status_code == 200
 
     await runs_env.wait_for(api_back, 30, "the API to recover")
-    await runs_env.wait_for(lambda: runs_env.all_terminal(ids), 90, "every run to finish after the restart")
+    await runs_env.wait_for(lambda: runs_env.all_terminal(ids), 180, "every run to finish after the restart")
     done = await runs_env.runs(ids)
     assert {r.state for r in done} == {"succeeded"}, [
         (r.state, r.reason) for r in done if r.state != "succeeded"

@@ -155,3 +155,23 @@ async def test_crash_at_each_fault_point(runs_env: RunsEnv, point: str) -> None:
 async def _running(env: RunsEnv, run_id: str) -> bool:
     (run,) = await env.runs([run_id])
     return run.state == "running" and run.engine_handle is not None
+
+
+async def test_sigterm_drains_running_attempts(runs_env: RunsEnv) -> None:
+    env = runs_env
+    worker = env.start_worker("draining", concurrency=8)
+    await worker.ready()
+    job = await env.job(delay_s=2.0)
+    ids = await env.submit(job, 5)
+
+    async def all_running() -> bool:
+        return all(r.state == "running" and r.engine_handle for r in await env.runs(ids))
+
+    await env.wait_for(all_running, 30, "the runs to start")
+    later = await env.submit(job, 2)  # queued after the drain begins: left for another worker
+    worker.signal(signal.SIGTERM)
+    assert await worker.exited(30) == 0
+    assert {r.state for r in await env.runs(ids)} == {"succeeded"}
+    assert "draining" in worker.log()
+    assert {r.state for r in await env.runs(later)} <= {"queued", "succeeded"}
+    await env.check_invariants()
