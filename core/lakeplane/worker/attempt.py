@@ -52,6 +52,22 @@ PREVIEW_ROWS = 100
 UPLOAD_TIMEOUT_S = 15.0
 
 
+#: SQLSTATEs worth retrying: too many connections, server starting, serialization failure, deadlock.
+TRANSIENT_SQLSTATES = frozenset({"53300", "57P03", "40001", "40P01"})
+
+
+def transient(exc: BaseException) -> bool:
+    """An outage, or a refusal that passes by itself (the server is full or restarting)."""
+    if is_outage(exc):
+        return True
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) in TRANSIENT_SQLSTATES:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
 class LeaseLost(Exception):
     """Another worker holds this run now; stop without writing."""
 
@@ -435,7 +451,7 @@ class Attempt:
             except LeaseLost:
                 raise
             except Exception as exc:
-                if not is_outage(exc) or self.lost.is_set():
+                if not transient(exc) or self.lost.is_set():
                     raise
                 if self.ctx.stopping.is_set():
                     raise LeaseLost from exc

@@ -31,7 +31,6 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from lakeplane import audit
-from lakeplane.db.engine import is_outage
 from lakeplane.db.models import Connection, Run
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.runs import logstore
@@ -39,7 +38,7 @@ from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
 from lakeplane.interfaces import Engine
 from lakeplane.web.state import Services
 from lakeplane.worker import queue
-from lakeplane.worker.attempt import Attempt, Context
+from lakeplane.worker.attempt import Attempt, Context, transient
 
 log = logging.getLogger("lakeplane.worker")
 
@@ -300,7 +299,7 @@ class Worker:
                     log.warning("engine sweep of %s failed: %s", label, type(exc).__name__)
 
     def _log_loop_error(self, loop_name: str, exc: BaseException) -> None:
-        if is_outage(exc):
+        if transient(exc):
             log.warning("%s: database unavailable (%s); retrying", loop_name, type(exc).__name__)
         else:
             log.error("%s failed: %s", loop_name, exc, exc_info=exc)
