@@ -7,9 +7,9 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from lakeplane.web.state import Services
 from lakeplane_ui.testing import Visitor, make_workspace, password_user, setup_sessions, sign_in
@@ -30,14 +30,16 @@ if importlib.util.find_spec("lakeplane.testing.services") is None:  # pragma: no
 
 
 @pytest.fixture(scope="session")
-async def ui_test_client(lakeplane_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """The one client of the session: every request is served on the same event loop."""
-    async with AsyncTestClient(app=lakeplane_app) as client:
+async def ui_test_client(lakeplane_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The one client of the session, serving requests on the tests' own event loop, the
+    loop the shared app's connection pool belongs to."""
+    transport = httpx.ASGITransport(app=lakeplane_app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client:
         yield client
 
 
 @pytest.fixture
-def ui_client(ui_test_client: AsyncTestClient[Litestar]) -> Visitor:
+def ui_client(ui_test_client: httpx.AsyncClient) -> Visitor:
     return Visitor(ui_test_client)
 
 
@@ -48,7 +50,7 @@ async def workspace(lakeplane_services: Services) -> Any:
 
 
 @pytest.fixture
-def signed_in(lakeplane_services: Services, ui_test_client: AsyncTestClient[Litestar]) -> Callable[..., Any]:
+def signed_in(lakeplane_services: Services, ui_test_client: httpx.AsyncClient) -> Callable[..., Any]:
     """``visitor, csrf, user = await signed_in(is_admin=True)`` or ``roles={ws.id: "viewer"}``."""
 
     async def make(*, is_admin: bool = False, roles: dict[str, str] | None = None) -> Any:

@@ -21,7 +21,8 @@ def create_engine(config: DatabaseConfig) -> AsyncEngine:
         config.url,
         pool_size=config.pool_size,
         max_overflow=config.pool_size,
-        # No ping per checkout: a disconnect invalidates the whole pool at once instead.
+        # A ping per checkout: after a database restart no request meets a dead pooled connection.
+        pool_pre_ping=True,
         pool_timeout=config.connect_timeout_s,
         connect_args={
             "timeout": config.connect_timeout_s,
