@@ -52,6 +52,8 @@ def run_async(coro: Callable[..., Coroutine[Any, Any, int | None]], *args: Any) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per HTTP call drowns what a command has to say.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

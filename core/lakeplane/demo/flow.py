@@ -90,7 +90,7 @@ class Demo:
                 ingest, aggregate = await self.jobs(api, ws, conns, info)
                 say("running the Spark ingest job (CSV on S3 → partitioned Iceberg table)")
                 ingest_run = await self.run_job(api, ws, ingest)
-                stats = ingest_run.get("stats", {})
+                stats = ingest_run.get("stats", {}).get("engine", {})
                 say(
                     f"ingest {ingest_run['state']}: {stats.get('rows_written', '?')} rows written, "
                     f"{stats.get('rows_rejected', '?')} rejected"
@@ -119,21 +119,23 @@ class Demo:
         """The demo's admin user and API token, made on the first run and kept (0600) for the next."""
         token_path = self.data_dir / "demo-token"
         first_password = None
-        async with lp.sessions() as db:
+        async with lp.sessions() as db, db.begin():
             user = await db.scalar(select(User).where(User.username == ADMIN))
             if user is None:
                 first_password = secrets.token_urlsafe(18)
                 hashed = await password_provider(lp).hash_password(first_password)
-                async with db.begin():
-                    user = await create_admin(
-                        db, audit.Actor.system("lakeplane demo"), ADMIN, hashed, "user.create_admin"
-                    )
-                write_private(self.password_path, first_password + "\n")
-            if token_path.exists():
-                token = token_path.read_text().strip()
+                user = await create_admin(
+                    db, audit.Actor.system("lakeplane demo"), ADMIN, hashed, "user.create_admin"
+                )
+        if first_password is not None:
+            write_private(self.password_path, first_password + "\n")
+        if token_path.exists():
+            token = token_path.read_text().strip()
+            async with lp.sessions() as db:
                 row = await db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(token)))
-                if row is not None and row.revoked_at is None and row.user_id == user.id:
-                    return token, first_password
+            if row is not None and row.revoked_at is None and row.user_id == user.id:
+                return token, first_password
+        async with lp.sessions() as db:
             created = await tokens.create(
                 db,
                 audit.Actor(id=user.id, name=user.username),

@@ -20,6 +20,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import secrets
@@ -416,11 +417,18 @@ def render_config(state: StackState, database_url: str) -> str:
         ("auth", {"plugin": "local"}),
         ("engines.trino", {"plugin": "trino"}),
     ]
+    if _installed("spark"):
+        sections.append(("engines.spark", {"plugin": "spark"}))
     lines = ["# Written by `lakeplane local up` for the stack in this directory."]
     for name, values in sections:
         lines.append(f"[{name}]")
         lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
     return "\n".join(lines) + "\n"
+
+
+def _installed(plugin: str) -> bool:
+    """Whether an entry point of that name is installed: the config may only name what loads."""
+    return any(ep.name == plugin for ep in importlib.metadata.entry_points(group="lakeplane.plugins"))
 
 
 def _toml_value(value: object) -> str:
