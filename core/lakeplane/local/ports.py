@@ -6,7 +6,7 @@ import socket
 from collections.abc import Mapping
 from contextlib import ExitStack
 
-from lakeplane.local.errors import PortInUse
+from lakeplane.local.errors import LocalStackError, PortInUse
 
 LOOPBACK = "127.0.0.1"
 
@@ -25,6 +25,12 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
 def check_ports(ports: Mapping[str, int], host: str = LOOPBACK) -> None:
     """Raise :class:`PortInUse` naming the first taken port and the setting that chose it."""
     for name, port in ports.items():
+        if not 1 <= port <= 65535:
+            setting = name.removesuffix(" gRPC")
+            raise LocalStackError(
+                f"port {port} ({name}) is out of range; choose another with --port {setting}=N"
+                + (" (SeaweedFS also uses N+10000, so N must be at most 55535)" if name != setting else "")
+            )
         if not port_is_free(port, host):
             raise PortInUse(
                 f"port {port} on {host} ({name}) is already in use: stop what listens there "
