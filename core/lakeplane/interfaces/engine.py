@@ -38,6 +38,7 @@ class Submission(msgspec.Struct):
 
     run_id: str
     attempt: int
+    #: The workspace's slug (engines may name namespaces after it).
     workspace: str
     job_type: str
     #: The job definition, already decoded into the engine's ``spec_type(job_type)``.

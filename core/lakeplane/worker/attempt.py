@@ -29,7 +29,7 @@ from sqlalchemy import select, text, update
 
 from lakeplane import audit
 from lakeplane.db.engine import is_outage
-from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog
+from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog, Workspace
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import logstore
@@ -98,6 +98,8 @@ class Loaded:
     job: Job
     version: JobVersion
     connection: Connection | None
+    #: The workspace's slug: engines name things after it (Kubernetes namespaces).
+    workspace_slug: str
 
 
 _FENCED_LOG = text(
@@ -207,7 +209,7 @@ class Attempt:
             submission = Submission(
                 run_id=self.run_id,
                 attempt=self.lease.attempt,
-                workspace=loaded.run.workspace_id,
+                workspace=loaded.workspace_slug,
                 job_type=loaded.job.type,
                 spec=jobs.decode_spec(selected, loaded.job.type, loaded.version.definition),
                 parameters=jobs.engine_values(loaded.version.parameters, loaded.run.parameters),
@@ -428,8 +430,9 @@ class Attempt:
         async with self.ctx.lp.sessions() as db:
             row = (
                 await db.execute(
-                    select(Run, Job, JobVersion, Connection)
+                    select(Run, Job, JobVersion, Connection, Workspace.slug)
                     .join(Job, Job.id == Run.job_id)
+                    .join(Workspace, Workspace.id == Run.workspace_id)
                     .join(JobVersion, JobVersion.id == Run.job_version_id)
                     .outerjoin(Connection, Connection.id == JobVersion.connection_id)
                     .where(Run.id == self.run_id)
@@ -437,10 +440,10 @@ class Attempt:
             ).first()
             if row is None:
                 raise LeaseLost
-            run, job, version, conn = row
+            run, job, version, conn, slug = row
             if run.state != "running" or run.lease_token != self.lease.token:
                 raise LeaseLost
-            return Loaded(run, job, version, conn)
+            return Loaded(run, job, version, conn, slug)
 
     async def _db(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run ``operation``, retrying while the database is unreachable (the lease fences the result)."""
