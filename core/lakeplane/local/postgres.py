@@ -95,7 +95,8 @@ class PostgresComponent(Component):
         return PG_SYSTEM_USER if os.geteuid() == 0 else None
 
     def command(self) -> list[str]:
-        settings = {"listen_addresses": LOOPBACK, "unix_socket_directories": ""}
+        # Room for the API, several workers and a scheduler, each with its own pool.
+        settings = {"listen_addresses": LOOPBACK, "unix_socket_directories": "", "max_connections": "300"}
         if not self.durable:
             settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
         options = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
