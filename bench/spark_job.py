@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from lakeplane.interfaces import EngineState, Submission
-from lakeplane.testing.seaweedfs import start_seaweedfs
+from lakeplane.testing.services import running
 from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkParams
 from lakeplane_spark.driverlog import failure_tail
 from lakeplane_spark.jars import runtime_jars
@@ -101,44 +101,41 @@ async def main() -> None:
     parser.add_argument("--cores", type=int, default=None, help="local[N]; default local[*]")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="lakeplane-bench-spark-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lakeplane-bench-spark-") as tmp, running() as services:
         workdir = Path(tmp)
-        server = start_seaweedfs(workdir / "seaweedfs")
-        try:
-            params = SparkParams(
-                catalog_uri=server.iceberg_uri,
-                warehouse=server.warehouse,
-                catalog_credential=server.credential,
-                s3_endpoint=server.s3_endpoint,
-                s3_access_key_id=server.access_key_id,
-                s3_secret_access_key=server.secret_access_key,
-                s3_region=server.region,
-                local_work_dir=str(workdir / "runs"),
-                local_cores=args.cores,
-            )
-            csv_path = workdir / "readings.csv"
-            with csv_path.open("w") as out:
-                sample = write_csv(out, rows=args.rows)
-            source = await upload(params, csv_path)
-            spec = SparkBatchSpec(application=f"local://{INGEST_JOB}", args=[source, TABLE])
-            runtime_jars()  # the download is not part of either timing
+        server = services.get("seaweedfs")
+        params = SparkParams(
+            catalog_uri=server.iceberg_uri,
+            warehouse=server.warehouse,
+            catalog_credential=server.credential,
+            s3_endpoint=server.s3_endpoint,
+            s3_access_key_id=server.access_key_id,
+            s3_secret_access_key=server.secret_access_key,
+            s3_region=server.region,
+            local_work_dir=str(workdir / "runs"),
+            local_cores=args.cores,
+        )
+        csv_path = workdir / "readings.csv"
+        with csv_path.open("w") as out:
+            sample = write_csv(out, rows=args.rows)
+        source = await upload(params, csv_path)
+        spec = SparkBatchSpec(application=f"local://{INGEST_JOB}", args=[source, TABLE])
+        runtime_jars()  # the download is not part of either timing
 
-            plugin_s, hand_s, startup_s, submit_s = [], [], [], []
-            stats: dict[str, object] = {}
-            for run in range(args.rounds):
-                order = ("plugin", "hand") if run % 2 == 0 else ("hand", "plugin")
-                for which in order:
-                    if which == "plugin":
-                        elapsed, submitting, stats = await through_plugin(params, spec, run)
-                        plugin_s.append(elapsed)
-                        submit_s.append(submitting)
-                    else:
-                        elapsed, startup = by_hand(params, spec, workdir, run)
-                        hand_s.append(elapsed)
-                        startup_s.append(startup)
-                    print(f"round {run + 1} {which}: {elapsed:.2f}s", file=sys.stderr, flush=True)
-        finally:
-            server.stop()
+        plugin_s, hand_s, startup_s, submit_s = [], [], [], []
+        stats: dict[str, object] = {}
+        for run in range(args.rounds):
+            order = ("plugin", "hand") if run % 2 == 0 else ("hand", "plugin")
+            for which in order:
+                if which == "plugin":
+                    elapsed, submitting, stats = await through_plugin(params, spec, run)
+                    plugin_s.append(elapsed)
+                    submit_s.append(submitting)
+                else:
+                    elapsed, startup = by_hand(params, spec, workdir, run)
+                    hand_s.append(elapsed)
+                    startup_s.append(startup)
+                print(f"round {run + 1} {which}: {elapsed:.2f}s", file=sys.stderr, flush=True)
 
     plugin, hand = statistics.median(plugin_s), statistics.median(hand_s)
     startup = statistics.median(startup_s)

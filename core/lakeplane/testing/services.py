@@ -33,7 +33,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,6 +282,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _services.close()
+
+
+@contextlib.contextmanager
+def running() -> Iterator[_Services]:
+    """The same services outside pytest (benchmarks): ``with running() as s: s.get("seaweedfs")``;
+    everything started is stopped on exit."""
+    started = _Services()
+    try:
+        yield started
+    finally:
+        started.close()
 
 
 @pytest.fixture(scope="session")
