@@ -162,6 +162,22 @@ def schema_errors(exc: msgspec.ValidationError) -> dict[str, str]:
     return {field: reason}
 
 
+#: What saving a job can raise that the form shows next to its fields.
+SaveError = msgspec.ValidationError | ValidationFailed | Conflict | NotFound
+SAVE_ERRORS = (msgspec.ValidationError, ValidationFailed, Conflict, NotFound)
+FIX_FIELDS = "Fix the fields marked below."
+
+
+def save_errors(exc: SaveError) -> tuple[dict[str, str], str]:
+    """The field errors and the message of a refused save."""
+    if isinstance(exc, msgspec.ValidationError):
+        return schema_errors(exc), FIX_FIELDS
+    errors = forms.errors_by_field(field_errors(exc), "d") if isinstance(exc, ValidationFailed) else {}
+    if isinstance(exc, Conflict):
+        errors["name"] = exc.detail
+    return errors, exc.detail
+
+
 class JobPages(Controller):
     path = "/w/{ws:str}/jobs"
 
@@ -227,6 +243,36 @@ class JobPages(Controller):
             param_rows=parameter_rows(params or []),
         )
 
+    async def _refused(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        lp: Services,
+        form: dict[str, Any],
+        *,
+        job: Any = None,
+        job_type: str,
+        errors: dict[str, str] | None = None,
+        exc: SaveError | None = None,
+    ) -> Template:
+        """The editor again, status 422, with the form as sent and either ``errors``
+        (checked here) or those of ``exc`` (raised while saving)."""
+        message = FIX_FIELDS
+        if exc is not None:
+            errors, message = save_errors(exc)
+        return await self._editor(
+            request,
+            db,
+            lp,
+            job=job,
+            job_type=job_type,
+            form=form,
+            errors=errors,
+            message=message,
+            status=422,
+            params=rows_from_form(form),
+        )
+
     @get("/new", opt={"permission": "workspace:editor"})
     async def new_page(
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, type: str = ""
@@ -252,17 +298,7 @@ class JobPages(Controller):
         if not str(form.get("name", "")).strip():
             errors["name"] = "required"
         if errors:
-            return await self._editor(
-                request,
-                db,
-                lp,
-                job_type=job_type,
-                form=form,
-                errors=errors,
-                message="Fix the fields marked below.",
-                status=422,
-                params=rows_from_form(form),
-            )
+            return await self._refused(request, db, lp, form, job_type=job_type, errors=errors)
         try:
             data = msgspec.convert(
                 {
@@ -277,33 +313,8 @@ class JobPages(Controller):
             job, _ = await services.create(
                 db, lp, principal(request).actor(request), workspace(request).id, data
             )
-        except msgspec.ValidationError as exc:
-            return await self._editor(
-                request,
-                db,
-                lp,
-                job_type=job_type,
-                form=form,
-                errors=schema_errors(exc),
-                message="Fix the fields marked below.",
-                status=422,
-                params=rows_from_form(form),
-            )
-        except (ValidationFailed, Conflict, NotFound) as exc:
-            errs = forms.errors_by_field(field_errors(exc), "d") if isinstance(exc, ValidationFailed) else {}
-            if isinstance(exc, Conflict):
-                errs["name"] = exc.detail
-            return await self._editor(
-                request,
-                db,
-                lp,
-                job_type=job_type,
-                form=form,
-                errors=errs,
-                message=exc.detail,
-                status=422,
-                params=rows_from_form(form),
-            )
+        except SAVE_ERRORS as exc:
+            return await self._refused(request, db, lp, form, job_type=job_type, exc=exc)
         return see_other(f"/ui/w/{workspace(request).slug}/jobs/{job.id}?created=1")
 
     @get("/{job_id:str}", opt={"permission": "workspace:viewer"})
@@ -405,18 +416,7 @@ class JobPages(Controller):
         errors.update(param_errors)
         errors.update(common_errors)
         if errors:
-            return await self._editor(
-                request,
-                db,
-                lp,
-                job=job_out,
-                job_type=job.type,
-                form=form,
-                errors=errors,
-                message="Fix the fields marked below.",
-                status=422,
-                params=rows_from_form(form),
-            )
+            return await self._refused(request, db, lp, form, job=job_out, job_type=job.type, errors=errors)
         try:
             payload: dict[str, Any] = {
                 "name": str(form.get("name", "")).strip() or None,
@@ -433,35 +433,8 @@ class JobPages(Controller):
                 payload["retry_backoff_s"] = common["retry_backoff_s"]
             data = msgspec.convert(payload, JobUpdate)
             await services.update(db, lp, principal(request).actor(request), ws_row.id, job_id, data)
-        except msgspec.ValidationError as exc:
-            return await self._editor(
-                request,
-                db,
-                lp,
-                job=job_out,
-                job_type=job.type,
-                form=form,
-                errors=schema_errors(exc),
-                message="Fix the fields marked below.",
-                status=422,
-                params=rows_from_form(form),
-            )
-        except (ValidationFailed, Conflict, NotFound) as exc:
-            errs = forms.errors_by_field(field_errors(exc), "d") if isinstance(exc, ValidationFailed) else {}
-            if isinstance(exc, Conflict):
-                errs["name"] = exc.detail
-            return await self._editor(
-                request,
-                db,
-                lp,
-                job=job_out,
-                job_type=job.type,
-                form=form,
-                errors=errs,
-                message=exc.detail,
-                status=422,
-                params=rows_from_form(form),
-            )
+        except SAVE_ERRORS as exc:
+            return await self._refused(request, db, lp, form, job=job_out, job_type=job.type, exc=exc)
         return see_other(f"/ui/w/{ws_row.slug}/jobs/{job_id}?saved=1")
 
     @get("/{job_id:str}/versions", opt={"permission": "workspace:viewer"})
