@@ -18,7 +18,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
@@ -73,6 +73,18 @@ def digest(event: AuditEvent) -> str:
     return hashlib.sha256(canonical(event)).hexdigest()
 
 
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One event to append: what was done to what. The actor and the time are added by the log."""
+
+    action: str
+    target_type: str | None = None
+    target_id: str | None = None
+    workspace_id: str | None = None
+    outcome: str = "success"
+    details: dict[str, Any] | None = None
+
+
 async def record(
     session: AsyncSession,
     actor: Actor,
@@ -85,33 +97,53 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event in ``session``'s transaction. Never put secret values in ``details``."""
+    entry = Entry(action, target_type, target_id, workspace_id, outcome, details)
+    return (await record_many(session, actor, [entry]))[0]
+
+
+async def record_many(session: AsyncSession, actor: Actor, entries: Sequence[Entry]) -> list[AuditEvent]:
+    """Append several events in ``session``'s transaction, in order, under one lock and one insert.
+
+    The lock is held until the transaction ends, so callers append last, just before
+    they commit; a batch costs the chain one lock however many events it holds.
+    """
+    if not entries:
+        return []
     await session.execute(_LOCK)
     last = (
         await session.execute(
             select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
         )
     ).first()
-    event = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
-        id=new_id("evt"),
-        occurred_at=utcnow(),
-        actor_id=actor.id,
-        actor_name=actor.name,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        workspace_id=workspace_id,
-        source_ip=actor.source_ip,
-        request_id=actor.request_id,
-        outcome=outcome,
-        details=details or {},
-        prev_hash=last.hash if last else GENESIS,
-    )
-    event.hash = digest(event)
-    session.add(event)
+    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    now = utcnow()
+    events = []
+    for entry in entries:
+        seq += 1
+        event = AuditEvent(
+            seq=seq,
+            id=new_id("evt"),
+            occurred_at=now,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            workspace_id=entry.workspace_id,
+            source_ip=actor.source_ip,
+            request_id=actor.request_id,
+            outcome=entry.outcome,
+            details=entry.details or {},
+            prev_hash=prev,
+        )
+        event.hash = prev = digest(event)
+        events.append(event)
+    session.add_all(events)
     await session.flush()
-    log.info("audit %s", log_line(event))
-    return event
+    if log.isEnabledFor(logging.INFO):
+        for event in events:
+            log.info("audit %s", log_line(event))
+    return events
 
 
 def log_line(event: AuditEvent) -> str:

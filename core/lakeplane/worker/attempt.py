@@ -10,8 +10,10 @@ The order of writes is what makes a crash anywhere recoverable:
 3. the log is copied to the object store, then the outcome, the log's address and
    checksum, the transition and its audit event commit together, fenced again.
 
-A write that finds the token changed means another worker adopted the run: this
-attempt stands down without touching anything (:class:`LeaseLost`).
+Writes go through the worker's :class:`~lakeplane.worker.recorder.Recorder`, which
+commits the writes of many attempts together. A write that finds the token changed
+means another worker adopted the run: this attempt stands down without touching
+anything (:class:`LeaseLost`).
 """
 
 from __future__ import annotations
@@ -25,21 +27,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import select, text, update
+from sqlalchemy import select
 
 from lakeplane import audit
-from lakeplane.db.engine import is_outage
 from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog, Workspace
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import logstore
-from lakeplane.domain.runs.services import QUEUE_CHANNEL, record_transition
 from lakeplane.interfaces import Engine, EngineHandle, EngineState, ResultPreview, Submission
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
 from lakeplane.web.state import Services
 from lakeplane.worker.faults import crash_point
 from lakeplane.worker.queue import Lease
+from lakeplane.worker.recorder import Finish, LeaseLost, Recorder, Write, transient
 
 log = logging.getLogger("lakeplane.worker")
 T = TypeVar("T")
@@ -50,26 +51,6 @@ LOG_PULL_S = 2.0
 MAX_STATUS_FAILURES = 30
 PREVIEW_ROWS = 100
 UPLOAD_TIMEOUT_S = 15.0
-
-
-#: SQLSTATEs worth retrying: too many connections, server starting, serialization failure, deadlock.
-TRANSIENT_SQLSTATES = frozenset({"53300", "57P03", "40001", "40P01"})
-
-
-def transient(exc: BaseException) -> bool:
-    """An outage, or a refusal that passes by itself (the server is full or restarting)."""
-    if is_outage(exc):
-        return True
-    seen: BaseException | None = exc
-    while seen is not None:
-        if getattr(seen, "sqlstate", None) in TRANSIENT_SQLSTATES:
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
-    return False
-
-
-class LeaseLost(Exception):
-    """Another worker holds this run now; stop without writing."""
 
 
 @dataclasses.dataclass
@@ -83,6 +64,7 @@ class Context:
     poll_max_s: float
     keep_logs: bool
     stopping: asyncio.Event
+    recorder: Recorder
 
 
 @dataclasses.dataclass
@@ -102,19 +84,8 @@ class Loaded:
     workspace_slug: str
 
 
-_FENCED_LOG = text(
-    """
-    INSERT INTO run_logs (run_id, attempt, text, at)
-    SELECT CAST(:run_id AS text), :attempt, :text, clock_timestamp()
-    WHERE EXISTS (
-        SELECT 1 FROM runs WHERE id = CAST(:run_id AS text) AND lease_token = :token AND state = 'running'
-    )
-    """
-)
-
-
 class Attempt:
-    def __init__(self, ctx: Context, lease: Lease) -> None:
+    def __init__(self, ctx: Context, lease: Lease, loaded: Loaded | None = None) -> None:
         self.ctx = ctx
         self.lease = lease
         #: Set when a stop was requested (NOTIFY, heartbeat or the run row).
@@ -124,7 +95,7 @@ class Attempt:
         self.redact = Redactor()
         self._lines: list[str] = []
         self._engine_log_offset = 0
-        self._loaded: Loaded | None = None
+        self._loaded = loaded
 
     @property
     def run_id(self) -> str:
@@ -153,7 +124,9 @@ class Attempt:
                     log.exception("run %s: could not record the failure; the lease will expire", self.run_id)
 
     async def _execute(self) -> None:
-        loaded = self._loaded = await self._db(self._load)
+        if self._loaded is None:
+            self._loaded = await self._db(self._load)
+        loaded = self._loaded
         run = loaded.run
         if run.stop_requested:
             self.stop.set()
@@ -311,61 +284,25 @@ class Attempt:
                 except Exception as exc:
                     self.note(f"could not read the result preview: {self._describe(exc)}")
             await self._pull_logs(engine, handle)
-        to_state = outcome.state
-        reason = outcome.reason
-        next_attempt_at = None
-        retry = outcome.state == "failed" and self.lease.attempt < run.max_attempts and not self.stop.is_set()
-        if retry:
-            backoff = version.retry_backoff_s * 2 ** (self.lease.attempt - 1)
-            next_attempt_at = utcnow() + dt.timedelta(seconds=backoff)
-            to_state = "queued"
-            reason = f"attempt {self.lease.attempt} failed ({outcome.reason}); retry in {backoff:g} s"
-        ended = f"{outcome.state}: {outcome.reason}" if outcome.reason else outcome.state
-        self.note(f"attempt {self.lease.attempt} ended: {ended}")
-        uri, digest = await self._upload()
-        values: dict[str, Any] = {
-            "state": to_state,
-            "reason": reason,
-            "lease_expires_at": None,
-            "stats": {**(run.stats or {}), "engine": outcome.stats, "worker": self.ctx.owner},
-        }
-        if retry:
-            values.update(next_attempt_at=next_attempt_at, engine_handle=None, deadline_at=None)
-        else:
-            values.update(finished_at=utcnow())
+        finish = Finish(
+            state=outcome.state,
+            reason=outcome.reason,
+            stats={**(run.stats or {}), "engine": outcome.stats, "worker": self.ctx.owner},
+        )
+        if outcome.state == "failed" and self.lease.attempt < run.max_attempts and not self.stop.is_set():
+            finish.retry_in_s = version.retry_backoff_s * 2 ** (self.lease.attempt - 1)
+            finish.state = "queued"
+            finish.reason = (
+                f"attempt {self.lease.attempt} failed ({outcome.reason}); retry in {finish.retry_in_s:g} s"
+            )
         if preview is not None:
             builtins = msgspec.to_builtins(preview)
-            values.update(
-                row_count=preview.row_count,
-                result_preview={"columns": builtins["columns"], "rows": builtins["rows"]},
-            )
-        if uri is not None:
-            values.update(log_uri=uri, log_sha256=digest)
-
-        async def commit() -> None:
-            async with self.ctx.lp.sessions() as db, db.begin():
-                await self._insert_lines(db)  # first: the fence of the lines needs the run still running
-                result = await db.execute(self._fenced(update(Run)).values(**values))
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    raise LeaseLost
-                await db.execute(
-                    text("SELECT pg_notify(:channel, :queue)"), {"channel": QUEUE_CHANNEL, "queue": run.queue}
-                )
-                # Last: the audit append serialises every writer, so its lock is held only to the commit.
-                await record_transition(
-                    db,
-                    self.ctx.actor,
-                    run_id=run.id,
-                    workspace_id=run.workspace_id,
-                    attempt=self.lease.attempt,
-                    from_state="running",
-                    to_state=to_state,
-                    reason=reason,
-                    worker=self.ctx.owner,
-                )
-
-        await self._db(commit)
-        self._lines.clear()
+            finish.preview = {"columns": builtins["columns"], "rows": builtins["rows"]}
+            finish.row_count = preview.row_count
+        ended = f"{outcome.state}: {outcome.reason}" if outcome.reason else outcome.state
+        self.note(f"attempt {self.lease.attempt} ended: {ended}")
+        finish.log_uri, finish.log_sha256 = await self._upload()
+        await self._record(finish=finish)
 
     async def _upload(self) -> tuple[str | None, str | None]:
         if not self.ctx.keep_logs:
@@ -386,64 +323,36 @@ class Attempt:
             self.note(f"could not copy the log to the object store: {self._describe(exc)}")
             return None, None
 
-    def _fenced(self, statement: Any) -> Any:
-        return statement.where(
-            Run.id == self.run_id, Run.lease_token == self.lease.token, Run.state == "running"
-        )
-
     async def _save_handle(self, handle: EngineHandle) -> None:
-        async def save() -> None:
-            async with self.ctx.lp.sessions() as db, db.begin():
-                result = await db.execute(
-                    self._fenced(update(Run)).values(engine_handle=msgspec.to_builtins(handle))
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    raise LeaseLost
-                await self._insert_lines(db)
-
-        await self._db(save)
-        self._lines.clear()
+        await self._record(handle=msgspec.to_builtins(handle))
 
     async def _flush(self) -> None:
-        if not self._lines:
-            return
-        async with self.ctx.lp.sessions() as db, db.begin():
-            await self._insert_lines(db)
-        self._lines.clear()
-
-    async def _insert_lines(self, db: Any) -> None:
         if self._lines:
-            await db.execute(
-                _FENCED_LOG,
-                [
-                    {
-                        "run_id": self.run_id,
-                        "attempt": self.lease.attempt,
-                        "text": line,
-                        "token": self.lease.token,
-                    }
-                    for line in self._lines
-                ],
-            )
+            await self._record()
+
+    async def _record(self, *, handle: dict[str, Any] | None = None, finish: Finish | None = None) -> None:
+        """Commit the buffered log lines, with a handle or the outcome, through the worker's recorder."""
+        assert self._loaded is not None
+        taken = len(self._lines)
+        write = Write(
+            run_id=self.run_id,
+            workspace_id=self.lease.workspace_id,
+            queue=self._loaded.run.queue,
+            attempt=self.lease.attempt,
+            token=self.lease.token,
+            worker=self.ctx.owner,
+            lines=self._lines[:taken],
+            handle=handle,
+            finish=finish,
+        )
+        await self._db(lambda: self.ctx.recorder.write(write))
+        del self._lines[:taken]
 
     async def _load(self) -> Loaded:
-        async with self.ctx.lp.sessions() as db:
-            row = (
-                await db.execute(
-                    select(Run, Job, JobVersion, Connection, Workspace.slug)
-                    .join(Job, Job.id == Run.job_id)
-                    .join(Workspace, Workspace.id == Run.workspace_id)
-                    .join(JobVersion, JobVersion.id == Run.job_version_id)
-                    .outerjoin(Connection, Connection.id == JobVersion.connection_id)
-                    .where(Run.id == self.run_id)
-                )
-            ).first()
-            if row is None:
-                raise LeaseLost
-            run, job, version, conn, slug = row
-            if run.state != "running" or run.lease_token != self.lease.token:
-                raise LeaseLost
-            return Loaded(run, job, version, conn, slug)
+        loaded = (await load(self.ctx.lp, [self.lease])).get(self.run_id)
+        if loaded is None:
+            raise LeaseLost
+        return loaded
 
     async def _db(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run ``operation``, retrying while the database is unreachable (the lease fences the result)."""
@@ -465,6 +374,27 @@ class Attempt:
     def _describe(self, exc: BaseException) -> str:
         detail = getattr(exc, "detail", None)
         return self.redact(detail if isinstance(detail, str) else f"{type(exc).__name__}: {exc}")
+
+
+async def load(lp: Services, leases: list[Lease]) -> dict[str, Loaded]:
+    """What the attempts of ``leases`` need, in one query; a run no longer held by its lease is left out."""
+    tokens = {lease.run_id: lease.token for lease in leases}
+    async with lp.sessions() as db:
+        rows = (
+            await db.execute(
+                select(Run, Job, JobVersion, Connection, Workspace.slug)
+                .join(Job, Job.id == Run.job_id)
+                .join(Workspace, Workspace.id == Run.workspace_id)
+                .join(JobVersion, JobVersion.id == Run.job_version_id)
+                .outerjoin(Connection, Connection.id == JobVersion.connection_id)
+                .where(Run.id.in_(list(tokens)))
+            )
+        ).all()
+    return {
+        run.id: Loaded(run, job, version, conn, slug)
+        for run, job, version, conn, slug in rows
+        if run.state == "running" and run.lease_token == tokens[run.id]
+    }
 
 
 async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:

@@ -7,7 +7,8 @@
 - **reconcile**: adopts running runs whose lease expired (their worker died or
   hung) and, under an advisory lock so one worker at a time does it, cancels
   engine work whose run has already ended;
-- **listen**: a dedicated connection LISTENing for submits and stop requests.
+- **listen**: a dedicated connection LISTENing for submits and stop requests;
+- **recorder**: commits the attempts' writes, batched (:mod:`lakeplane.worker.recorder`).
 
 SIGTERM (or SIGINT) drains: no new claims, running attempts finish; whatever is
 still running after ``drain_timeout_s`` has its lease expired on purpose so another
@@ -38,7 +39,8 @@ from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
 from lakeplane.interfaces import Engine
 from lakeplane.web.state import Services
 from lakeplane.worker import queue
-from lakeplane.worker.attempt import Attempt, Context, transient
+from lakeplane.worker.attempt import Attempt, Context, Loaded, load
+from lakeplane.worker.recorder import Recorder, transient
 
 log = logging.getLogger("lakeplane.worker")
 
@@ -71,6 +73,7 @@ class Worker:
             workspace=workspace_limit or cfg.workspace_limit or sum(cfg.queues.values()),
         )
         self.actor = audit.Actor.system(f"worker {self.name}")
+        self.recorder = Recorder(lp, self.actor)
         self.attempts: dict[str, tuple[Attempt, asyncio.Task[None]]] = {}
         self.wake = asyncio.Event()
         self.draining = asyncio.Event()
@@ -83,6 +86,7 @@ class Worker:
             poll_max_s=max(self.poll_s, 0.05) * 5,
             keep_logs=_store_configured(lp),
             stopping=self.stopping,
+            recorder=self.recorder,
         )
 
     # -- lifecycle --------------------------------------------------------------------
@@ -102,6 +106,7 @@ class Worker:
             asyncio.create_task(self._listen(), name="listen"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self._reconcile(), name="reconcile"),
+            asyncio.create_task(self.recorder.run(), name="recorder"),
         ]
         log.info(
             "worker %s ready: queues %s, concurrency %d, lease %gs%s",
@@ -151,8 +156,7 @@ class Worker:
                     self._log_loop_error("claim", exc)
                     await asyncio.sleep(self.poll_s)
                     continue
-                for lease in leases:
-                    self._start(lease)
+                await self._start_all(leases)
                 got = len(leases)
                 if got == free:
                     continue
@@ -195,7 +199,7 @@ class Worker:
                     leases = await queue.adopt_expired(db, self.name, self.lease_s, ADOPT_BATCH)
                 for lease in leases:
                     log.info("run %s: adopted from %s", lease.run_id, lease.previous_owner)
-                    self._start(lease)
+                await self._start_all(leases)
                 if loop.time() - last_sweep >= SWEEP_INTERVAL_S:
                     last_sweep = loop.time()
                     await self._sweep_engines()
@@ -237,11 +241,23 @@ class Worker:
 
     # -- attempts -----------------------------------------------------------------------
 
-    def _start(self, lease: queue.Lease) -> None:
+    async def _start_all(self, leases: list[queue.Lease]) -> None:
+        """Start an attempt per lease, with what they need loaded in one query (or each on its own)."""
+        if not leases:
+            return
+        try:
+            loaded = await load(self.lp, leases)
+        except Exception as exc:
+            self._log_loop_error("load", exc)
+            loaded = {}
+        for lease in leases:
+            self._start(lease, loaded.get(lease.run_id))
+
+    def _start(self, lease: queue.Lease, loaded: Loaded | None = None) -> None:
         previous = self.attempts.get(lease.run_id)
         if previous is not None:  # our own older attempt lost its lease; the new one replaces it
             previous[0].lost.set()
-        attempt = Attempt(self.ctx, lease)
+        attempt = Attempt(self.ctx, lease, loaded)
         task = asyncio.create_task(attempt.execute(), name=f"run {lease.run_id}")
         self.attempts[lease.run_id] = (attempt, task)
 

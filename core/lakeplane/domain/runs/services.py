@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,40 +72,48 @@ async def record_transitions(db: AsyncSession, actor: audit.Actor, transitions: 
     The rows go in first and the audit events last: the audit append takes a lock
     that serialises every writer until the commit, so it is held as briefly as possible.
     """
+    if not transitions:
+        return
     for t in transitions:
         if (t.from_state, t.to_state) not in LEGAL:
             raise AssertionError(f"illegal run transition {t.from_state} -> {t.to_state}")
     now = utcnow()
-    db.add_all(
-        RunTransition(
-            run_id=t.run_id,
-            attempt=t.attempt,
-            from_state=t.from_state,
-            to_state=t.to_state,
-            reason=t.reason,
-            worker=t.worker,
-            at=now,
-        )
-        for t in transitions
-    )
-    await db.flush()
-    for t in transitions:
-        await audit.record(
-            db,
-            actor,
-            "run.transition",
-            target_type="run",
-            target_id=t.run_id,
-            workspace_id=t.workspace_id,
-            outcome="failure" if t.to_state in ("failed", "timed_out") else "success",
-            details={
-                "from": t.from_state,
-                "to": t.to_state,
+    await db.execute(
+        insert(RunTransition),
+        [
+            {
+                "run_id": t.run_id,
                 "attempt": t.attempt,
+                "from_state": t.from_state,
+                "to_state": t.to_state,
                 "reason": t.reason,
-                **(t.details or {}),
-            },
-        )
+                "worker": t.worker,
+                "at": now,
+            }
+            for t in transitions
+        ],
+    )
+    await audit.record_many(
+        db,
+        actor,
+        [
+            audit.Entry(
+                "run.transition",
+                target_type="run",
+                target_id=t.run_id,
+                workspace_id=t.workspace_id,
+                outcome="failure" if t.to_state in ("failed", "timed_out") else "success",
+                details={
+                    "from": t.from_state,
+                    "to": t.to_state,
+                    "attempt": t.attempt,
+                    "reason": t.reason,
+                    **(t.details or {}),
+                },
+            )
+            for t in transitions
+        ],
+    )
 
 
 async def record_transition(
