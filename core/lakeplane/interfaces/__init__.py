@@ -27,10 +27,12 @@ from lakeplane.interfaces.engine import (
     EngineHandle,
     EngineState,
     EngineStatus,
+    Identifier,
     LogChunk,
     ResultColumn,
     ResultPreview,
     Submission,
+    encode_value,
 )
 from lakeplane.interfaces.object_store import ObjectInfo, ObjectStore
 
@@ -48,6 +50,7 @@ __all__ = [
     "EngineHandle",
     "EngineState",
     "EngineStatus",
+    "Identifier",
     "Identity",
     "LogChunk",
     "NewField",
@@ -64,6 +67,7 @@ __all__ = [
     "Submission",
     "TableIdent",
     "TableInfo",
+    "encode_value",
     "endpoint_fields",
     "secret_fields",
 ]

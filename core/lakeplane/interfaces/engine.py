@@ -33,6 +33,34 @@ class EngineState(enum.StrEnum):
         return self not in (EngineState.QUEUED, EngineState.RUNNING)
 
 
+class Identifier(str):
+    """A parameter value that names a table, schema or catalog: ``orders``,
+    ``sales.orders`` or ``iceberg.sales.orders``.
+
+    Job parameters of type ``identifier`` reach engines as this type (validated at
+    submit). An engine that builds SQL must write it as a quoted, qualified name,
+    each part checked again by the engine's own quoting, and never paste it in as
+    text; every other value stays a bind value. It is a plain ``str`` to anything
+    else: ``json.dumps`` writes the name, so engines that only pass parameters on see
+    a string. msgspec does not encode ``str`` subclasses: encode submissions with
+    ``enc_hook=encode_value``; decoding yields a plain ``str`` again.
+    """
+
+    __slots__ = ()
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The dot-separated parts, unchecked: ``("iceberg", "sales", "orders")``."""
+        return tuple(self.split("."))
+
+
+def encode_value(value: Any) -> Any:
+    """msgspec ``enc_hook`` for :class:`Submission` parameters: an :class:`Identifier` as its text."""
+    if isinstance(value, Identifier):
+        return str(value)
+    raise NotImplementedError(f"values of type {type(value).__name__} are not encodable")
+
+
 class Submission(msgspec.Struct):
     """One attempt of one run, as handed to an engine."""
 
@@ -43,7 +71,8 @@ class Submission(msgspec.Struct):
     job_type: str
     #: The job definition, already decoded into the engine's ``spec_type(job_type)``.
     spec: Any
-    #: Parameter values after validation; engines pass them as bind values, never as text.
+    #: Parameter values after validation; engines pass them as bind values, never as text,
+    #: except an :class:`Identifier`, which a SQL engine writes as a quoted name.
     parameters: dict[str, Any] = {}
     #: Labels tying engine work to the run (Trino client tags, Kubernetes labels).
     tags: dict[str, str] = {}

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from lakeplane.errors import EngineUnavailable
-from lakeplane.interfaces import Submission
+from lakeplane.interfaces import Identifier, Submission
 from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkParams
 from lakeplane_spark.kubernetes import manifests
 from lakeplane_spark.spec import decode_spec
@@ -206,3 +206,13 @@ async def test_without_a_cluster_the_backend_reports_it_unreachable(tmp_path: Pa
         )
         with pytest.raises(EngineUnavailable):
             await engine.submit(in_image)
+
+
+def test_an_identifier_parameter_reaches_the_job_as_a_plain_string() -> None:
+    submission = msgspec.structs.replace(
+        SUBMISSION, parameters={"month": "2026-01", "table": Identifier("lake.energy.meter_readings")}
+    )
+    (value,) = (
+        e["value"] for e in manifests.plain_env(PARAMS, submission) if e["name"] == "LAKEPLANE_PARAMETERS"
+    )
+    assert value == '{"month": "2026-01", "table": "lake.energy.meter_readings"}'

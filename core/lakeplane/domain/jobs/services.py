@@ -4,7 +4,8 @@ A job's definition is checked by decoding it into the spec type of the engine th
 the config enables for the job type, so a job that the worker could not hand to its
 engine is refused at creation, not at 3 a.m. Declared parameters are checked again
 at every submit; their values only ever reach SQL as bind values or as identifiers
-that passed :data:`IDENTIFIER` (the engine quotes them).
+that passed :data:`IDENTIFIER`, handed to the engine as
+:class:`~lakeplane.interfaces.Identifier` (the engine checks and quotes them again).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from lakeplane.domain.connections import services as connections
 from lakeplane.domain.jobs.schemas import JobCreate, JobOut, JobUpdate, JobVersionOut, ParameterSpec
 from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.ids import new_id
-from lakeplane.interfaces import Engine
+from lakeplane.interfaces import Engine, Identifier
 from lakeplane.plugins import Selected
 from lakeplane.timeutil import utcnow
 from lakeplane.web.pagination import paginate
@@ -178,12 +179,19 @@ def check_parameters(declared: Sequence[dict[str, Any]], given: dict[str, Any]) 
 
 
 def engine_values(declared: Sequence[dict[str, Any]], stored: dict[str, Any]) -> dict[str, Any]:
-    """Stored (JSON) parameter values as the typed values an engine binds: dates become ``date``."""
+    """Stored (JSON) parameter values as the typed values an engine gets: dates become ``date``,
+    identifiers :class:`~lakeplane.interfaces.Identifier` (which a SQL engine quotes as a name)."""
     kinds = {p["name"]: p.get("type", "string") for p in declared}
-    return {
-        name: dt.date.fromisoformat(value) if kinds.get(name) == "date" and isinstance(value, str) else value
-        for name, value in stored.items()
-    }
+    return {name: _engine_value(kinds.get(name), value) for name, value in stored.items()}
+
+
+def _engine_value(kind: str | None, value: Any) -> Any:
+    if isinstance(value, str):
+        if kind == "date":
+            return dt.date.fromisoformat(value)
+        if kind == "identifier":
+            return Identifier(value)
+    return value
 
 
 def _check_declared(parameters: list[ParameterSpec]) -> list[dict[str, Any]]:
