@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lakeplane.errors import QueryFailed, ValidationFailed
-from lakeplane.interfaces import EngineState, Submission
+from lakeplane.interfaces import EngineState, Identifier, Submission
 from lakeplane.testing.contracts.engine import wait_until_terminal
 from lakeplane_trino import TrinoEngine, TrinoSqlSpec, quote_identifier
 
@@ -108,6 +108,50 @@ async def test_a_missing_parameter_starts_nothing(trino: TrinoEngine) -> None:
     )
     with pytest.raises(ValidationFailed, match=":name"):
         await trino.submit(submission)
+
+
+NODES = "SELECT count(*) FROM :nodes WHERE coordinator = :coordinator"
+
+
+async def test_an_identifier_parameter_names_the_table(trino: TrinoEngine) -> None:
+    nodes = Identifier("system.runtime.nodes")
+    assert (await trino.execute(NODES, {"nodes": nodes, "coordinator": True})).rows == [[1]]
+    assert (await trino.execute(NODES, {"nodes": nodes, "coordinator": False})).rows == [[0]]
+    # The same text as a plain string is a value, and a value cannot stand for a table.
+    with pytest.raises(QueryFailed):
+        await trino.execute(NODES, {"nodes": "system.runtime.nodes", "coordinator": True})
+
+
+async def test_a_submitted_identifier_resolves_against_the_jobs_catalog_and_schema(
+    trino: TrinoEngine,
+) -> None:
+    submission = Submission(
+        run_id="run_ident",
+        attempt=1,
+        workspace="test",
+        job_type="trino_sql",
+        spec=TrinoSqlSpec(sql="SELECT count(*) FROM :tables WHERE table_name = 'nodes'", catalog="system"),
+        parameters={"tables": Identifier("information_schema.tables")},
+    )
+    handle = await trino.submit(submission)
+    assert (await wait_until_terminal(trino, handle, 60)).state is EngineState.SUCCEEDED
+    preview = await trino.results(handle)
+    assert preview is not None
+    assert preview.rows == [[1]]
+
+
+async def test_a_hostile_identifier_starts_nothing(trino: TrinoEngine) -> None:
+    submission = Submission(
+        run_id="run_hostile",
+        attempt=1,
+        workspace="test",
+        job_type="trino_sql",
+        spec=TrinoSqlSpec(sql=NODES),
+        parameters={"nodes": Identifier("system.runtime.nodes; DROP TABLE t"), "coordinator": True},
+    )
+    with pytest.raises(ValidationFailed, match="parameter 'nodes'"):
+        await trino.submit(submission)
+    assert not [work for work in await trino.list_active() if work.run_id == "run_hostile"]
 
 
 @_slow

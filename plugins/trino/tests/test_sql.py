@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lakeplane.errors import ValidationFailed
+from lakeplane.interfaces import Identifier
 from lakeplane_trino import (
     TrinoEngine,
     TrinoParams,
@@ -23,7 +24,7 @@ from lakeplane_trino import (
     quote_qualified,
     sql_literal,
 )
-from lakeplane_trino._sql import IDENTIFIER_PATTERN
+from lakeplane_trino._sql import IDENTIFIER_PATTERN, ParsedStatement
 
 # -- identifiers ------------------------------------------------------------------------
 
@@ -126,6 +127,99 @@ def test_question_marks_inside_strings_are_text() -> None:
 def test_an_unbindable_value_names_its_parameter() -> None:
     with pytest.raises(ValidationFailed, match="'when'"):
         bind_statement("SELECT :when", {"when": object()})
+
+
+# -- identifier parameters --------------------------------------------------------------
+
+_NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [
+        ("orders", '"orders"'),
+        ("sales.orders", '"sales"."orders"'),
+        ("iceberg.sales.orders", '"iceberg"."sales"."orders"'),
+    ],
+)
+def test_an_identifier_parameter_is_written_in_quoted(value: str, quoted: str) -> None:
+    statement = bind_statement("SELECT count(*) FROM :table", {"table": Identifier(value)})
+    assert statement == f"SELECT count(*) FROM {quoted}"
+
+
+def test_identifiers_are_written_in_and_other_values_stay_bound() -> None:
+    statement = bind_statement(
+        "SELECT * FROM :table WHERE region = :region AND n > :n",
+        {"table": Identifier("iceberg.sales.orders"), "region": "north", "n": 2},
+    )
+    assert statement == (
+        """EXECUTE IMMEDIATE 'SELECT * FROM "iceberg"."sales"."orders" WHERE region = ? AND n > ?' """
+        "USING 'north', 2"
+    )
+
+
+def test_a_plain_string_is_never_a_name() -> None:
+    statement = bind_statement("SELECT * FROM :table", {"table": "iceberg.sales.orders"})
+    assert statement == "EXECUTE IMMEDIATE 'SELECT * FROM ?' USING 'iceberg.sales.orders'"
+
+
+def test_an_identifier_beside_a_quoted_name_stays_a_separate_token() -> None:
+    tables = {"a": Identifier("x"), "b": Identifier("y")}
+    assert bind_statement('SELECT :a:b, "q":a', tables) == 'SELECT "x" "y", "q" "x"'
+    assert bind_statement("SELECT * FROM :a.orders", tables) == 'SELECT * FROM "x".orders'
+
+
+HOSTILE = [
+    ("x; DROP TABLE y", "not a valid identifier"),
+    ('a"b', "not a valid identifier"),
+    ("a.b.c.d", "4 parts"),
+    ("", "empty"),
+    ("a..b", "not a valid identifier"),
+    ("orders --", "not a valid identifier"),
+    ("a.b' OR '1'='1", "not a valid identifier"),
+    ("tab\tle", "not a valid identifier"),
+    ("ä", "not a valid identifier"),
+    ("x" * 129, "not a valid identifier"),
+]
+
+
+@pytest.mark.parametrize(("value", "reason"), HOSTILE)
+def test_a_hostile_identifier_is_refused_naming_its_parameter(value: str, reason: str) -> None:
+    with pytest.raises(ValidationFailed, match=reason) as caught:
+        bind_statement("SELECT count(*) FROM :table WHERE x = :x", {"table": Identifier(value), "x": 1})
+    assert "'table'" in caught.value.detail
+    (error,) = caught.value.extra["errors"]
+    assert error["field"] == "parameters.table"
+    assert reason in error["message"]
+
+
+@given(st.lists(_NAME, min_size=1, max_size=3))
+def test_any_plain_name_becomes_one_quoted_name(parts: list[str]) -> None:
+    statement = bind_statement("SELECT * FROM :t WHERE k = :k", {"t": Identifier(".".join(parts)), "k": "v"})
+    inner = ".".join(f'"{part}"' for part in parts)
+    assert statement == f"EXECUTE IMMEDIATE 'SELECT * FROM {inner} WHERE k = ?' USING 'v'"
+
+
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.text(alphabet="aZ_1.;\"' -/*\n", max_size=20),
+        st.lists(_NAME, max_size=5).map(".".join),
+    )
+)
+def test_any_text_is_refused_or_only_quoted_plain_names(text: str) -> None:
+    parts = text.split(".")
+    if not (len(parts) <= 3 and all(IDENTIFIER_PATTERN.fullmatch(part) for part in parts)):
+        with pytest.raises(ValidationFailed) as caught:
+            bind_statement("SELECT * FROM :t", {"t": Identifier(text)})
+        assert caught.value.extra["errors"][0]["field"] == "parameters.t"
+        return
+    statement = bind_statement("SELECT * FROM :t", {"t": Identifier(text)})
+    # Read back with the plugin's own tokenizer: only quoted names and dots were added.
+    tokens = ParsedStatement(statement).tokens
+    assert tokens[0] == ("code", "SELECT * FROM ")
+    assert [text for kind, text in tokens[1:] if kind != "quoted"] == ["."] * (len(parts) - 1)
+    assert [text[1:-1] for kind, text in tokens if kind == "quoted"] == parts
 
 
 # -- literals ---------------------------------------------------------------------------

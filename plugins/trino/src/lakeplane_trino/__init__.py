@@ -2,7 +2,9 @@
 
 Job SQL names parameters ``:name``; their values are bound with
 ``EXECUTE IMMEDIATE ... USING`` and never pasted into the text. Identifiers that
-must be built into SQL go through :func:`quote_identifier`.
+must be built into SQL go through :func:`quote_identifier`: so does a parameter of
+type ``identifier`` (an :class:`~lakeplane.interfaces.Identifier`), which is written
+in as a quoted name such as ``"iceberg"."sales"."orders"``.
 """
 
 from lakeplane_trino._engine import ATTEMPT_TAG, RUN_TAG, TrinoEngine

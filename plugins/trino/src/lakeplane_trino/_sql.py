@@ -10,6 +10,12 @@ becomes SQL syntax: it is rendered as a single typed literal (``'it''s'``,
 ``DATE '2024-01-31'``, ``X'00ff'``) by :func:`sql_literal`, and only values of
 the types listed there are accepted.
 
+The one exception is an :class:`~lakeplane.interfaces.Identifier` (a job parameter
+of type ``identifier``): it names a table, so it is written into the statement
+as a quoted name, ``:table`` becoming ``"iceberg"."sales"."orders"``, each of its
+one to three parts checked by :func:`quote_identifier`. A plain ``str`` is
+always a bound value, so only the typed parameter can become a name.
+
 Placeholders are found by a small tokenizer that skips string literals, quoted
 identifiers and comments, so ``':x'`` or ``-- :x`` are left alone. A bare ``?``
 in a job's SQL is refused (it would collide with the positional markers used
@@ -27,9 +33,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from lakeplane.errors import ValidationFailed
+from lakeplane.interfaces import Identifier
 
 #: Identifiers the plugin will quote: plain ASCII names, as Trino itself folds them.
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+#: A parameter may name ``table``, ``schema.table`` or ``catalog.schema.table``.
+MAX_IDENTIFIER_PARTS = 3
 #: Session property names: ``name`` or ``catalog.name``.
 SESSION_PROPERTY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
 
@@ -122,9 +131,12 @@ def placeholders(sql: str) -> list[str]:
 def bind_statement(sql: str, parameters: Mapping[str, Any]) -> str:
     """The text to send for ``sql`` with ``parameters`` bound to its ``:name`` placeholders.
 
-    Without placeholders the statement is sent as written. Parameters the statement
-    does not name are ignored; a placeholder without a value is a
-    :class:`ValidationFailed` listing every missing name.
+    Without placeholders the statement is sent as written. An
+    :class:`~lakeplane.interfaces.Identifier` value is written in as a quoted name;
+    every other value is bound, and with no value left to bind the statement is sent
+    without ``EXECUTE IMMEDIATE``. Parameters the statement does not name are
+    ignored; a placeholder without a value is a :class:`ValidationFailed` listing
+    every missing name, and so is an identifier that is not one to three plain names.
     """
     try:
         statement = ParsedStatement(sql)
@@ -138,9 +150,53 @@ def bind_statement(sql: str, parameters: Mapping[str, Any]) -> str:
             "no value for placeholder " + ", ".join(f":{name}" for name in missing),
             [{"field": f"parameters.{name}", "message": "missing"} for name in missing],
         )
-    values = [_parameter_literal(name, parameters[name]) for name in statement.placeholders]
-    inner = "".join("?" if kind == "placeholder" else text for kind, text in statement.tokens).rstrip()
+    values: list[str] = []
+    pieces: list[str] = []
+    for kind, text in statement.tokens:
+        if kind != "placeholder":
+            pieces.append(text)
+            continue
+        value = parameters[text[1:]]
+        if isinstance(value, Identifier):
+            pieces.append(_identifier_text(text[1:], value))
+        else:
+            values.append(_parameter_literal(text[1:], value))
+            pieces.append("?")
+    inner = _join(pieces).rstrip()
+    if not values:
+        return inner
     return "EXECUTE IMMEDIATE " + _string_literal(inner) + " USING " + ", ".join(values)
+
+
+def _identifier_text(name: str, value: Identifier) -> str:
+    """``value`` as a quoted, qualified name, or :class:`ValidationFailed` for parameter ``name``."""
+    parts = value.parts
+    if not value:
+        problem = "an empty identifier"
+    elif len(parts) > MAX_IDENTIFIER_PARTS:
+        problem = f"{value!r} has {len(parts)} parts; at most {MAX_IDENTIFIER_PARTS} (catalog.schema.table)"
+    else:
+        try:
+            return quote_qualified(*parts)
+        except ValidationFailed as exc:
+            problem = exc.detail
+    raise ValidationFailed(
+        f"parameter {name!r}: {problem}", [{"field": f"parameters.{name}", "message": problem}]
+    )
+
+
+def _join(pieces: list[str]) -> str:
+    """The pieces as one text, with a space wherever two double quotes would meet.
+
+    Written next to each other, ``"a"`` and ``"b"`` would read as the one name ``a"b``;
+    in the job's own text they were separate tokens, so a space keeps them apart.
+    """
+    out: list[str] = []
+    for piece in pieces:
+        if out and out[-1].endswith('"') and piece.startswith('"'):
+            out.append(" ")
+        out.append(piece)
+    return "".join(out)
 
 
 def _parameter_literal(name: str, value: Any) -> str:

@@ -61,7 +61,8 @@ class TrinoSqlSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A ``trino_sql`` job: one statement, with ``:name`` placeholders for parameters.
 
     ``Submission.parameters`` supplies the placeholder values by name; they are
-    bound with ``EXECUTE IMMEDIATE ... USING``, never pasted into the text.
+    bound with ``EXECUTE IMMEDIATE ... USING``, never pasted into the text, except
+    an ``identifier`` parameter, which is written in as a checked, quoted name.
     """
 
     sql: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)]
