@@ -416,7 +416,9 @@ class JobPages(Controller):
         errors.update(param_errors)
         errors.update(common_errors)
         if errors:
-            return await self._refused(request, db, lp, form, job=job_out, job_type=job.type, errors=errors)
+            return await self._refused(
+                request, db, lp, form, job=job_out, job_type=job_out.type, errors=errors
+            )
         try:
             payload: dict[str, Any] = {
                 "name": str(form.get("name", "")).strip() or None,
@@ -434,7 +436,7 @@ class JobPages(Controller):
             data = msgspec.convert(payload, JobUpdate)
             await services.update(db, lp, principal(request).actor(request), ws_row.id, job_id, data)
         except SAVE_ERRORS as exc:
-            return await self._refused(request, db, lp, form, job=job_out, job_type=job.type, exc=exc)
+            return await self._refused(request, db, lp, form, job=job_out, job_type=job_out.type, exc=exc)
         return see_other(f"/ui/w/{ws_row.slug}/jobs/{job_id}?saved=1")
 
     @get("/{job_id:str}/versions", opt={"permission": "workspace:viewer"})

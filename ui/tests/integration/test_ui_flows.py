@@ -160,6 +160,46 @@ async def test_job_versions_diff_run_stop_rerun(signed_in, workspace):
     assert tail.json()["finished"] is True
 
 
+async def test_refused_job_saves_show_the_form_again(signed_in, workspace):
+    """Create and edit answer 422 with the form as sent and each error by its field:
+    checks of the form, the schema's (``max_attempts`` 0) and the service's (a name taken)."""
+    editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
+    await make_noop_job(editor, csrf, workspace, name="taken")
+    job_id = await make_noop_job(editor, csrf, workspace, name="mine")
+    form = {
+        "csrf_token": csrf,
+        "type": "noop",
+        "name": "fresh",
+        "d.delay_s": "0",
+        "d.fail": "false",
+        "d.message": "kept on refusal",
+        "param.0.name": "day",
+        "param.0.type": "date",
+        "param.0.default": "2026-01-01",
+        "queue": "default",
+        "max_attempts": "1",
+        "retry_backoff_s": "10",
+    }
+    for url in (f"/ui/w/{workspace.slug}/jobs/new", f"/ui/w/{workspace.slug}/jobs/{job_id}/edit"):
+        checked = await editor.post(url, data={**form, "max_attempts": "many"})
+        assert checked.status_code == 422, url
+        assert 'id="f-max_attempts-err">a number<' in checked.text
+        assert "Fix the fields marked below." in checked.text
+        assert 'value="kept on refusal"' in checked.text and 'value="day"' in checked.text
+
+        schema = await editor.post(url, data={**form, "max_attempts": "0"})
+        assert schema.status_code == 422, url
+        assert 'id="f-max_attempts-err"' in schema.text and "Fix the fields marked below." in schema.text
+        assert 'value="kept on refusal"' in schema.text
+
+        taken = await editor.post(url, data={**form, "name": "taken"})
+        assert taken.status_code == 422, url
+        detail = "a job named &#39;taken&#39; already exists in this workspace"
+        assert f'id="f-name-err">{detail}<' in taken.text
+        assert f'role="alert">{detail}<' in taken.text
+        assert 'value="kept on refusal"' in taken.text and 'value="day"' in taken.text
+
+
 async def test_schedule_members_tokens_audit_health(signed_in, workspace):
     admin, csrf, _ = await signed_in(is_admin=True)
     job_id = await make_noop_job(admin, csrf, workspace, name="hourly")
