@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import ssl
 import uuid
 from typing import Any
 
@@ -24,6 +25,7 @@ from lakeplane_trino import (
     quote_qualified,
     sql_literal,
 )
+from lakeplane_trino._protocol import tls_context
 from lakeplane_trino._sql import IDENTIFIER_PATTERN, ParsedStatement
 
 # -- identifiers ------------------------------------------------------------------------
@@ -323,6 +325,23 @@ def test_connection_parameters() -> None:
         with pytest.raises(msgspec.ValidationError):
             msgspec.convert(bad, TrinoParams)
     msgspec.convert({"host": "trino", "user": "u", "password": "p", "http_scheme": "https"}, TrinoParams)
+
+
+async def test_engines_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening an engine (once per run attempt in the worker) does not read the CA bundle again."""
+    params = TrinoParams(host="127.0.0.1", user="u")
+    async with TrinoEngine(params):
+        pass
+    built: list[object] = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(ssl, "create_default_context", lambda *a, **k: built.append(a) or real(*a, **k))
+    for _ in range(3):
+        async with TrinoEngine(params):
+            pass
+    assert built == []
+    assert tls_context(True) is tls_context(True)
+    assert tls_context(True).verify_mode is ssl.CERT_REQUIRED
+    assert tls_context(False).verify_mode is ssl.CERT_NONE
 
 
 def test_only_trino_sql_jobs() -> None:

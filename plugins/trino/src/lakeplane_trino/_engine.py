@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.metadata
 import math
 import re
@@ -59,6 +60,7 @@ _TAG_PART = re.compile(r"[A-Za-z0-9_.:/@+-]{1,200}")
 TIMEOUT_GRACE_S = 60
 
 
+@functools.cache
 def _version() -> str:
     try:
         return importlib.metadata.version("lakeplane-plugin-trino")

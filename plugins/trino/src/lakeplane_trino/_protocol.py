@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
+import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -152,6 +154,19 @@ def _mapped_errors(base_url: str, doing: str) -> Iterator[None]:
         raise UpstreamError(f"Trino at {base_url} sent an unreadable answer while {doing}: {exc}") from exc
 
 
+@functools.cache
+def tls_context(verify: bool) -> ssl.SSLContext:
+    """The TLS context of every client in this process with this ``verify`` setting.
+
+    httpx builds a new context for each client, reading the whole CA bundle
+    (``SSL_CERT_FILE``, ``SSL_CERT_DIR`` or certifi's), which took 150-250 ms of CPU
+    on the shared 2-core build machine; the worker opens an engine, hence a client,
+    for every attempt. Built once here, the bundle is read at the first use: a
+    changed bundle takes a restart.
+    """
+    return httpx.create_ssl_context(verify=verify)
+
+
 class TrinoHttp:
     """One connection pool to one coordinator, authenticated as the connection's user."""
 
@@ -160,7 +175,7 @@ class TrinoHttp:
         auth = httpx.BasicAuth(params.user, params.password) if params.password is not None else None
         self._client = httpx.AsyncClient(
             auth=auth,
-            verify=params.verify_tls,
+            verify=tls_context(params.verify_tls),
             timeout=httpx.Timeout(params.request_timeout_s, connect=min(params.request_timeout_s, 10.0)),
             headers={
                 "X-Trino-User": params.user,
