@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import AuditEvent
@@ -32,6 +32,7 @@ from lakeplane.timeutil import utcnow
 log = logging.getLogger("lakeplane.audit")
 GENESIS = "0" * 64
 _LOCK = text("SELECT pg_advisory_xact_lock(7420931)")
+_COLUMNS = tuple(AuditEvent.__table__.columns.keys())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +107,7 @@ async def record_many(session: AsyncSession, actor: Actor, entries: Sequence[Ent
 
     The lock is held until the transaction ends, so callers append last, just before
     they commit; a batch costs the chain one lock however many events it holds.
+    The events are returned as written; they are not attached to ``session``.
     """
     if not entries:
         return []
@@ -138,8 +140,7 @@ async def record_many(session: AsyncSession, actor: Actor, entries: Sequence[Ent
         )
         event.hash = prev = digest(event)
         events.append(event)
-    session.add_all(events)
-    await session.flush()
+    await session.execute(insert(AuditEvent), [{c: getattr(e, c) for c in _COLUMNS} for e in events])
     if log.isEnabledFor(logging.INFO):
         for event in events:
             log.info("audit %s", log_line(event))

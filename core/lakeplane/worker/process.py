@@ -47,6 +47,8 @@ log = logging.getLogger("lakeplane.worker")
 #: Engine work is compared with run states this often (seconds), by one worker at a time.
 SWEEP_INTERVAL_S = 10.0
 ADOPT_BATCH = 100
+#: How soon to claim again after another worker held the workspaces (its claim takes a few ms).
+CONTENDED_RETRY_S = 0.005
 
 
 class Worker:
@@ -152,6 +154,9 @@ class Worker:
                         leases = await queue.claim(
                             db, self.actor, self.name, self.queues, free, self.lease_s, self.limits
                         )
+                except queue.Contended:
+                    await asyncio.sleep(CONTENDED_RETRY_S)
+                    continue
                 except Exception as exc:
                     self._log_loop_error("claim", exc)
                     await asyncio.sleep(self.poll_s)

@@ -38,6 +38,10 @@ class Limits:
     workspace: int
 
 
+class Contended(Exception):
+    """Another worker is claiming in the same workspaces right now; try again in a moment."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Lease:
     run_id: str
@@ -98,7 +102,11 @@ async def claim(
     lease_s: float,
     limits: Limits,
 ) -> list[Lease]:
-    """Start up to ``want`` queued runs as attempts leased to ``owner``; commits."""
+    """Start up to ``want`` queued runs as attempts leased to ``owner``; commits.
+
+    Raises :class:`Contended` when there were runs to start but other workers held
+    every workspace involved.
+    """
     async with db.begin():
         candidates = (
             (await db.execute(_CANDIDATES, {"queues": queues, "scan": want * 4 + 16})).mappings().all()
@@ -115,7 +123,7 @@ async def claim(
                 locked.add(workspace_id)
         candidates = [c for c in candidates if c["workspace_id"] in locked]
         if not candidates:
-            return []
+            raise Contended
         per_workspace: Counter[str] = Counter()
         per_queue: Counter[tuple[str, str]] = Counter()
         per_job: Counter[str] = Counter()

@@ -248,18 +248,22 @@ async def submit_run(
         created_at=now,
         stats={},
     )
-    try:
-        async with db.begin_nested():
-            db.add(run)
-            await db.flush()
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        existing = await _by_key(db, workspace_id, job_id, idempotency_key)
-        if existing is None:  # the other submit rolled back after all; let the caller retry
-            raise Conflict("a concurrent request with this Idempotency-Key did not complete; retry") from None
-        await db.commit()
-        return existing
+    if idempotency_key is None:
+        db.add(run)
+        await db.flush()
+    else:
+        try:  # a concurrent submit with the same key may win the unique index
+            async with db.begin_nested():
+                db.add(run)
+                await db.flush()
+        except IntegrityError:
+            existing = await _by_key(db, workspace_id, job_id, idempotency_key)
+            if existing is None:  # the other submit rolled back after all; let the caller retry
+                raise Conflict(
+                    "a concurrent request with this Idempotency-Key did not complete; retry"
+                ) from None
+            await db.commit()
+            return existing
     await db.execute(
         text("SELECT pg_notify(:channel, :queue)"), {"channel": QUEUE_CHANNEL, "queue": run.queue}
     )
