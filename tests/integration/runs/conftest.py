@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -16,17 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from lakeplane import audit
 from lakeplane.db.engine import is_outage
 from lakeplane.db.models import AuditEvent, Run, RunTransition, Workspace
+from lakeplane.domain.connections import services as connections
+from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import LEGAL, submit_run
 from lakeplane.ids import new_id
-from lakeplane.testing.app import create_database, make_config
+from lakeplane.testing.app import create_database, make_config, make_user
 from lakeplane.timeutil import utcnow
+from lakeplane.web.app import create_app
 from lakeplane.web.state import Services
 
 LEASE_S = 3.0
@@ -136,15 +141,47 @@ class RunsEnv:
         return worker
 
     async def job(self, name: str | None = None, **definition: Any) -> str:
+        return await self.job_with(definition, name=name)
+
+    async def job_with(
+        self, definition: dict[str, Any], *, name: str | None = None, job_type: str = "noop", **settings: Any
+    ) -> str:
+        """A job; ``settings`` are the version's other fields (queue, limits, retries, timeout, connection)."""
         async with self.lp.sessions() as db:
             job, _ = await jobs.create(
                 db,
                 self.lp,
                 self.actor,
                 self.workspace_id,
-                JobCreate(name=name or f"noop-{secrets.token_hex(3)}", type="noop", definition=definition),
+                JobCreate(
+                    name=name or f"{job_type}-{secrets.token_hex(3)}",
+                    type=job_type,  # type: ignore[arg-type]
+                    definition=definition,
+                    **settings,
+                ),
             )
         return job.id
+
+    async def trino_connection(self, trino_service: Any) -> str:
+        """An engine connection to the session's Trino; its id."""
+        async with self.lp.sessions() as db:
+            conn = await connections.create(
+                db,
+                self.lp,
+                self.actor,
+                self.workspace_id,
+                ConnectionCreate(
+                    name=f"trino-{secrets.token_hex(2)}",
+                    role="engine",
+                    plugin="trino",
+                    params={
+                        "host": trino_service.host,
+                        "port": trino_service.port,
+                        "user": trino_service.user,
+                    },
+                ),
+            )
+        return conn.id
 
     async def submit(self, job_id: str, count: int = 1, *, parallel: int = 8) -> list[str]:
         ids: list[str] = []
@@ -184,6 +221,11 @@ class RunsEnv:
             if not is_outage(exc):
                 raise
             return False
+
+    async def held_by(self, ids: list[str], owner: str) -> bool:
+        """Whether ``owner`` holds every one of ``ids`` running, with its engine handle stored."""
+        held = await self.runs(ids)
+        return all(r.state == "running" and r.lease_owner == owner and r.engine_handle for r in held)
 
     async def all_terminal(self, ids: list[str]) -> bool:
         return all(r.state in ("succeeded", "failed", "cancelled", "timed_out") for r in await self.runs(ids))
@@ -235,11 +277,16 @@ async def make_env(
     tmp_path: Path,
     engines: dict[str, str] | None = None,
     object_store: dict[str, Any] | None = None,
+    *,
+    queues: dict[str, int] | None = None,
+    workspace_limit: int | None = None,
 ) -> RunsEnv:
     """A fresh database, a config file for worker processes, and the test's own services."""
     url = await create_database(postgres_url, prefix="lp_runs")
-    queues = {"default": 1000, "bi": 8, "batch": 4}
-    worker = {"lease_seconds": LEASE_S, "poll_interval_s": 0.05, "queues": queues}
+    queues = queues or {"default": 1000, "bi": 8, "batch": 4}
+    worker: dict[str, Any] = {"lease_seconds": LEASE_S, "poll_interval_s": 0.05, "queues": queues}
+    if workspace_limit is not None:
+        worker["workspace_limit"] = workspace_limit
     engine_config = {name: {"plugin": plugin} for name, plugin in (engines or {}).items()}
     security = {"allowed_endpoints": ["127.0.0.1", "localhost"]}
     store = {"object_store": {"plugin": "s3", "options": object_store}} if object_store else {}
@@ -258,8 +305,10 @@ async def make_env(
         "[worker]",
         f"lease_seconds = {LEASE_S}",
         "poll_interval_s = 0.05",
-        "queues = { default = 1000, bi = 8, batch = 4 }",
+        "queues = { " + ", ".join(f"{q} = {n}" for q, n in queues.items()) + " }",
     ]
+    if workspace_limit is not None:
+        lines.append(f"workspace_limit = {workspace_limit}")
     for name, plugin in (engines or {}).items():
         lines += [f"[engines.{name}]", f'plugin = "{plugin}"']
     if object_store:
@@ -285,3 +334,20 @@ async def runs_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsE
     finally:
         env.stop_all()
         await env.lp.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def api_client(env: RunsEnv) -> AsyncIterator[tuple[AsyncTestClient[Any], str]]:
+    """An admin's client of the real app on ``env``'s database, and the workspace's URL prefix."""
+    app = create_app(env.lp.config)
+    async with env.lp.sessions() as db:  # the app's own pool lives in the test client's loop
+        _, token = await make_user(db, f"admin-{secrets.token_hex(3)}", is_admin=True)
+    async with AsyncTestClient(app=app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client, f"/api/v1/workspaces/{env.workspace_id}"
+
+
+@pytest.fixture
+async def api(runs_env: RunsEnv) -> AsyncIterator[tuple[AsyncTestClient[Any], str]]:
+    async with api_client(runs_env) as found:
+        yield found

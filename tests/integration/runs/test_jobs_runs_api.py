@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from lakeplane.db.models import Run
-from lakeplane.testing.app import make_user
-from lakeplane.web.app import create_app
 
 from .conftest import LEASE_S, RunsEnv
-
-
-@pytest.fixture
-async def api(runs_env: RunsEnv) -> AsyncIterator[tuple[AsyncTestClient[Any], str]]:
-    app = create_app(runs_env.lp.config)
-    async with runs_env.lp.sessions() as db:  # the app's own pool lives in the test client's loop
-        _, token = await make_user(db, f"admin-{secrets.token_hex(3)}", is_admin=True)
-    async with AsyncTestClient(app=app) as client:
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield client, f"/api/v1/workspaces/{runs_env.workspace_id}"
 
 
 async def test_job_validation_versions_and_parameters(api: tuple[AsyncTestClient[Any], str]) -> None:

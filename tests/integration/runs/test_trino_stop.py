@@ -9,10 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lakeplane.domain.connections import services as connections
-from lakeplane.domain.connections.schemas import ConnectionCreate
-from lakeplane.domain.jobs import services as jobs
-from lakeplane.domain.jobs.schemas import JobCreate, ParameterSpec
+from lakeplane.domain.jobs.schemas import ParameterSpec
 from lakeplane.domain.runs import services as runs
 
 from .conftest import make_env
@@ -40,39 +37,16 @@ async def test_stopping_a_run_cancels_its_trino_query(
     env = await make_env(postgres_service.url, tmp_path, engines={"trino": "trino"})
     try:
         worker = env.start_worker("trino-worker", concurrency=2)
-        async with env.lp.sessions() as db:
-            conn = await connections.create(
-                db,
-                env.lp,
-                env.actor,
-                env.workspace_id,
-                ConnectionCreate(
-                    name="trino",
-                    role="engine",
-                    plugin="trino",
-                    params={
-                        "host": trino_service.host,
-                        "port": trino_service.port,
-                        "user": trino_service.user,
-                    },
-                ),
-            )
-        async with env.lp.sessions() as db:
-            job, _ = await jobs.create(
-                db,
-                env.lp,
-                env.actor,
-                env.workspace_id,
-                JobCreate(
-                    name=f"long-{secrets.token_hex(2)}",
-                    type="trino_sql",
-                    definition={"sql": LONG_SQL},
-                    parameters=[ParameterSpec(name="target", type="integer", default=7)],
-                    connection_id=conn.id,
-                ),
-            )
+        conn_id = await env.trino_connection(trino_service)
+        job_id = await env.job_with(
+            {"sql": LONG_SQL},
+            name=f"long-{secrets.token_hex(2)}",
+            job_type="trino_sql",
+            parameters=[ParameterSpec(name="target", type="integer", default=7)],
+            connection_id=conn_id,
+        )
         await worker.ready()
-        (run_id,) = await env.submit(job.id, 1)
+        (run_id,) = await env.submit(job_id, 1)
 
         async def query_running() -> bool:
             (run,) = await env.runs([run_id])

@@ -58,11 +58,7 @@ async def test_sigkill_worker_holding_20_runs(runs_env: RunsEnv) -> None:
     job = await env.job(delay_s=5 * LEASE_S)
     ids = await env.submit(job, 20)
 
-    async def all_held() -> bool:
-        held = await env.runs(ids)
-        return all(r.state == "running" and r.lease_owner == "victim" and r.engine_handle for r in held)
-
-    await env.wait_for(all_held, 20, "the victim to hold all 20 runs")
+    await env.wait_for(lambda: env.held_by(ids, "victim"), 20, "the victim to hold all 20 runs")
     victim.signal(signal.SIGKILL)
     await victim.exited()
     killed_at = time.monotonic()
