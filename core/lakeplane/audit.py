@@ -2,9 +2,14 @@
 
 :func:`record` is called inside the transaction of the change it describes, so the
 event and the change commit or roll back together. Events form a hash chain: each
-stores the SHA-256 of its canonical JSON including the previous event's hash, and
-``seq`` has no gaps, so :func:`verify` finds an edited, inserted or deleted row.
-An advisory lock serialises appends so that the chain cannot fork. Values are
+stores ``content_hash``, the SHA-256 of its canonical JSON, and ``hash =
+sha256(prev_hash ":" seq ":" content_hash)``; ``seq`` has no gaps, so :func:`verify`
+finds an edited, inserted or deleted row. The content is hashed here, before any
+lock; the database function ``lakeplane_audit_append`` then takes the advisory lock
+that keeps the chain from forking, reads the last event and links the new ones in
+one round trip, so the lock every writer waits for is held only until the commit.
+(Events of the first scheme, before ``content_hash`` existed, hashed their JSON
+including ``prev_hash`` and ``seq``; they still verify.) Values are
 stored and exported as JSON, so a name holding CR/LF or markup stays one field;
 the copy sent to the ``lakeplane.audit`` logger is one JSON document per line for
 the same reason (a control character, NEL or line separator is written as a JSON
@@ -22,7 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import AuditEvent
@@ -31,8 +36,7 @@ from lakeplane.timeutil import utcnow
 
 log = logging.getLogger("lakeplane.audit")
 GENESIS = "0" * 64
-_LOCK = text("SELECT pg_advisory_xact_lock(7420931)")
-_COLUMNS = tuple(AuditEvent.__table__.columns.keys())
+_APPEND = text("SELECT event_id, event_seq, event_hash FROM lakeplane_audit_append(CAST(:events AS jsonb))")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,28 +54,48 @@ class Actor:
         return cls(id=None, name=name, is_admin=True)
 
 
-def canonical(event: AuditEvent) -> bytes:
-    fields = {
-        "seq": event.seq,
-        "id": event.id,
-        "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat(),
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "workspace_id": event.workspace_id,
-        "source_ip": event.source_ip,
-        "request_id": event.request_id,
-        "outcome": event.outcome,
-        "details": event.details,
-        "prev_hash": event.prev_hash,
-    }
+#: The fields an event's content hash covers (the chain fields are linked by ``hash``).
+CONTENT_FIELDS = (
+    "id",
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "workspace_id",
+    "source_ip",
+    "request_id",
+    "outcome",
+    "details",
+)
+
+
+def content(event: AuditEvent) -> bytes:
+    """The event's own fields as canonical JSON: sorted keys, UTC ISO time."""
+    fields = {name: getattr(event, name) for name in CONTENT_FIELDS}
+    fields["occurred_at"] = event.occurred_at.astimezone(dt.UTC).isoformat()
     return msgspec.json.encode(fields, order="sorted")
 
 
-def digest(event: AuditEvent) -> str:
-    return hashlib.sha256(canonical(event)).hexdigest()
+def content_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(content(event)).hexdigest()
+
+
+def link(prev_hash: str, seq: int, content_digest: str) -> str:
+    """The chain hash of event ``seq`` (as ``lakeplane_audit_append`` computes it)."""
+    return hashlib.sha256(f"{prev_hash}:{seq}:{content_digest}".encode()).hexdigest()
+
+
+def first_scheme_digest(event: AuditEvent) -> str:
+    """The hash of an event written before ``content_hash``: its JSON with ``seq`` and ``prev_hash``."""
+    fields = {name: getattr(event, name) for name in CONTENT_FIELDS}
+    fields.update(
+        seq=event.seq,
+        occurred_at=event.occurred_at.astimezone(dt.UTC).isoformat(),
+        prev_hash=event.prev_hash,
+    )
+    return hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,27 +127,20 @@ async def record(
 
 
 async def record_many(session: AsyncSession, actor: Actor, entries: Sequence[Entry]) -> list[AuditEvent]:
-    """Append several events in ``session``'s transaction, in order, under one lock and one insert.
+    """Append several events in ``session``'s transaction, in order, in one call.
 
-    The lock is held until the transaction ends, so callers append last, just before
-    they commit; a batch costs the chain one lock however many events it holds.
-    The events are returned as written; they are not attached to ``session``.
+    The chain's lock is held from that call until the transaction ends, so callers
+    append last, just before they commit; a batch costs the chain one lock however
+    many events it holds. The events are returned as written; they are not
+    attached to ``session``.
     """
     if not entries:
         return []
-    await session.execute(_LOCK)
-    last = (
-        await session.execute(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-        )
-    ).first()
-    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    await session.flush()  # the caller's pending changes go first: the lock is taken next
     now = utcnow()
     events = []
     for entry in entries:
-        seq += 1
         event = AuditEvent(
-            seq=seq,
             id=new_id("evt"),
             occurred_at=now,
             actor_id=actor.id,
@@ -136,11 +153,17 @@ async def record_many(session: AsyncSession, actor: Actor, entries: Sequence[Ent
             request_id=actor.request_id,
             outcome=entry.outcome,
             details=entry.details or {},
-            prev_hash=prev,
         )
-        event.hash = prev = digest(event)
+        event.content_hash = content_hash(event)
         events.append(event)
-    await session.execute(insert(AuditEvent), [{c: getattr(e, c) for c in _COLUMNS} for e in events])
+    payload = [
+        {**{name: getattr(e, name) for name in CONTENT_FIELDS}, "content_hash": e.content_hash}
+        for e in events
+    ]
+    rows = await session.execute(_APPEND, {"events": msgspec.json.encode(payload).decode()})
+    linked = {row.event_id: (row.event_seq, row.event_hash) for row in rows}
+    for event in events:
+        event.seq, event.hash = linked[event.id]
     if log.isEnabledFor(logging.INFO):
         for event in events:
             log.info("audit %s", log_line(event))
@@ -176,7 +199,14 @@ async def verify(session: AsyncSession, batch: int = 5000) -> Verdict:
             return Verdict(
                 False, checked, prev, f"event {event.seq} does not follow its predecessor", event.seq
             )
-        if digest(event) != event.hash:
+        if event.content_hash is None:
+            intact = first_scheme_digest(event) == event.hash
+        else:
+            intact = (
+                content_hash(event) == event.content_hash
+                and link(prev, event.seq, event.content_hash) == event.hash
+            )
+        if not intact:
             return Verdict(False, checked, prev, f"event {event.seq} was altered", event.seq)
         prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     return Verdict(True, checked, prev)

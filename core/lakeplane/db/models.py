@@ -328,6 +328,8 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(20))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 of the event's own fields; ``hash`` links it to ``prev_hash`` (NULL: an event of the first scheme).
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
 
