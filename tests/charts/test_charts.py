@@ -10,6 +10,10 @@ For every value set in values/ (named ``<chart>-<set>.yaml``):
 * policy holds: images pinned (no ``latest``), CPU and memory requests and
   limits on every container, non-root, no secret given as a literal.
 
+The Spark plugin's Kubernetes requests (recorded, never sent) must all be allowed
+by the Roles the control-plane chart grants its worker; this needs the plugin
+installed (``plugins/spark[kubernetes]``), as in the tox environment.
+
 Value files must not hold secrets. Each ``bad-<chart>-<what>.yaml`` must make
 ``helm template`` fail with the message in its ``# expect:`` line. The last
 tests prove that the validator and the policy checks do fail on broken input.
@@ -30,7 +34,8 @@ import tomllib
 from collections.abc import Iterator
 from copy import deepcopy
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -477,6 +482,220 @@ def test_spark_launcher_rights_stay_in_workspace_namespaces(rendered: dict) -> N
         assert {"create", "delete", "watch"} <= rules[(("",), "pods")]
         assert {"create", "delete", "watch"} <= rules[(("sparkoperator.k8s.io",), "sparkapplications")]
     assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+
+
+# --- the Spark plugin's Kubernetes requests against the chart's RBAC -----------------
+
+
+class ApiRequest(NamedTuple):
+    """A request as the API server's authorizer sees it."""
+
+    verb: str
+    group: str
+    #: ``pods``, ``pods/log``, ...; None for discovery (``/api``, ``/apis``, ...).
+    resource: str | None
+    #: None for a cluster-wide request.
+    namespace: str | None
+    name: str | None
+
+
+def api_request(method: str, url: str, query: list[tuple[str, Any]]) -> ApiRequest:
+    parts = urlsplit(url).path.strip("/").split("/")
+    group, rest = ("", parts[2:]) if parts[0] == "api" else ("/".join(parts[1:2]), parts[3:])
+    if not rest:
+        return ApiRequest("get", group, None, None, None)
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) > 2:
+        namespace, rest = rest[1], rest[2:]
+    resource, name = "/".join([rest[0], *rest[2:3]]), (rest[1] if len(rest) > 1 else None)
+    if method == "GET":
+        verb = "get" if name else "watch" if dict(query).get("watch") else "list"
+    elif method == "DELETE":
+        verb = "delete" if name else "deletecollection"
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}[method]
+    return ApiRequest(verb, group, resource, namespace, name)
+
+
+def bound_rules(objects: list[Manifest], namespace: str, account: str) -> dict[str | None, list[dict]]:
+    """The RBAC rules bound to a service account, by the namespace they hold in (None: everywhere)."""
+    roles = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects if o["kind"] == "Role"}
+    cluster_roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterRole"}
+    rules: dict[str | None, list[dict]] = {}
+    for binding in objects:
+        if binding["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        if not any(
+            (s["kind"], s["name"], s.get("namespace")) == ("ServiceAccount", account, namespace)
+            for s in binding.get("subjects") or []
+        ):
+            continue
+        where = binding["metadata"]["namespace"] if binding["kind"] == "RoleBinding" else None
+        ref = binding["roleRef"]
+        role = roles.get((where, ref["name"])) if ref["kind"] == "Role" else cluster_roles.get(ref["name"])
+        rules.setdefault(where, []).extend((role or {}).get("rules") or [])
+    return rules
+
+
+def allowed(rules: dict[str | None, list[dict]], request: ApiRequest) -> bool:
+    if request.resource is None:
+        return True  # discovery: the default system:discovery role lets every account read it
+    held = rules.get(None, []) + (rules.get(request.namespace, []) if request.namespace else [])
+    return any(
+        {request.group, "*"} & set(rule.get("apiGroups") or [])
+        and {request.resource, "*"} & set(rule.get("resources") or [])
+        and {request.verb, "*"} & set(rule.get("verbs") or [])
+        and (not rule.get("resourceNames") or request.name in rule["resourceNames"])
+        for rule in held
+    )
+
+
+async def spark_backend_requests(options: dict[str, Any], operator: bool) -> list[ApiRequest]:
+    """Every request the Spark plugin's kubernetes backend makes for one run (submit, status,
+    logs, stop) and one ``list_active`` with its clean-up. Nothing is sent: a client that
+    records each request answers it with a canned object, just enough for the backend to
+    go on; the answers say nothing about what a cluster would do."""
+    import msgspec
+    from kubernetes_asyncio import client
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    from lakeplane.interfaces import Submission
+    from lakeplane_spark import SparkEngine, SparkOptions, SparkParams
+    from lakeplane_spark.kubernetes import manifests
+    from lakeplane_spark.spec import decode_spec
+
+    params = SparkParams(
+        backend="kubernetes",
+        catalog_uri="http://catalog:8181",
+        warehouse="s3://lake/",
+        s3_endpoint="http://s3:8333",
+        s3_access_key_id="key",
+        s3_secret_access_key="not-a-secret",
+    )
+    spec = decode_spec({"application": "local:///opt/job.py"})
+    submission = Submission(run_id="run_1", attempt=1, workspace="demo", job_type="spark_batch", spec=spec)
+    long_ago = "2020-01-01T00:00:00Z"
+    pod = {**manifests.driver_pod_manifest(params, submission, spec), "status": {"phase": "Running"}}
+    old_pod = {
+        **pod,
+        "metadata": {**pod["metadata"], "name": "lp-old-a1-driver", "creationTimestamp": long_ago},
+        "status": {
+            "phase": "Succeeded",
+            "containerStatuses": [
+                {
+                    "name": "spark-driver",
+                    "image": "spark",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"terminated": {"exitCode": 0, "finishedAt": long_ago}},
+                }
+            ],
+        },
+    }
+    app = {
+        **manifests.spark_application_manifest(params, submission, spec),
+        "status": {"applicationState": {"state": "RUNNING"}},
+    }
+    tombstone = {
+        "metadata": {"name": "lp-old-a1-cancelled", "creationTimestamp": long_ago, "labels": {}},
+        "data": {},
+    }
+    version = {"groupVersion": "sparkoperator.k8s.io/v1beta2", "version": "v1beta2"}
+    groups = [{"name": "sparkoperator.k8s.io", "versions": [version]}] if operator else []
+
+    def answer(request: ApiRequest, body: Any) -> Any:
+        if request.resource is None:
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+        if request.verb == "create":
+            return {**body, "metadata": {**body["metadata"], "uid": "uid-1"}}
+        if request.verb == "delete":
+            return {}
+        if request.verb == "list":
+            items = {"pods": [pod, old_pod], "sparkapplications": [app], "configmaps": [tombstone]}
+            in_namespace = [
+                {**item, "metadata": {**item["metadata"], "namespace": request.namespace}}
+                for item in items[request.resource]
+            ]
+            return {"items": in_namespace}
+        found = {"pods": pod, "pods/log": "driver log", "sparkapplications": app}.get(request.resource)
+        if found is None:  # no tombstone: the run was not stopped before
+            raise ApiException(status=404, reason="Not Found")
+        return found
+
+    class Response:
+        def __init__(self, status: int, payload: Any) -> None:
+            self.status, self.reason, self.data = status, "OK", json.dumps(payload).encode()
+
+        def getheader(self, name: str, default: Any = None) -> Any:
+            return "application/json" if name.lower() == "content-type" else default
+
+        def getheaders(self) -> dict[str, str]:
+            return {"content-type": "application/json"}
+
+    class Recorder(client.ApiClient):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(client.Configuration())
+            self.requests: list[ApiRequest] = []
+
+        async def request(
+            self, method: str, url: str, query_params: Any = None, body: Any = None, **_: Any
+        ) -> Any:
+            request = api_request(method, url, query_params or [])
+            self.requests.append(request)
+            try:
+                return Response(201 if request.verb == "create" else 200, answer(request, body))
+            except ApiException as exc:
+                exc.body = b""
+                raise
+
+    engine = SparkEngine(
+        msgspec.structs.replace(params, spark_operator="auto"), msgspec.convert(options, SparkOptions)
+    )
+    recorder = Recorder()
+    engine.backend._api = recorder  # the backend's API client, here one that sends nothing
+    async with engine:
+        await engine.health()
+        handle = await engine.submit(submission)
+        await engine.status(handle)
+        await engine.logs(handle)
+        await engine.cancel(handle)
+        await engine.list_active()
+    return recorder.requests
+
+
+async def test_the_spark_plugin_asks_only_for_what_the_chart_grants(rendered: dict) -> None:
+    """The config file tells the Spark plugin the workspace namespaces, the same list the Roles
+    come from; each request the plugin's kubernetes backend makes, with and without the Spark
+    Operator, must be allowed by the Roles bound to the worker's service account."""
+    values = "lakeplane-production.yaml"
+    objects = rendered[values]
+    config_map = by_name(objects_of(rendered, values, "ConfigMap"), "lakeplane-config")
+    options = tomllib.loads(config_map["data"]["lakeplane.toml"])["engines"]["spark"]["options"]
+    role_namespaces = {r["metadata"]["namespace"] for r in objects_of(rendered, values, "Role")}
+    assert set(options["workspace_namespaces"]) == role_namespaces
+    worker = by_name(objects_of(rendered, values, "Deployment"), "lakeplane-worker")
+    rules = bound_rules(objects, NAMESPACE, worker["spec"]["template"]["spec"]["serviceAccountName"])
+
+    for operator in (False, True):
+        requests = await spark_backend_requests(options, operator)
+        refused = [r for r in requests if not allowed(rules, r)]
+        assert not refused, f"operator={operator}: the chart's RBAC refuses {refused}"
+        assert {r.namespace for r in requests if r.verb == "list"} == role_namespaces
+        deleted = {(r.resource, r.namespace, r.name) for r in requests if r.verb == "delete"}
+        for ns in role_namespaces:  # the clean-up of long-finished runs was among the requests
+            assert ("configmaps", ns, "lp-old-a1-cancelled") in deleted
+            assert (("pods", ns, "lp-old-a1-driver") in deleted) is not operator
+
+    # The check can fail: listing cluster-wide (as list_active once did), a namespace without
+    # a Role, reading a Secret back.
+    for method, path in (
+        ("GET", "/api/v1/pods"),
+        ("GET", "/apis/sparkoperator.k8s.io/v1beta2/sparkapplications"),
+        ("POST", "/api/v1/namespaces/lakeplane-ws-elsewhere/pods"),
+        ("GET", "/api/v1/namespaces/lakeplane-ws-demo/secrets/lp-run-1-a1-secrets"),
+    ):
+        assert not allowed(rules, api_request(method, f"https://kubernetes.default.svc{path}", [])), path
 
 
 def test_trino_iceberg_catalog_and_resource_groups(rendered: dict) -> None:

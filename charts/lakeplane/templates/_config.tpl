@@ -23,6 +23,11 @@ allowed_endpoints = {{ include "lakeplane.tomlValue" .Values.security.allowedEnd
 {{- include "lakeplane.tomlPlugin" (list "catalog" .Values.catalog) }}
 {{- include "lakeplane.tomlPlugin" (list "auth" .Values.auth) }}
 {{- range $name, $choice := .Values.engines }}
+{{- if eq $choice.plugin "spark" }}
+{{- /* The Spark plugin works in exactly the namespaces where rbac.yaml grants it a Role. */}}
+{{- $options := merge (dict "workspace_namespaces" $.Values.spark.workspaceNamespaces) ($choice.options | default dict) }}
+{{- $choice = dict "plugin" $choice.plugin "options" $options }}
+{{- end }}
 {{- include "lakeplane.tomlPlugin" (list (printf "engines.%s" $name) $choice) }}
 {{- end }}
 {{- end }}

@@ -20,10 +20,11 @@ import msgspec
 import pytest
 import yaml
 
-from lakeplane.errors import EngineUnavailable
-from lakeplane.interfaces import Identifier, Submission
-from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkParams
+from lakeplane.errors import ConfigError, EngineUnavailable
+from lakeplane.interfaces import CheckStatus, Identifier, Submission
+from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkOptions, SparkParams
 from lakeplane_spark.kubernetes import manifests
+from lakeplane_spark.kubernetes.backend import KubernetesBackend
 from lakeplane_spark.spec import decode_spec
 
 HERE = Path(__file__).parent
@@ -42,6 +43,7 @@ PARAMS = SparkParams(
     s3_access_key_id="lakeplane",
     s3_secret_access_key=S3_SECRET,
 )
+OPTIONS = SparkOptions(workspace_namespaces=["lakeplane-ws-demo"])
 SPEC = decode_spec(
     {
         "application": "s3://jobs/ingest_meter_readings.py",
@@ -197,7 +199,8 @@ def test_golden(use_operator: bool) -> None:
 
 async def test_without_a_cluster_the_backend_reports_it_unreachable(tmp_path: Path) -> None:
     missing = tmp_path / "no-kubeconfig"
-    async with SparkEngine(msgspec.structs.replace(PARAMS, kubeconfig=str(missing))) as engine:
+    params = msgspec.structs.replace(PARAMS, kubeconfig=str(missing))
+    async with SparkEngine(params, OPTIONS) as engine:
         health = await engine.health()
         assert not health.ok
         assert health.checks[0].name == "kubernetes"
@@ -206,6 +209,38 @@ async def test_without_a_cluster_the_backend_reports_it_unreachable(tmp_path: Pa
         )
         with pytest.raises(EngineUnavailable):
             await engine.submit(in_image)
+
+
+async def test_drivers_go_only_to_the_listed_workspace_namespaces(tmp_path: Path) -> None:
+    """The namespaces come from the engine's options (the chart's list, where it grants a Role);
+    a connection uses those with its prefix, and a workspace outside them is refused before
+    anything reaches the cluster (there is none here: reaching out would be EngineUnavailable)."""
+    params = msgspec.structs.replace(PARAMS, kubeconfig=str(tmp_path / "no-kubeconfig"))
+    options = SparkOptions(workspace_namespaces=["lakeplane-ws-demo", "other-ws-demo"])
+    in_image = msgspec.structs.replace(SUBMISSION, spec=decode_spec({"application": "local:///opt/job.py"}))
+    async with SparkEngine(params, options) as engine:
+        assert isinstance(engine.backend, KubernetesBackend)
+        assert engine.backend.namespaces == ["lakeplane-ws-demo"]
+        checks = {c.name: c for c in (await engine.health()).checks}
+        assert checks["workspace namespaces"].status is CheckStatus.OK
+        assert checks["workspace namespaces"].message == "lakeplane-ws-demo"
+        elsewhere = msgspec.structs.replace(in_image, workspace="finance")
+        with pytest.raises(ConfigError, match="lakeplane-ws-finance, which is not one of"):
+            await engine.submit(elsewhere)
+    async with SparkEngine(params) as unconfigured:
+        checks = {c.name: c for c in (await unconfigured.health()).checks}
+        assert checks["workspace namespaces"].status is CheckStatus.FAILED
+        assert await unconfigured.list_active() == []
+        with pytest.raises(ConfigError, match=r"\(none\)"):
+            await unconfigured.submit(in_image)
+
+
+def test_workspace_namespaces_must_be_namespace_names() -> None:
+    assert msgspec.convert({}, SparkOptions).workspace_namespaces == []
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"workspace_namespaces": ["Lakeplane_WS"]}, SparkOptions)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"namespaces": ["lakeplane-ws-demo"]}, SparkOptions)
 
 
 def test_an_identifier_parameter_reaches_the_job_as_a_plain_string() -> None:

@@ -7,7 +7,7 @@ import abc
 from lakeplane.interfaces import ActiveWork, Check, EngineHandle, EngineStatus, LogChunk, Submission
 from lakeplane.security.redact import Redactor
 from lakeplane_spark.conf import secret_values
-from lakeplane_spark.params import SparkParams
+from lakeplane_spark.params import SparkOptions, SparkParams
 from lakeplane_spark.spec import SparkBatchSpec
 
 
@@ -15,8 +15,9 @@ class SparkBackend(abc.ABC):
     #: Stored in ``handle.data["backend"]`` so a handle finds its backend again.
     kind: str
 
-    def __init__(self, params: SparkParams) -> None:
+    def __init__(self, params: SparkParams, options: SparkOptions | None = None) -> None:
         self.params = params
+        self.options = options if options is not None else SparkOptions()
         self.redact = Redactor(secret_values(params))
 
     async def open(self) -> None:  # noqa: B027 - a backend without clients needs no override

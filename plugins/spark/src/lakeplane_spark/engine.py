@@ -30,22 +30,22 @@ from lakeplane.interfaces import (
 )
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.objects import fetch_application, s3_client
-from lakeplane_spark.params import SparkParams
+from lakeplane_spark.params import SparkOptions, SparkParams
 from lakeplane_spark.spec import SparkBatchSpec, check_against, decode_spec
 
 JOB_TYPE = "spark_batch"
 
 
-def make_backend(kind: str, params: SparkParams) -> SparkBackend:
+def make_backend(kind: str, params: SparkParams, options: SparkOptions | None = None) -> SparkBackend:
     if kind == "local":
         from lakeplane_spark.local import LocalBackend
 
-        return LocalBackend(params)
+        return LocalBackend(params, options)
     if kind == "kubernetes":
         # Imported only when used: kubernetes-asyncio is an optional dependency.
         from lakeplane_spark.kubernetes.backend import KubernetesBackend
 
-        return KubernetesBackend(params)
+        return KubernetesBackend(params, options)
     raise ValueError(f"unknown Spark backend {kind!r}")
 
 
@@ -53,13 +53,15 @@ class SparkEngine(Engine):
     name: ClassVar[str] = "spark"
     description: ClassVar[str] = "Spark batch jobs: spark-submit on this host, or a driver on Kubernetes"
     Params: ClassVar[type[msgspec.Struct]] = SparkParams
+    Options: ClassVar[type[msgspec.Struct]] = SparkOptions
     job_types: ClassVar[frozenset[str]] = frozenset({JOB_TYPE})
 
     params: SparkParams
+    options: SparkOptions
 
-    def __init__(self, params: SparkParams, options: object = None) -> None:
+    def __init__(self, params: SparkParams, options: SparkOptions | None = None) -> None:
         super().__init__(params, options)
-        self.backend = make_backend(params.backend, params)
+        self.backend = make_backend(params.backend, params, self.options)
         self._others: dict[str, SparkBackend] = {}
 
     @classmethod
@@ -126,7 +128,7 @@ class SparkEngine(Engine):
         if kind not in ("local", "kubernetes"):
             return None
         if kind not in self._others:
-            self._others[kind] = make_backend(kind, self.params)
+            self._others[kind] = make_backend(kind, self.params, self.options)
         return self._others[kind]
 
     async def _check_object_store(self) -> Check:

@@ -65,3 +65,13 @@ class SparkParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kubeconfig: str | None = None
     kube_context: str | None = None
     spark_version: str = "4.0.1"
+
+
+class SparkOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Platform-wide settings of the ``spark`` engine, from ``[engines.<name>.options]``."""
+
+    #: The Kubernetes namespaces the ``kubernetes`` backend works in: it starts drivers only
+    #: in these (a connection uses those that begin with its ``namespace_prefix``) and looks
+    #: only here for drivers still running, one namespace at a time. The Helm chart writes its
+    #: ``spark.workspaceNamespaces`` here: the namespaces where it grants the control plane a Role.
+    workspace_namespaces: list[K8sName] = []

@@ -9,10 +9,19 @@ talks to the API server. Kubernetes errors are mapped to Lakeplane errors in
 server, and cancel deletes the main object (its Secret and ConfigMap are owned by it
 and go with it) and leaves a small tombstone ConfigMap so that status can tell a
 stopped run from a lost one.
+
+Every request names one of the workspace namespaces of the engine's options
+(``workspace_namespaces``), where the Helm chart grants the control plane a Role; none
+is cluster-wide. A finished SparkApplication is deleted by the operator after
+``timeToLiveSeconds``; plain driver pods and tombstones have no such field, so
+:meth:`KubernetesBackend.list_active`, which the worker calls every few seconds,
+deletes those that ended more than :data:`~manifests.FINISHED_TTL_S` ago.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +32,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from lakeplane.errors import BadCredentials, EngineUnavailable
+from lakeplane.errors import BadCredentials, ConfigError, EngineUnavailable
 from lakeplane.interfaces import (
     ActiveWork,
     Check,
@@ -45,6 +54,8 @@ from lakeplane_spark.kubernetes.manifests import (
 )
 from lakeplane_spark.spec import SparkBatchSpec
 
+log = logging.getLogger("lakeplane.spark")
+
 PLURAL = "sparkapplications"
 DRIVER_CONTAINER = "spark-driver"
 #: The container Spark names in the driver pods it (and so the operator) creates.
@@ -63,6 +74,9 @@ OPERATOR_STATES = {
     "FAILED": EngineState.FAILED,
     "SUBMISSION_FAILED": EngineState.FAILED,
 }
+#: Deletes go on in the background: what a pod or SparkApplication owns goes with it.
+_BACKGROUND = client.V1DeleteOptions(propagation_policy="Background")
+TOMBSTONE_SELECTOR = f"{manifests.ROLE_LABEL}=tombstone,{manifests.MANAGED_BY[0]}={manifests.MANAGED_BY[1]}"
 POD_PHASES = {
     "Pending": EngineState.QUEUED,
     "Running": EngineState.RUNNING,
@@ -109,14 +123,44 @@ class KubernetesBackend(SparkBackend):
             self._api = client.ApiClient(configuration=configuration)
         return self._api
 
+    @property
+    def namespaces(self) -> list[str]:
+        """The workspace namespaces this connection works in: those of the options with its prefix."""
+        prefix = self.params.namespace_prefix
+        return [ns for ns in self.options.workspace_namespaces if ns.startswith(prefix)]
+
     async def checks(self) -> list[Check]:
+        return [await self._cluster_check(), self._namespaces_check()]
+
+    async def _cluster_check(self) -> Check:
         started = time.perf_counter()
         try:
             operator = await self.has_spark_operator()
         except (EngineUnavailable, BadCredentials) as exc:
-            return [Check("kubernetes", CheckStatus.FAILED, exc.detail, _ms(started))]
+            return Check("kubernetes", CheckStatus.FAILED, exc.detail, _ms(started))
         detail = "Spark Operator found" if operator else "no Spark Operator: plain driver pods"
-        return [Check("kubernetes", CheckStatus.OK, detail, _ms(started))]
+        return Check("kubernetes", CheckStatus.OK, detail, _ms(started))
+
+    def _namespaces_check(self) -> Check:
+        if self.namespaces:
+            return Check("workspace namespaces", CheckStatus.OK, ", ".join(self.namespaces))
+        return Check(
+            "workspace namespaces",
+            CheckStatus.FAILED,
+            f"none starting with {self.params.namespace_prefix!r} in the engine's "
+            "workspace_namespaces option (the charts' spark.workspaceNamespaces)",
+        )
+
+    def _check_namespace(self, submission: Submission) -> None:
+        namespace = manifests.run_names(self.params, submission).namespace
+        if namespace not in self.namespaces:
+            raise ConfigError(
+                "workspace_namespaces",
+                f"Spark drivers of workspace {submission.workspace!r} would run in namespace "
+                f"{namespace}, which is not one of the workspace namespaces "
+                f"({', '.join(self.namespaces) or 'none'}): add it to spark.workspaceNamespaces "
+                "of both Helm charts",
+            )
 
     async def has_spark_operator(self) -> bool:
         """Does the API server serve ``sparkoperator.k8s.io/v1beta2``? (Discovery needs no extra rights.)"""
@@ -138,6 +182,7 @@ class KubernetesBackend(SparkBackend):
     async def submit(
         self, submission: Submission, spec: SparkBatchSpec, app_source: bytes | None
     ) -> EngineHandle:
+        self._check_namespace(submission)
         run = manifests.build(self.params, submission, spec, app_source, await self._use_operator())
         api = await self._client()
         core = client.CoreV1Api(api)
@@ -202,53 +247,65 @@ class KubernetesBackend(SparkBackend):
                     names.namespace, _body(manifests.tombstone_manifest(names, labels))
                 )
             )
-            body = client.V1DeleteOptions(propagation_policy="Background")
-            try:
-                if handle.data["kind"] == "sparkapplication":
-                    await client.CustomObjectsApi(api).delete_namespaced_custom_object(
+            if handle.data["kind"] == "sparkapplication":
+                await _delete(
+                    client.CustomObjectsApi(api).delete_namespaced_custom_object(
                         SPARK_OPERATOR_GROUP,
                         SPARK_OPERATOR_VERSION,
                         names.namespace,
                         PLURAL,
                         names.name,
-                        body=body,
+                        body=_BACKGROUND,
                     )
-                else:
-                    await client.CoreV1Api(api).delete_namespaced_pod(
-                        names.driver_pod, names.namespace, body=body
+                )
+            else:
+                await _delete(
+                    client.CoreV1Api(api).delete_namespaced_pod(
+                        names.driver_pod, names.namespace, body=_BACKGROUND
                     )
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+                )
 
     async def logs(self, handle: EngineHandle, offset: int) -> LogChunk:
         text = self.redact(await self._driver_log(handle))
         return LogChunk(text=text[offset:], offset=max(offset, len(text)))
 
     async def list_active(self) -> list[ActiveWork]:
-        """Drivers and SparkApplications of Lakeplane runs that have not ended, in every namespace."""
+        """Drivers and SparkApplications of Lakeplane runs that have not ended, listed in each
+        workspace namespace (the chart grants nothing cluster-wide).
+
+        On the way it deletes driver pods and tombstones that ended more than
+        :data:`~manifests.FINISHED_TTL_S` ago, the TTL the operator applies to a SparkApplication:
+        by then the worker has long recorded the run's outcome and copied its log.
+        """
+        if not self.namespaces:
+            return []
         api = await self._client()
+        core = client.CoreV1Api(api)
+        operator = await self._use_operator()
+        ended_before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=manifests.FINISHED_TTL_S)
         active = []
-        selector = f"{RUN_ID_LABEL},{manifests.ROLE_LABEL}=driver"
-        async with _kubernetes_errors("list Spark drivers"):
-            if await self._use_operator():
-                apps = await client.CustomObjectsApi(api).list_cluster_custom_object(
-                    SPARK_OPERATOR_GROUP, SPARK_OPERATOR_VERSION, PLURAL, label_selector=RUN_ID_LABEL
-                )
-                for app in apps["items"]:
-                    meta = app["metadata"]
-                    state = ((app.get("status") or {}).get("applicationState") or {}).get("state", "")
-                    if not OPERATOR_STATES.get(state, EngineState.RUNNING).terminal:
-                        active.append(
-                            _active(meta["namespace"], meta["name"], "sparkapplication", meta["labels"])
-                        )
-            else:
-                pods = await client.CoreV1Api(api).list_pod_for_all_namespaces(label_selector=selector)
-                for pod in pods.items:
-                    if pod.status.phase in ("Pending", "Running", "Unknown"):
-                        name = pod.metadata.name.removesuffix("-driver")
-                        active.append(_active(pod.metadata.namespace, name, "pod", pod.metadata.labels))
-        return [a for a in active if a.handle.data["namespace"].startswith(self.params.namespace_prefix)]
+        for ns in self.namespaces:
+            finished = []
+            async with _kubernetes_errors(f"list Spark drivers in namespace {ns}"):
+                if operator:
+                    apps = await client.CustomObjectsApi(api).list_namespaced_custom_object(
+                        SPARK_OPERATOR_GROUP, SPARK_OPERATOR_VERSION, ns, PLURAL, label_selector=RUN_ID_LABEL
+                    )
+                    for app in apps["items"]:
+                        meta = app["metadata"]
+                        state = ((app.get("status") or {}).get("applicationState") or {}).get("state", "")
+                        if not OPERATOR_STATES.get(state, EngineState.RUNNING).terminal:
+                            active.append(_active(ns, meta["name"], "sparkapplication", meta["labels"]))
+                else:
+                    selector = f"{RUN_ID_LABEL},{manifests.ROLE_LABEL}=driver"
+                    for pod in (await core.list_namespaced_pod(ns, label_selector=selector)).items:
+                        if pod.status.phase in ("Pending", "Running", "Unknown"):
+                            name = pod.metadata.name.removesuffix("-driver")
+                            active.append(_active(ns, name, "pod", pod.metadata.labels))
+                        elif _ended_at(pod) < ended_before:
+                            finished.append(pod.metadata.name)
+            await _clean_up(core, ns, finished, ended_before)
+        return active
 
     async def _read_main(self, handle: EngineHandle) -> Any:
         names = _names(handle)
@@ -328,6 +385,42 @@ def _pod_reason(pod: Any) -> str:
         if state and state.terminated:
             return f"{state.terminated.reason or 'terminated'} (exit {state.terminated.exit_code})"
     return str(pod.status.reason or "")
+
+
+def _ended_at(pod: Any) -> dt.datetime:
+    """When a finished driver pod's container stopped; its creation if it never ran."""
+    ended: dt.datetime = pod.metadata.creation_timestamp
+    for status in pod.status.container_statuses or []:
+        if status.state and status.state.terminated and status.state.terminated.finished_at:
+            ended = status.state.terminated.finished_at
+    return ended
+
+
+async def _clean_up(
+    core: client.CoreV1Api, ns: str, driver_pods: list[str], ended_before: dt.datetime
+) -> None:
+    """Delete the given finished driver pods (what they own goes with them) and the tombstones
+    made before ``ended_before``. Housekeeping: a failure is logged, not raised."""
+    try:
+        for name in driver_pods:
+            await _delete(core.delete_namespaced_pod(name, ns, body=_BACKGROUND))
+        tombstones = await core.list_namespaced_config_map(ns, label_selector=TOMBSTONE_SELECTOR)
+        for tombstone in tombstones.items:
+            if tombstone.metadata.creation_timestamp < ended_before:
+                await _delete(core.delete_namespaced_config_map(tombstone.metadata.name, ns))
+    except ApiException as exc:
+        log.warning("could not clean up finished Spark runs in %s (%s %s)", ns, exc.status, exc.reason)
+    except (aiohttp.ClientError, OSError) as exc:
+        log.warning("could not clean up finished Spark runs in %s: %s", ns, type(exc).__name__)
+
+
+async def _delete(call: Any) -> None:
+    """Await a delete; an object already gone is not an error."""
+    try:
+        await call
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 async def _ignore_conflict(call: Any) -> None:
