@@ -194,6 +194,8 @@ if __name__ == "__main__":
         f"Trino {TRINO_VERSION} at {server.url} (https on {server.https_port}); Ctrl-C stops it", flush=True
     )
     try:
+        # sigwait only receives blocked signals; unblocked, SIGTERM would end Python and orphan Trino.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         server.stop()
