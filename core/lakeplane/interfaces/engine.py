@@ -11,6 +11,7 @@ The worker drives an engine in four steps that survive a crash between any two:
 from __future__ import annotations
 
 import abc
+import asyncio
 import enum
 from typing import Any, ClassVar
 
@@ -132,6 +133,15 @@ class Engine(Component):
 
     @abc.abstractmethod
     async def status(self, handle: EngineHandle) -> EngineStatus: ...
+
+    async def wait(self, handle: EngineHandle, seconds: float) -> None:
+        """Return once the work may have changed state, or after ``seconds``.
+
+        The worker calls :meth:`status` after each wait, backing off between polls. The
+        default only sleeps; an engine that hears of the outcome itself (a result
+        reader, a watch) returns early, so a finished job is recorded at once.
+        """
+        await asyncio.sleep(seconds)
 
     @abc.abstractmethod
     async def cancel(self, handle: EngineHandle) -> None:

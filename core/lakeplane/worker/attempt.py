@@ -23,7 +23,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import msgspec
@@ -243,7 +243,7 @@ class Attempt:
             wait = delay
             if deadline is not None:
                 wait = max(0.0, min(wait, (deadline - utcnow()).total_seconds()))
-            await _wait_any((self.stop, self.lost), wait)
+            await _wait_any((self.stop, self.lost), wait, engine.wait(handle, wait))
             delay = min(delay * 2, self.ctx.poll_max_s)
 
     def _outcome(self, state: EngineState, message: str, stats: dict[str, Any]) -> Outcome:
@@ -397,11 +397,17 @@ async def load(lp: Services, leases: list[Lease]) -> dict[str, Loaded]:
     }
 
 
-async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:
-    """Sleep up to ``seconds``, waking early when any event is set."""
+async def _wait_any(
+    events: tuple[asyncio.Event, ...], seconds: float, also: Coroutine[Any, Any, None] | None = None
+) -> None:
+    """Sleep up to ``seconds``, waking early when any event is set or ``also`` returns."""
     if any(e.is_set() for e in events):
+        if also is not None:
+            also.close()
         return
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait()) for e in events]
+    if also is not None:
+        waiters.append(asyncio.ensure_future(also))
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:

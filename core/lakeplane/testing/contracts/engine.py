@@ -132,6 +132,19 @@ class EngineContract:
         finally:
             await engine.cancel(handle)
 
+    async def test_wait_returns_within_its_bound(
+        self, engine: Engine, job: JobFactory, unknown_handle: EngineHandle
+    ) -> None:
+        """``wait`` may return early, never much later than asked: the worker's stop and timeout depend on it."""
+        handle = await engine.submit(make_submission(job, "long"))
+        try:
+            for subject in (handle, unknown_handle):
+                started = time.monotonic()
+                await engine.wait(subject, 0.3)
+                assert time.monotonic() - started < 5.0
+        finally:
+            await engine.cancel(handle)
+
     async def test_failing_job_fails_with_a_message(self, engine: Engine, job: JobFactory) -> None:
         handle = await engine.submit(make_submission(job, "failing"))
         status = await wait_until_terminal(engine, handle, self.settle_timeout_s)

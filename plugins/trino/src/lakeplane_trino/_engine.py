@@ -219,6 +219,15 @@ class TrinoEngine(Engine):
             )
         return status_from_info(info)
 
+    async def wait(self, handle: EngineHandle, seconds: float) -> None:
+        """Until this process's reader has the whole result (or ``seconds``): no polling lag."""
+        query = self._tracked.get(handle.id)
+        if query is None or query.done.is_set():
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(query.done.wait(), seconds)
+
     async def cancel(self, handle: EngineHandle) -> None:
         await self.http.kill(handle.id)
         query = self._tracked.get(handle.id)
