@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import sqlalchemy.exc
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from lakeplane.config import DatabaseConfig
@@ -17,12 +20,10 @@ from lakeplane.errors import ServiceUnavailable
 def create_engine(config: DatabaseConfig) -> AsyncEngine:
     if not config.url.startswith("postgresql+asyncpg://"):
         raise ValueError("database.url must start with postgresql+asyncpg://")
-    return create_async_engine(
+    engine = create_async_engine(
         config.url,
         pool_size=config.pool_size,
         max_overflow=config.pool_size,
-        # A ping per checkout: after a database restart no request meets a dead pooled connection.
-        pool_pre_ping=True,
         pool_timeout=config.connect_timeout_s,
         connect_args={
             "timeout": config.connect_timeout_s,
@@ -30,6 +31,33 @@ def create_engine(config: DatabaseConfig) -> AsyncEngine:
             "server_settings": {"application_name": "lakeplane", "timezone": "UTC"},
         },
     )
+    event.listen(engine.sync_engine, "checkin", _stamp_checkin)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    return engine
+
+
+#: A pooled connection idle longer than this is pinged before use. A database restart takes
+#: longer, so a connection that predates one is caught before a request meets it; a busy pool
+#: (connections reused within milliseconds) pays no ping. Pinging every checkout cost three
+#: round trips per request. A restart faster than this under load fails the requests in flight
+#: with 503, and the first disconnect invalidates the whole pool, as any outage does.
+PING_AFTER_IDLE_S = 1.0
+
+
+def _stamp_checkin(dbapi_connection: Any, record: Any) -> None:
+    record.info["lakeplane_idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    idle_since = record.info.get("lakeplane_idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        # Drop this and every older pooled connection; the pool reconnects (or the connect
+        # error reaches the caller as an outage).
+        raise sqlalchemy.exc.InvalidatePoolError() from exc
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -46,3 +46,25 @@ async def test_database_outage_gives_503_then_recovers(admin_client: Any, postgr
     slugs = {w["slug"] for w in listed.json()["items"]}
     assert ws.json()["slug"] in slugs
     assert "pg-never" not in slugs
+
+
+@pytest.mark.outage
+async def test_restart_while_idle_costs_no_request(admin_client: Any, postgres_service: Any) -> None:
+    """Pooled connections that predate a restart are pinged (they have been idle) and replaced
+    before a request meets them: the first request after the restart already succeeds."""
+    from lakeplane.db.engine import PING_AFTER_IDLE_S
+
+    ws = await admin_client.post(
+        "/api/v1/workspaces", json={"slug": "pg-" + secrets.token_hex(3), "name": "restart"}
+    )
+    assert ws.status_code == 201
+    url = f"/api/v1/workspaces/{ws.json()['id']}/connections"
+    assert (await admin_client.get(url)).status_code == 200
+
+    await asyncio.to_thread(postgres_service.stop)
+    await asyncio.to_thread(postgres_service.start)
+    await asyncio.sleep(PING_AFTER_IDLE_S)  # however fast the restart was
+
+    for path in (url, "/api/v1/workspaces", url):
+        resp = await admin_client.get(path)
+        assert resp.status_code == 200, (path, resp.text)
