@@ -37,7 +37,7 @@ from lakeplane.domain.workspaces.controllers import WorkspaceController
 from lakeplane.plugins import Plugins
 from lakeplane.web.guards import permission_guard
 from lakeplane.web.problems import EXCEPTION_HANDLERS
-from lakeplane.web.state import Services, provide_db, provide_services
+from lakeplane.web.state import Services, close_request_session, provide_db, provide_services
 
 log = logging.getLogger("lakeplane.web")
 
@@ -75,6 +75,17 @@ class RequestIdMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send_with_id)
 
 
+class RequestSessionMiddleware(ASGIMiddleware):
+    """Close the request's database session if the handler did not (see :func:`request_session`):
+    the guard opens it, and a handler without a ``db`` dependency or a refusal leaves it open."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            await close_request_session(scope)
+
+
 def create_app(
     config: Config, plugins: Plugins | None = None, extra_routes: list[Any] | None = None
 ) -> Litestar:
@@ -95,7 +106,7 @@ def create_app(
         guards=[permission_guard],
         dependencies={"lp": Provide(provide_services), "db": Provide(provide_db)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestIdMiddleware()],
+        middleware=[RequestIdMiddleware(), RequestSessionMiddleware()],
         state=State({"lakeplane": lp}),
         lifespan=[lifespan],
         template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine)

@@ -25,6 +25,10 @@ revokes a token, changes a role or bumps a user's ``credential_epoch`` drops the
 entries at once (:func:`forget_token`, :func:`forget_user`); another API process
 may accept the old credential for at most :data:`TOKEN_CACHE_SECONDS` more.
 Expiry is checked on every request against the cached ``expires_at``.
+
+The guard's lookups run on the request's own database session, which the handler's
+``db`` gets too: a workspace read is one pooled connection, one transaction, and one
+query for the workspace and the caller's role in it.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from lakeplane.db.engine import outage_as_503
 from lakeplane.db.models import ApiToken, RoleBinding, User, UserSession, Workspace
 from lakeplane.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from lakeplane.timeutil import utcnow
-from lakeplane.web.state import Services, services
+from lakeplane.web.state import REQUEST_SESSION, Services, request_session, services
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
 PERMISSIONS = frozenset(
@@ -177,24 +181,32 @@ async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
         return
     lp = services(connection.app.state)
     async with outage_as_503():
-        # A token verified moments ago needs no database session at all: the common
-        # case for automation stays well under a millisecond.
+        # A token verified moments ago needs no database at all: the common case for
+        # automation stays well under a millisecond.
         principal = cached_token_principal(connection, lp)
         if principal is None:
-            async with lp.sessions() as db:
-                principal = await resolve_principal(connection, db)
+            principal = await resolve_principal(
+                connection, request_session(connection.scope, connection.app.state)
+            )
         if principal is None:
             raise NotAuthenticated("sign in or send a valid bearer token")
         connection.state.principal = principal
         await check_csrf(connection, principal)
-        if permission == "authenticated":
-            return
-        if permission == "admin":
-            if not principal.is_admin or not _scope_allows(principal, "admin"):
-                raise PermissionDenied("administrators only")
-            return
-        async with lp.sessions() as db:
+        if permission.startswith("workspace:"):
+            db = request_session(connection.scope, connection.app.state)
             await check_workspace_role(connection, db, principal, permission.split(":", 1)[1])
+        elif permission == "admin" and (not principal.is_admin or not _scope_allows(principal, "admin")):
+            raise PermissionDenied("administrators only")
+        await end_guard_transaction(connection)
+
+
+async def end_guard_transaction(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """The guard's lookups ran on the request's session (:func:`request_session`). A read
+    (GET, HEAD, OPTIONS) goes on in that transaction; any other method gets a session with no
+    transaction, for the handler to ``begin()`` its own."""
+    db = connection.scope.get("state", {}).get(REQUEST_SESSION)
+    if db is not None and db.in_transaction() and connection.scope.get("method", "GET") not in SAFE_METHODS:
+        await db.rollback()
 
 
 async def check_workspace_role(
@@ -203,12 +215,23 @@ async def check_workspace_role(
     ws_ref = connection.path_params.get("ws")
     if not isinstance(ws_ref, str):
         raise PermissionDenied("workspace route without a workspace")
-    workspace = await db.scalar(
-        select(Workspace).where(or_(Workspace.id == ws_ref, Workspace.slug == ws_ref))
-    )
-    role = await role_in(db, principal, workspace.id) if workspace else None
+    # The workspace and the principal's role in it, in one round trip.
+    query = select(Workspace).where(or_(Workspace.id == ws_ref, Workspace.slug == ws_ref))
+    workspace: Workspace | None
+    role: str | None
+    if principal.is_admin:
+        workspace = await db.scalar(query)
+        role = "admin"
+    else:
+        with_role = query.add_columns(RoleBinding.role).outerjoin(
+            RoleBinding,
+            (RoleBinding.workspace_id == Workspace.id) & (RoleBinding.user_id == principal.user_id),
+        )
+        row = (await db.execute(with_role)).first()
+        workspace, role = (row[0], row[1]) if row is not None else (None, None)
     if workspace is None or role is None:
         raise NotFound(f"workspace {ws_ref!r} not found")
+    db.expunge(workspace)  # stays readable whatever the handler does with the session
     if ROLE_RANK[role] < ROLE_RANK[needed] or not _scope_allows(principal, needed):
         raise PermissionDenied(f"this needs the {needed} role in workspace {workspace.slug}")
     connection.state.workspace = workspace
@@ -265,17 +288,6 @@ def _scope_allows(principal: Principal, needed: str) -> bool:
     if needed == "admin":
         return "admin" in principal.scopes
     return best >= ROLE_RANK[needed]
-
-
-async def role_in(db: AsyncSession, principal: Principal, workspace_id: str) -> str | None:
-    if principal.is_admin:
-        return "admin"
-    role: str | None = await db.scalar(
-        select(RoleBinding.role).where(
-            RoleBinding.user_id == principal.user_id, RoleBinding.workspace_id == workspace_id
-        )
-    )
-    return role
 
 
 async def resolve_principal(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar.datastructures import State
+from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from lakeplane import plugins as plugin_loading
@@ -50,6 +51,35 @@ async def provide_services(state: State) -> Services:
     return services(state)
 
 
-async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
-    async with services(state).sessions() as session:
-        yield session
+#: Where a request keeps its database session (in the ASGI scope's state).
+REQUEST_SESSION = "lakeplane_db"
+
+
+def request_session(scope: Scope, state: State) -> AsyncSession:
+    """The request's one database session, opened on first use.
+
+    The guard's lookups (token, session, workspace and role) and the handler share it, so a
+    read costs one pooled connection and one transaction. For a method other than GET, HEAD
+    or OPTIONS the guard ends its transaction, so the handler can ``begin()`` its own
+    (:func:`lakeplane.web.guards.end_guard_transaction`).
+    """
+    scope_state = scope.setdefault("state", {})
+    session = scope_state.get(REQUEST_SESSION)
+    if session is None:
+        session = scope_state[REQUEST_SESSION] = services(state).sessions()
+    return session  # type: ignore[no-any-return]
+
+
+async def close_request_session(scope: Scope) -> None:
+    session = scope.get("state", {}).pop(REQUEST_SESSION, None)
+    if session is not None:
+        await session.close()
+
+
+async def provide_db(scope: Scope, state: State) -> AsyncIterator[AsyncSession]:
+    try:
+        yield request_session(scope, state)
+    finally:
+        # Before the response goes out; a session the handler never asked for is closed by
+        # the app's middleware once the request is done.
+        await close_request_session(scope)

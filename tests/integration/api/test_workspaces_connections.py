@@ -246,3 +246,39 @@ async def test_concurrent_duplicate_names_make_one(admin_client: Any) -> None:
         )
     )
     assert sorted(r.status_code for r in results) == [201, 409, 409, 409, 409]
+
+
+async def test_a_workspace_read_is_one_connection_and_two_queries(
+    admin_client: Any, new_user: Any, client_for: Any, lakeplane_services: Any
+) -> None:
+    """Guard and handler share the request's session: one pooled connection, one query for the
+    workspace and the caller's role, one for the page (a cached token needs no lookup)."""
+    from sqlalchemy import event
+
+    ws = await make_ws(admin_client)
+    _, viewer_token = await new_user("viewer", roles={ws["id"]: "viewer"})
+    viewer = await client_for(viewer_token)
+    url = f"/api/v1/workspaces/{ws['slug']}/connections"
+    engine = lakeplane_services.engine.sync_engine
+    seen: dict[str, list[Any]] = {"checkouts": [], "statements": []}
+
+    def on_checkout(*args: Any) -> None:
+        seen["checkouts"].append(args)
+
+    def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen["statements"].append(statement)
+
+    for client in (admin_client, viewer):
+        assert (await client.get(url)).status_code == 200  # the token is verified and cached
+        event.listen(engine, "checkout", on_checkout)
+        event.listen(engine, "before_cursor_execute", on_statement)
+        try:
+            resp = await client.get(url)
+        finally:
+            event.remove(engine, "checkout", on_checkout)
+            event.remove(engine, "before_cursor_execute", on_statement)
+        assert resp.status_code == 200, resp.text
+        assert len(seen["checkouts"]) == 1, seen
+        assert len(seen["statements"]) == 2, seen["statements"]
+        for found in seen.values():
+            found.clear()
