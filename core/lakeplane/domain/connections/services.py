@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,11 +28,11 @@ from lakeplane.plugins import Selected
 from lakeplane.security.endpoints import check_endpoint
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import paginate
+from lakeplane.web.pagination import fetch_page, select_rows
 from lakeplane.web.state import Services
 
 
-def to_out(conn: Connection) -> ConnectionOut:
+def to_out(conn: Connection | Row[Any]) -> ConnectionOut:
     return ConnectionOut(
         id=conn.id,
         workspace_id=conn.workspace_id,
@@ -104,7 +104,7 @@ def _seal(lp: Services, conn_id: str, secrets: dict[str, str]) -> dict[str, Any]
     return {k: lp.keyring.encrypt(v, f"{conn_id}/{k}") for k, v in secrets.items()}
 
 
-def reveal(lp: Services, conn: Connection) -> dict[str, str]:
+def reveal(lp: Services, conn: Connection | Row[Any]) -> dict[str, str]:
     return {k: lp.keyring.decrypt(env, f"{conn.id}/{k}") for k, env in conn.secrets.items()}
 
 
@@ -158,13 +158,13 @@ async def search(
     plugin: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> Sequence[Connection]:
-    query = select(Connection).where(Connection.workspace_id == workspace_id)
+) -> Sequence[Row[Any]]:
+    query = select_rows(Connection).where(Connection.workspace_id == workspace_id)
     if role:
         query = query.where(Connection.role == role)
     if plugin:
         query = query.where(Connection.plugin == plugin)
-    return (await db.scalars(paginate(query, Connection.id, cursor, limit))).all()
+    return await fetch_page(db, query, Connection.id, cursor, limit)
 
 
 async def get(db: AsyncSession, workspace_id: str, conn_id: str) -> Connection:
@@ -242,7 +242,7 @@ async def delete(db: AsyncSession, actor: audit.Actor, workspace_id: str, conn_i
         )
 
 
-def build(lp: Services, conn: Connection) -> Component:
+def build(lp: Services, conn: Connection | Row[Any]) -> Component:
     """A plugin instance for ``conn``, with its secrets decrypted into the params."""
     selected = implementation(lp, conn.role, conn.plugin)
     params = decode_params(selected, {**conn.params, **reveal(lp, conn)})
@@ -250,7 +250,7 @@ def build(lp: Services, conn: Connection) -> Component:
 
 
 @contextlib.asynccontextmanager
-async def open_component(lp: Services, conn: Connection) -> AsyncIterator[Component]:
+async def open_component(lp: Services, conn: Connection | Row[Any]) -> AsyncIterator[Component]:
     async with build(lp, conn) as component:
         yield component
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,11 +21,11 @@ from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFaile
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Catalog, TableIdent, TableInfo
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import paginate
+from lakeplane.web.pagination import fetch_page, select_rows
 from lakeplane.web.state import Services
 
 
-def to_out(ds: Dataset) -> DatasetOut:
+def to_out(ds: Dataset | Row[Any]) -> DatasetOut:
     return DatasetOut(
         id=ds.id,
         workspace_id=ds.workspace_id,
@@ -203,8 +203,8 @@ async def search(
     q: str | None,
     cursor: str | None,
     limit: int,
-) -> Sequence[Dataset]:
-    query = select(Dataset).where(Dataset.workspace_id == workspace_id)
+) -> Sequence[Row[Any]]:
+    query = select_rows(Dataset).where(Dataset.workspace_id == workspace_id)
     if tag:
         query = query.where(Dataset.tags.contains([tag]))
     if owner:
@@ -212,4 +212,4 @@ async def search(
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(Dataset.name.ilike(pattern))
-    return (await db.scalars(paginate(query, Dataset.id, cursor, limit))).all()
+    return await fetch_page(db, query, Dataset.id, cursor, limit)

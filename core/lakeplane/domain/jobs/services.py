@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +31,7 @@ from lakeplane.ids import new_id
 from lakeplane.interfaces import Engine, Identifier
 from lakeplane.plugins import Selected
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import paginate
+from lakeplane.web.pagination import fetch_page, select_rows
 from lakeplane.web.state import Services
 
 #: One to three dot-separated plain identifiers (``table``, ``schema.table``, ``catalog.schema.table``).
@@ -40,7 +40,7 @@ INTEGER = re.compile(r"^[+-]?\d{1,19}$")
 MAX_STRING = 65_536
 
 
-def version_out(version: JobVersion) -> JobVersionOut:
+def version_out(version: JobVersion | Row[Any]) -> JobVersionOut:
     return JobVersionOut(
         id=version.id,
         job_id=version.job_id,
@@ -58,7 +58,7 @@ def version_out(version: JobVersion) -> JobVersionOut:
     )
 
 
-def to_out(job: Job, version: JobVersion | None = None) -> JobOut:
+def to_out(job: Job | Row[Any], version: JobVersion | None = None) -> JobOut:
     return JobOut(
         id=job.id,
         workspace_id=job.workspace_id,
@@ -385,16 +385,16 @@ async def update(
 
 async def list_jobs(
     db: AsyncSession, workspace_id: str, cursor: str | None, limit: int, include_archived: bool = False
-) -> Sequence[Job]:
-    query = select(Job).where(Job.workspace_id == workspace_id)
+) -> Sequence[Row[Any]]:
+    query = select_rows(Job).where(Job.workspace_id == workspace_id)
     if not include_archived:
         query = query.where(Job.archived.is_(False))
-    return (await db.scalars(paginate(query, Job.id, cursor, limit))).all()
+    return await fetch_page(db, query, Job.id, cursor, limit)
 
 
 async def list_versions(
     db: AsyncSession, workspace_id: str, job_id: str, cursor: str | None, limit: int
-) -> Sequence[JobVersion]:
+) -> Sequence[Row[Any]]:
     await get(db, workspace_id, job_id)
-    query = select(JobVersion).where(JobVersion.job_id == job_id)
-    return (await db.scalars(paginate(query, JobVersion.id, cursor, limit, newest_first=True))).all()
+    query = select_rows(JobVersion).where(JobVersion.job_id == job_id)
+    return await fetch_page(db, query, JobVersion.id, cursor, limit, newest_first=True)

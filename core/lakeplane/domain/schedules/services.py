@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Sequence
+from typing import Any
 
 from croniter import CroniterBadCronError, croniter
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
@@ -23,12 +24,12 @@ from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, Sche
 from lakeplane.errors import NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import paginate
+from lakeplane.web.pagination import fetch_page, select_rows
 
 MAX_CATCH_UP = 100
 
 
-def to_out(s: Schedule) -> ScheduleOut:
+def to_out(s: Schedule | Row[Any]) -> ScheduleOut:
     return ScheduleOut(
         id=s.id,
         workspace_id=s.workspace_id,
@@ -207,8 +208,8 @@ async def delete(db: AsyncSession, actor: audit.Actor, workspace_id: str, schedu
 
 async def list_schedules(
     db: AsyncSession, workspace_id: str, job_id: str | None, cursor: str | None, limit: int
-) -> Sequence[Schedule]:
-    query = select(Schedule).where(Schedule.workspace_id == workspace_id)
+) -> Sequence[Row[Any]]:
+    query = select_rows(Schedule).where(Schedule.workspace_id == workspace_id)
     if job_id:
         query = query.where(Schedule.job_id == job_id)
-    return (await db.scalars(paginate(query, Schedule.id, cursor, limit))).all()
+    return await fetch_page(db, query, Schedule.id, cursor, limit)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
@@ -25,11 +26,11 @@ from lakeplane.errors import NotFound, PermissionDenied, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.timeutil import utcnow
 from lakeplane.web.guards import ROLE_RANK, TOKEN_PREFIX, Principal, forget_token, hash_secret
-from lakeplane.web.pagination import paginate
+from lakeplane.web.pagination import fetch_page, select_rows
 from lakeplane.web.state import Services
 
 
-def to_out(token: ApiToken) -> TokenOut:
+def to_out(token: ApiToken | Row[Any]) -> TokenOut:
     now = utcnow()
     return TokenOut(
         id=token.id,
@@ -101,9 +102,9 @@ async def create(
     return TokenCreated(token=secret, info=to_out(token))
 
 
-async def list_for(db: AsyncSession, user_id: str, cursor: str | None, limit: int) -> Sequence[ApiToken]:
-    query = select(ApiToken).where(ApiToken.user_id == user_id)
-    return (await db.scalars(paginate(query, ApiToken.id, cursor, limit, newest_first=True))).all()
+async def list_for(db: AsyncSession, user_id: str, cursor: str | None, limit: int) -> Sequence[Row[Any]]:
+    query = select_rows(ApiToken).where(ApiToken.user_id == user_id)
+    return await fetch_page(db, query, ApiToken.id, cursor, limit, newest_first=True)
 
 
 async def revoke(db: AsyncSession, lp: Services, actor: audit.Actor, user_id: str, token_id: str) -> None:

@@ -10,8 +10,9 @@ bumps the user's ``credential_epoch``, which ends their sessions and tokens at o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,11 +23,11 @@ from lakeplane.domain.users.schemas import MemberOut, UserCreate, UserOut, UserU
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.web.guards import forget_user
-from lakeplane.web.pagination import paginate
+from lakeplane.web.pagination import fetch_page, select_rows
 from lakeplane.web.state import Services
 
 
-def to_out(user: User) -> UserOut:
+def to_out(user: User | Row[Any]) -> UserOut:
     return UserOut(
         id=user.id,
         username=user.username,
@@ -41,8 +42,8 @@ def to_out(user: User) -> UserOut:
     )
 
 
-async def list_users(db: AsyncSession, cursor: str | None, limit: int) -> Sequence[User]:
-    return (await db.scalars(paginate(select(User), User.id, cursor, limit))).all()
+async def list_users(db: AsyncSession, cursor: str | None, limit: int) -> Sequence[Row[Any]]:
+    return await fetch_page(db, select_rows(User), User.id, cursor, limit)
 
 
 async def get(db: AsyncSession, user_id: str) -> User:
@@ -141,7 +142,7 @@ async def reset_password(
     forget_user(lp, user_id)
 
 
-async def members(db: AsyncSession, workspace: Workspace) -> list[MemberOut]:
+async def members(db: AsyncSession, workspace: Workspace | Row[Any]) -> list[MemberOut]:
     rows = await db.execute(
         select(RoleBinding, User)
         .join(User, User.id == RoleBinding.user_id)

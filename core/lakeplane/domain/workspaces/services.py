@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,10 +14,10 @@ from lakeplane.db.models import RoleBinding, Workspace
 from lakeplane.domain.workspaces.schemas import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
 from lakeplane.errors import Conflict
 from lakeplane.ids import new_id
-from lakeplane.web.pagination import paginate
+from lakeplane.web.pagination import fetch_page, select_rows
 
 
-def to_out(ws: Workspace, role: str | None = None) -> WorkspaceOut:
+def to_out(ws: Workspace | Row[Any], role: str | None = None) -> WorkspaceOut:
     return WorkspaceOut(
         id=ws.id,
         slug=ws.slug,
@@ -71,13 +72,12 @@ async def update(db: AsyncSession, actor: audit.Actor, ws: Workspace, data: Work
 
 async def list_for(
     db: AsyncSession, user_id: str, is_admin: bool, cursor: str | None, limit: int
-) -> Sequence[tuple[Workspace, str | None]]:
+) -> Sequence[tuple[Row[Any], str | None]]:
     if is_admin:
-        query = select(Workspace)
-        rows = (await db.scalars(paginate(query, Workspace.id, cursor, limit))).all()
+        rows = await fetch_page(db, select_rows(Workspace), Workspace.id, cursor, limit)
         return [(ws, "admin") for ws in rows]
-    member_query = select(Workspace, RoleBinding.role).join(
+    member_query = select_rows(Workspace, RoleBinding.role.label("member_role")).join(
         RoleBinding, (RoleBinding.workspace_id == Workspace.id) & (RoleBinding.user_id == user_id)
     )
-    rows = (await db.execute(paginate(member_query, Workspace.id, cursor, limit))).all()
-    return [(ws, role) for ws, role in rows]
+    rows = await fetch_page(db, member_query, Workspace.id, cursor, limit)
+    return [(ws, ws.member_role) for ws in rows]
