@@ -43,7 +43,7 @@ from typing import Any
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.audit import Actor
@@ -209,25 +209,30 @@ async def end_guard_transaction(connection: ASGIConnection[Any, Any, Any, Any]) 
         await db.rollback()
 
 
+#: The workspace named by id or slug; built once, as every workspace request runs it.
+WORKSPACE_QUERY = select(Workspace).where(
+    or_(Workspace.id == bindparam("ref"), Workspace.slug == bindparam("ref"))
+)
+#: The same and the caller's role in it, in one round trip.
+WORKSPACE_ROLE_QUERY = WORKSPACE_QUERY.add_columns(RoleBinding.role).outerjoin(
+    RoleBinding,
+    (RoleBinding.workspace_id == Workspace.id) & (RoleBinding.user_id == bindparam("user_id")),
+)
+
+
 async def check_workspace_role(
     connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession, principal: Principal, needed: str
 ) -> None:
     ws_ref = connection.path_params.get("ws")
     if not isinstance(ws_ref, str):
         raise PermissionDenied("workspace route without a workspace")
-    # The workspace and the principal's role in it, in one round trip.
-    query = select(Workspace).where(or_(Workspace.id == ws_ref, Workspace.slug == ws_ref))
     workspace: Workspace | None
     role: str | None
     if principal.is_admin:
-        workspace = await db.scalar(query)
+        workspace = await db.scalar(WORKSPACE_QUERY, {"ref": ws_ref})
         role = "admin"
     else:
-        with_role = query.add_columns(RoleBinding.role).outerjoin(
-            RoleBinding,
-            (RoleBinding.workspace_id == Workspace.id) & (RoleBinding.user_id == principal.user_id),
-        )
-        row = (await db.execute(with_role)).first()
+        row = (await db.execute(WORKSPACE_ROLE_QUERY, {"ref": ws_ref, "user_id": principal.user_id})).first()
         workspace, role = (row[0], row[1]) if row is not None else (None, None)
     if workspace is None or role is None:
         raise NotFound(f"workspace {ws_ref!r} not found")
