@@ -19,11 +19,12 @@ anything (:class:`LeaseLost`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
 import msgspec
@@ -38,6 +39,7 @@ from lakeplane.interfaces import Engine, EngineHandle, EngineState, ResultPrevie
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
 from lakeplane.web.state import Services
+from lakeplane.worker.engines import Engines
 from lakeplane.worker.faults import crash_point
 from lakeplane.worker.queue import Lease
 from lakeplane.worker.recorder import Finish, LeaseLost, Recorder, Write, transient
@@ -65,6 +67,7 @@ class Context:
     keep_logs: bool
     stopping: asyncio.Event
     recorder: Recorder
+    engines: Engines
 
 
 @dataclasses.dataclass
@@ -134,14 +137,17 @@ class Attempt:
             crash_point("after_adopt")
         if loaded.connection is not None:
             self.redact = connections.redactor_for(self.ctx.lp, loaded.connection)
-        try:
-            engine = self._build_engine(loaded)
-        except Exception as exc:
-            await self._finish(
-                loaded, Outcome("failed", f"could not set up the engine: {self._describe(exc)}")
-            )
-            return
-        async with engine:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                family, version = self._engine_key(loaded)
+                engine = await stack.enter_async_context(
+                    self.ctx.engines.borrow(family, version, lambda: self._build_engine(loaded))
+                )
+            except Exception as exc:
+                await self._finish(
+                    loaded, Outcome("failed", f"could not set up the engine: {self._describe(exc)}")
+                )
+                return
             handle = EngineHandle(**run.engine_handle) if run.engine_handle else None
             if handle is None and self.stop.is_set():
                 await self._finish(loaded, Outcome("cancelled", "stopped before the engine started"))
@@ -162,6 +168,13 @@ class Attempt:
             await self._finish(loaded, outcome, engine, handle)
 
     # -- engine ---------------------------------------------------------------------
+
+    @staticmethod
+    def _engine_key(loaded: Loaded) -> tuple[Hashable, Hashable]:
+        """Which shared engine serves the run: its connection as last updated, or the default engine."""
+        if loaded.connection is not None:
+            return ("connection", loaded.connection.id), loaded.connection.updated_at
+        return ("default", loaded.job.type), None
 
     def _build_engine(self, loaded: Loaded) -> Engine:
         lp = self.ctx.lp
