@@ -114,6 +114,8 @@ class LogChunk(msgspec.Struct):
 class ActiveWork(msgspec.Struct):
     handle: EngineHandle
     run_id: str | None
+    #: The attempt of the run it was submitted for, when the engine keeps that tag.
+    attempt: int | None = None
 
 
 class Engine(Component):

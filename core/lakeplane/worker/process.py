@@ -5,7 +5,8 @@
 - **heartbeat**: renews every held lease in one statement, learns of stop requests
   and of leases taken over by another worker;
 - **reconcile**: adopts running runs whose lease expired (their worker died or
-  hung) and, under an advisory lock so one worker at a time does it, cancels
+  hung);
+- **sweep**: under an advisory lock, so one worker at a time does it, cancels
   engine work whose run has already ended;
 - **listen**: a dedicated connection LISTENing for submits and stop requests;
 - **recorder**: commits the attempts' writes, batched (:mod:`lakeplane.worker.recorder`).
@@ -36,10 +37,11 @@ from lakeplane.db.models import Connection, Run
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
-from lakeplane.interfaces import Engine
+from lakeplane.interfaces import ActiveWork, Engine
 from lakeplane.web.state import Services
 from lakeplane.worker import queue
 from lakeplane.worker.attempt import Attempt, Context, Loaded, load
+from lakeplane.worker.engines import Engines
 from lakeplane.worker.recorder import Recorder, transient
 
 log = logging.getLogger("lakeplane.worker")
@@ -89,6 +91,7 @@ class Worker:
             keep_logs=_store_configured(lp),
             stopping=self.stopping,
             recorder=self.recorder,
+            engines=Engines(),
         )
 
     # -- lifecycle --------------------------------------------------------------------
@@ -108,6 +111,7 @@ class Worker:
             asyncio.create_task(self._listen(), name="listen"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self._reconcile(), name="reconcile"),
+            asyncio.create_task(self._sweep(), name="sweep"),
             asyncio.create_task(self.recorder.run(), name="recorder"),
         ]
         log.info(
@@ -128,6 +132,7 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, *(t for _, t in self.attempts.values()), return_exceptions=True)
+            await self.ctx.engines.close()
             log.info("worker %s stopped", self.name)
 
     async def _wait_for_attempts(self) -> None:
@@ -193,8 +198,6 @@ class Worker:
 
     async def _reconcile(self) -> None:
         interval = max(min(self.lease_s / 3, 2.0), 0.2)
-        last_sweep = 0.0
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval * (0.75 + secrets.randbelow(50) / 100))
             if self.draining.is_set():
@@ -205,11 +208,21 @@ class Worker:
                 for lease in leases:
                     log.info("run %s: adopted from %s", lease.run_id, lease.previous_owner)
                 await self._start_all(leases)
-                if loop.time() - last_sweep >= SWEEP_INTERVAL_S:
-                    last_sweep = loop.time()
-                    await self._sweep_engines()
             except Exception as exc:
                 self._log_loop_error("reconcile", exc)
+
+    async def _sweep(self) -> None:
+        """Its own loop: an engine that takes its time to answer must not hold up adoption."""
+        delay = max(min(self.lease_s / 3, 2.0), 0.2)  # the first soon after start
+        while True:
+            await asyncio.sleep(delay)
+            delay = SWEEP_INTERVAL_S * (0.75 + secrets.randbelow(50) / 100)
+            if self.draining.is_set():
+                continue
+            try:
+                await self._sweep_engines()
+            except Exception as exc:
+                self._log_loop_error("engine sweep", exc)
 
     async def _listen(self) -> None:
         while True:
@@ -277,7 +290,7 @@ class Worker:
     # -- engine sweep -------------------------------------------------------------------
 
     async def _sweep_engines(self) -> None:
-        """Cancel engine work tagged with a run that has ended (or never existed)."""
+        """Cancel engine work tagged with a run that has ended, never existed or moved past its attempt."""
         async with self.lp.sessions() as db, db.begin():
             got = await db.scalar(
                 text("SELECT pg_try_advisory_xact_lock(:ns, 0)"), {"ns": queue.LOCK_NAMESPACE}
@@ -303,17 +316,19 @@ class Worker:
                         active = [w for w in await engine.list_active() if w.run_id]
                         if not active:
                             continue
-                        query = select(Run.id, Run.state).where(Run.id.in_([w.run_id for w in active]))
-                        states = {row.id: row.state for row in (await db.execute(query)).all()}
+                        query = select(Run.id, Run.state, Run.attempt).where(
+                            Run.id.in_([w.run_id for w in active])
+                        )
+                        runs = {row.id: (row.state, row.attempt) for row in (await db.execute(query)).all()}
                         for work in active:
-                            state = states.get(work.run_id or "")
-                            if state is None or state in TERMINAL:
+                            why = _orphaned(work, *runs.get(work.run_id or "", (None, 0)))
+                            if why is not None:
                                 log.warning(
-                                    "%s: cancelling engine work %s of %s run %s",
+                                    "%s: cancelling engine work %s of run %s: %s",
                                     label,
                                     work.handle.id,
-                                    state or "unknown",
                                     work.run_id,
+                                    why,
                                 )
                                 await engine.cancel(work.handle)
                 except Exception as exc:
@@ -324,6 +339,24 @@ class Worker:
             log.warning("%s: database unavailable (%s); retrying", loop_name, type(exc).__name__)
         else:
             log.error("%s failed: %s", loop_name, exc, exc_info=exc)
+
+
+def _orphaned(work: ActiveWork, state: str | None, attempt: int) -> str | None:
+    """Why engine work tagged with a run should not be running, or ``None`` if it may.
+
+    Work of an earlier attempt is orphaned once the run has moved on (a retry, or a
+    failed attempt waiting for its retry); work of the current attempt of a running
+    run is not, even before its handle is stored.
+    """
+    if state is None:
+        return "no such run"
+    if state in TERMINAL:
+        return f"the run is {state}"
+    if work.attempt is not None and (
+        work.attempt < attempt or (state == "queued" and work.attempt <= attempt)
+    ):
+        return f"attempt {work.attempt} was superseded (the run is {state}, attempt {attempt})"
+    return None
 
 
 def _store_configured(lp: Services) -> bool:

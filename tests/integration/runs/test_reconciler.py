@@ -2,8 +2,9 @@
 
 The worker's sweep (one worker at a time, every
 ``lakeplane.worker.process.SWEEP_INTERVAL_S``) kills Trino queries tagged with a run
-that has ended or that the control plane does not know, and leaves the work of queued
-and running runs alone: checked in Trino's own query list. And while it waits on an
+that has ended, that the control plane does not know, or whose attempt the run has
+moved past, and leaves the work of queued and running runs alone: checked in Trino's
+own query list. And while it waits on an
 engine, the same worker must still adopt runs whose lease expired.
 """
 
@@ -39,9 +40,10 @@ SWEEP_LOCK_HELD = """
 """
 
 
-async def start_tagged_query(trino: Any, run_id: str) -> str:
-    """A query in Trino tagged ``lakeplane-run=<run_id>``, started outside Lakeplane; its id."""
-    headers = {"X-Trino-User": trino.user, "X-Trino-Client-Tags": f"lakeplane-run={run_id}"}
+async def start_tagged_query(trino: Any, run_id: str, attempt: int | None = None) -> str:
+    """A query in Trino tagged ``lakeplane-run=<run_id>`` (and the attempt), started outside Lakeplane; its id."""
+    tags = f"lakeplane-run={run_id}" + ("" if attempt is None else f",lakeplane-attempt={attempt}")
+    headers = {"X-Trino-User": trino.user, "X-Trino-Client-Tags": tags}
     async with httpx.AsyncClient(timeout=30) as client:
         first = await client.post(f"{trino.url}/v1/statement", content=BLOCKING_SQL, headers=headers)
         first.raise_for_status()
@@ -57,7 +59,7 @@ async def live_queries(trino: Any) -> dict[str, str]:
 
 
 @pytest.mark.trino
-async def test_sweep_kills_trino_queries_of_ended_and_unknown_runs_only(
+async def test_sweep_kills_trino_queries_of_ended_unknown_and_superseded_runs_only(
     postgres_service: Any, trino_service: Any, tmp_path: Path
 ) -> None:
     env = await make_env(postgres_service.url, tmp_path, engines={"trino": "trino"})
@@ -92,25 +94,31 @@ async def test_sweep_kills_trino_queries_of_ended_and_unknown_runs_only(
 
         # The work of live runs first, so any sweep that sees a victim has seen these too.
         survivors = [await start_tagged_query(trino_service, r) for r in (running, queued)]
+        survivors.append(await start_tagged_query(trino_service, running, attempt=1))  # its current attempt
         victims = {
             r: await start_tagged_query(trino_service, r) for r in (succeeded, failed, cancelled, unknown)
         }
+        superseded = await start_tagged_query(trino_service, running, attempt=0)  # an attempt before this one
         assert set(survivors) <= set(await live_queries(trino_service))
 
         async def victims_gone() -> bool:
-            return not set(victims.values()) & set(await live_queries(trino_service))
+            return not {*victims.values(), superseded} & set(await live_queries(trino_service))
 
         await env.wait_for(victims_gone, 3 * SWEEP_INTERVAL_S + 30, "the sweep to kill the queries")
         live = await live_queries(trino_service)
         assert set(survivors) <= set(live), (survivors, live)
         # Killed, not ended by themselves: Trino records the cancellation.
         ended = {q["queryId"]: q for q in await trino_queries(trino_service)}
-        for query_id in victims.values():
+        for query_id in [*victims.values(), superseded]:
             assert ended[query_id]["state"] == "FAILED", ended[query_id]["state"]
             assert ended[query_id]["errorCode"]["name"] == "USER_CANCELED", ended[query_id].get("errorCode")
         for run_id, query_id in victims.items():
-            assert f"cancelling engine work {query_id} of " in worker.log(), (run_id, worker.log()[-3000:])
-        assert f"unknown run {unknown}" in worker.log()
+            assert f"cancelling engine work {query_id} of run {run_id}" in worker.log(), (
+                run_id,
+                worker.log()[-3000:],
+            )
+        assert f"of run {unknown}: no such run" in worker.log()
+        assert f"engine work {superseded} of run {running}: attempt 0 was superseded" in worker.log()
         # The sweep touched only the engine: the runs it judged are as they were.
         assert await settled()
         await env.check_invariants()

@@ -184,6 +184,7 @@ class LocalBackend(SparkBackend):
         data: dict[str, Any] = {
             "backend": self.kind,
             "run_id": submission.run_id,
+            "attempt": submission.attempt,
             "pid": pid,
             # The wrapper's parent led a new session; its group holds spark-submit and its children.
             "pgid": _pgid_of(pid),
@@ -278,7 +279,14 @@ class LocalBackend(SparkBackend):
                 continue
             if not (meta.parent / "exit_code").exists() and _group_alive(int(data["pgid"])):
                 handle = EngineHandle(engine="spark", id=meta.parent.name, data=data)
-                active.append(ActiveWork(handle=handle, run_id=data.get("run_id")))
+                attempt = data.get("attempt")
+                active.append(
+                    ActiveWork(
+                        handle=handle,
+                        run_id=data.get("run_id"),
+                        attempt=attempt if isinstance(attempt, int) else None,
+                    )
+                )
         return active
 
 

@@ -294,9 +294,10 @@ class TrinoEngine(Engine):
             run_id = tags.get(RUN_TAG)
             if not run_id:
                 continue
-            attempt = tags.get(ATTEMPT_TAG, "")
-            handle = self._handle(info.query_id, None, run_id, int(attempt) if attempt.isdigit() else None)
-            active.append(ActiveWork(handle=handle, run_id=run_id))
+            tagged = tags.get(ATTEMPT_TAG, "")
+            attempt = int(tagged) if tagged.isdigit() else None
+            handle = self._handle(info.query_id, None, run_id, attempt)
+            active.append(ActiveWork(handle=handle, run_id=run_id, attempt=attempt))
         return active
 
     # -- direct use -----------------------------------------------------------------------

@@ -47,6 +47,7 @@ from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.driverlog import failure_tail, reported_stats
 from lakeplane_spark.kubernetes import manifests
 from lakeplane_spark.kubernetes.manifests import (
+    ATTEMPT_LABEL,
     RUN_ID_LABEL,
     SPARK_OPERATOR_GROUP,
     SPARK_OPERATOR_VERSION,
@@ -371,9 +372,10 @@ def _names(handle: EngineHandle) -> RunNames:
 
 def _active(namespace: str, name: str, kind: str, labels: dict[str, str] | None) -> ActiveWork:
     run_id = (labels or {}).get(RUN_ID_LABEL)
+    tagged = (labels or {}).get(ATTEMPT_LABEL, "")
     names = RunNames(namespace, name)
     handle = EngineHandle(engine="spark", id=f"{namespace}/{name}", data=_handle_data(names, kind, run_id))
-    return ActiveWork(handle=handle, run_id=run_id)
+    return ActiveWork(handle=handle, run_id=run_id, attempt=int(tagged) if tagged.isdigit() else None)
 
 
 def _pod_reason(pod: Any) -> str:
