@@ -4,12 +4,13 @@
 event and the change commit or roll back together. Events form a hash chain: each
 stores ``content_hash``, the SHA-256 of its canonical JSON, and ``hash =
 sha256(prev_hash ":" seq ":" content_hash)``; ``seq`` has no gaps, so :func:`verify`
-finds an edited, inserted or deleted row. The content is hashed here, before any
-lock; the database function ``lakeplane_audit_append`` then takes the advisory lock
-that keeps the chain from forking, reads the last event and links the new ones in
-one round trip, so the lock every writer waits for is held only until the commit.
-(Events of the first scheme, before ``content_hash`` existed, hashed their JSON
-including ``prev_hash`` and ``seq``; they still verify.) Values are
+finds an edited, inserted or deleted row. The content is hashed here and the event
+inserted into ``audit_pending`` with no lock; when the transaction commits, a
+deferred trigger in the database takes the advisory lock that keeps the chain from
+forking and links the transaction's events (migration ``20261125_0002``). The lock
+that every writer waits for is thus held only inside the commit. (Events of the
+first scheme, before ``content_hash`` existed, hashed their JSON including
+``prev_hash`` and ``seq``; they still verify.) Values are
 stored and exported as JSON, so a name holding CR/LF or markup stays one field;
 the copy sent to the ``lakeplane.audit`` logger is one JSON document per line for
 the same reason (a control character, NEL or line separator is written as a JSON
@@ -27,16 +28,15 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import select, text
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.models import AuditEvent
+from lakeplane.db.models import AuditEvent, AuditPending
 from lakeplane.ids import new_id
 from lakeplane.timeutil import utcnow
 
 log = logging.getLogger("lakeplane.audit")
 GENESIS = "0" * 64
-_APPEND = text("SELECT event_id, event_seq, event_hash FROM lakeplane_audit_append(CAST(:events AS jsonb))")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,16 +127,14 @@ async def record(
 
 
 async def record_many(session: AsyncSession, actor: Actor, entries: Sequence[Entry]) -> list[AuditEvent]:
-    """Append several events in ``session``'s transaction, in order, in one call.
+    """Append several events, in order, to ``session``'s transaction: one insert, no lock.
 
-    The chain's lock is held from that call until the transaction ends, so callers
-    append last, just before they commit; a batch costs the chain one lock however
-    many events it holds. The events are returned as written; they are not
-    attached to ``session``.
+    They join the chain when the transaction commits (``seq`` and ``hash`` are set
+    then, by the database), or vanish with it. The events are returned without
+    those two fields and are not attached to ``session``.
     """
     if not entries:
         return []
-    await session.flush()  # the caller's pending changes go first: the lock is taken next
     now = utcnow()
     events = []
     for entry in entries:
@@ -156,14 +154,11 @@ async def record_many(session: AsyncSession, actor: Actor, entries: Sequence[Ent
         )
         event.content_hash = content_hash(event)
         events.append(event)
-    payload = [
+    rows = [
         {**{name: getattr(e, name) for name in CONTENT_FIELDS}, "content_hash": e.content_hash}
         for e in events
     ]
-    rows = await session.execute(_APPEND, {"events": msgspec.json.encode(payload).decode()})
-    linked = {row.event_id: (row.event_seq, row.event_hash) for row in rows}
-    for event in events:
-        event.seq, event.hash = linked[event.id]
+    await session.execute(insert(AuditPending), rows)
     if log.isEnabledFor(logging.INFO):
         for event in events:
             log.info("audit %s", log_line(event))

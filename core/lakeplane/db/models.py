@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -331,6 +332,31 @@ class AuditEvent(Base):
     #: SHA-256 of the event's own fields; ``hash`` links it to ``prev_hash`` (NULL: an event of the first scheme).
     content_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditPending(Base):
+    """Events of a transaction not yet linked into the chain: a trigger moves them at commit.
+
+    Only the inserting transaction ever sees its rows (the trigger deletes them before
+    the commit completes); see migration ``20261125_0002`` and :mod:`lakeplane.audit`.
+    """
+
+    __tablename__ = "audit_pending"
+
+    n: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    actor_id: Mapped[str | None] = mapped_column(String(40))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(200))
+    workspace_id: Mapped[str | None] = mapped_column(String(40))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    content_hash: Mapped[str] = mapped_column(String(64))
 
 
 class ThrottleBucket(Base):
