@@ -4,6 +4,8 @@ Both served by uvicorn (one process each, same settings) on loopback, loaded by 
 32 connections, in one run; the list endpoint returns 50 connections from a real Postgres
 through the full stack (bearer token check, role lookup, query, serialisation).
 Target: the list endpoint keeps at least 50% of the bare endpoint's requests/s, p99 < 50 ms.
+Also printed: the load average before and after, and the CPU time the API process spent per
+list request (from /proc), which a busy machine disturbs much less than requests/s.
 
     .venv/bin/python bench/api.py [--seconds 10]
 """
@@ -57,6 +59,15 @@ def wait_http(url: str, headers: dict[str, str] | None = None, timeout: float = 
             pass
         time.sleep(0.2)
     raise SystemExit(f"server at {url} did not start")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process, where /proc has it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, seconds: int, headers: dict[str, str]) -> tuple[float, float, float]:
@@ -168,8 +179,12 @@ def main() -> None:
         assert len(httpx.get(list_url, headers=auth).json()["items"]) == 50
         wrk(f"http://127.0.0.1:{bare_port}/bare", 2, {})  # warm-up
         wrk(list_url, 2, auth)
+        load_before = os.getloadavg()[0]
         bare_rps, bare_p50, bare_p99 = wrk(f"http://127.0.0.1:{bare_port}/bare", args.seconds, {})
+        cpu_before = cpu_seconds(api.pid)
         list_rps, list_p50, list_p99 = wrk(list_url, args.seconds, auth)
+        cpu_after = cpu_seconds(api.pid)
+        load_after = os.getloadavg()[0]
     finally:
         api.terminate()
         bare.terminate()
@@ -185,6 +200,13 @@ def main() -> None:
     print(
         f"ratio list/bare throughput: {ratio:.2f} (target >= 0.50); list p99 {list_p99:.1f} ms (target < 50)"
     )
+    if cpu_before is not None and cpu_after is not None:
+        used = cpu_after - cpu_before
+        print(
+            f"API process CPU per list request: {1000 * used / (list_rps * args.seconds):.2f} ms "
+            f"({100 * used / args.seconds:.0f}% of one core)"
+        )
+    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after; {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
