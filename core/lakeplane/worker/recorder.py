@@ -142,10 +142,17 @@ class Recorder:
             if not self._pending:
                 self._ready.clear()
             batch = [(w, f) for w, f in batch if not f.done()]  # the attempt was cancelled meanwhile
-            if batch:
+            try:
                 await self._commit(batch)
+            except Exception as exc:  # never leave an attempt waiting on a recorder that died
+                log.exception("recording %d writes failed", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
 
     async def _commit(self, batch: list[tuple[Write, asyncio.Future[None]]]) -> None:
+        if not batch:
+            return
         try:
             kept = await self._transaction([w for w, _ in batch])
         except Exception as exc:
