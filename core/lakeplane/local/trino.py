@@ -256,7 +256,10 @@ class TrinoComponent(Component):
         write_private(self.etc_dir / "catalog" / f"{CATALOG}.properties", _properties(catalog))
 
     async def probe(self) -> None:
-        """``/v1/info`` says it finished starting, then ``SELECT 1`` runs through the client protocol."""
+        """``/v1/info`` says it finished starting, ``SELECT 1`` runs through the client protocol,
+        and a node is active to run table scans (right after a start the coordinator
+        answers ``SELECT 1`` before it lists itself, and a scan then fails with "No nodes
+        available to run query")."""
         async with http_client(self.probe_timeout, base_url=self.url) as client:
             info = await client.get("/v1/info")
             if info.status_code != 200:
@@ -266,6 +269,11 @@ class TrinoComponent(Component):
             rows = await run_query(client, "SELECT 1")
             if rows != [[1]]:
                 raise NotHealthy(f"SELECT 1 returned {rows!r}")
+            active = await run_query(
+                client, "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'"
+            )
+            if not active or not active[0] or not isinstance(active[0][0], int) or active[0][0] < 1:
+                raise NotHealthy("Trino lists no active node yet")
 
 
 async def run_query(client: httpx.AsyncClient, sql: str, user: str = "lakeplane") -> list[list[object]]:
