@@ -309,18 +309,13 @@ class ScheduleFire(Base):
     fired_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-class AuditEvent(Base):
-    """Append-only (a trigger refuses UPDATE and DELETE); each row hashes the one before."""
+class AuditContent:
+    """The fields of an audit event that its ``content_hash`` covers, with ``id`` and ``action``
+    (see :data:`lakeplane.audit.CONTENT_FIELDS`); shared by the chain and the pending events."""
 
-    __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_workspace_seq", "workspace_id", "seq"),)
-
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    id: Mapped[str] = mapped_column(String(40), unique=True)
     occurred_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     actor_id: Mapped[str | None] = mapped_column(String(40))
     actor_name: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64), index=True)
     target_type: Mapped[str | None] = mapped_column(String(40))
     target_id: Mapped[str | None] = mapped_column(String(200))
     workspace_id: Mapped[str | None] = mapped_column(String(40))
@@ -328,13 +323,24 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(20))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class AuditEvent(AuditContent, Base):
+    """Append-only (a trigger refuses UPDATE and DELETE); each row hashes the one before."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_workspace_seq", "workspace_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     #: SHA-256 of the event's own fields; ``hash`` links it to ``prev_hash`` (NULL: an event of the first scheme).
     content_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class AuditPending(Base):
+class AuditPending(AuditContent, Base):
     """Events of a transaction not yet linked into the chain: a trigger moves them at commit.
 
     Only the inserting transaction ever sees its rows (the trigger deletes them before
@@ -345,17 +351,7 @@ class AuditPending(Base):
 
     n: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     id: Mapped[str] = mapped_column(String(40))
-    occurred_at: Mapped[dt.datetime] = mapped_column(Timestamp)
-    actor_id: Mapped[str | None] = mapped_column(String(40))
-    actor_name: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(64))
-    target_type: Mapped[str | None] = mapped_column(String(40))
-    target_id: Mapped[str | None] = mapped_column(String(200))
-    workspace_id: Mapped[str | None] = mapped_column(String(40))
-    source_ip: Mapped[str | None] = mapped_column(String(64))
-    request_id: Mapped[str | None] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(20))
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB)
     content_hash: Mapped[str] = mapped_column(String(64))
 
 
