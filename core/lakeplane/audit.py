@@ -71,11 +71,15 @@ CONTENT_FIELDS = (
 )
 
 
-def content(event: AuditEvent) -> bytes:
-    """The event's own fields as canonical JSON: sorted keys, UTC ISO time."""
+def _fields(event: AuditEvent) -> dict[str, Any]:
     fields = {name: getattr(event, name) for name in CONTENT_FIELDS}
     fields["occurred_at"] = event.occurred_at.astimezone(dt.UTC).isoformat()
-    return msgspec.json.encode(fields, order="sorted")
+    return fields
+
+
+def content(event: AuditEvent) -> bytes:
+    """The event's own fields as canonical JSON: sorted keys, UTC ISO time."""
+    return msgspec.json.encode(_fields(event), order="sorted")
 
 
 def content_hash(event: AuditEvent) -> str:
@@ -83,18 +87,13 @@ def content_hash(event: AuditEvent) -> str:
 
 
 def link(prev_hash: str, seq: int, content_digest: str) -> str:
-    """The chain hash of event ``seq`` (as ``lakeplane_audit_append`` computes it)."""
+    """The chain hash of event ``seq``, as the database's ``lakeplane_audit_link`` computes it."""
     return hashlib.sha256(f"{prev_hash}:{seq}:{content_digest}".encode()).hexdigest()
 
 
 def first_scheme_digest(event: AuditEvent) -> str:
     """The hash of an event written before ``content_hash``: its JSON with ``seq`` and ``prev_hash``."""
-    fields = {name: getattr(event, name) for name in CONTENT_FIELDS}
-    fields.update(
-        seq=event.seq,
-        occurred_at=event.occurred_at.astimezone(dt.UTC).isoformat(),
-        prev_hash=event.prev_hash,
-    )
+    fields = {**_fields(event), "seq": event.seq, "prev_hash": event.prev_hash}
     return hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
 
 

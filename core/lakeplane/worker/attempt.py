@@ -24,7 +24,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import msgspec
@@ -39,7 +39,7 @@ from lakeplane.interfaces import Engine, EngineHandle, EngineState, ResultPrevie
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
 from lakeplane.web.state import Services
-from lakeplane.worker.engines import Engines
+from lakeplane.worker import engines
 from lakeplane.worker.faults import crash_point
 from lakeplane.worker.queue import Lease
 from lakeplane.worker.recorder import Finish, LeaseLost, Recorder, Write, transient
@@ -67,7 +67,7 @@ class Context:
     keep_logs: bool
     stopping: asyncio.Event
     recorder: Recorder
-    engines: Engines
+    engines: engines.Engines
 
 
 @dataclasses.dataclass
@@ -139,10 +139,9 @@ class Attempt:
             self.redact = connections.redactor_for(self.ctx.lp, loaded.connection)
         async with contextlib.AsyncExitStack() as stack:
             try:
-                family, version = self._engine_key(loaded)
-                engine = await stack.enter_async_context(
-                    self.ctx.engines.borrow(family, version, lambda: self._build_engine(loaded))
-                )
+                engine = await stack.enter_async_context(self.ctx.engines.borrow(self._engine_source(loaded)))
+                if loaded.job.type not in engine.job_types:
+                    raise TypeError(f"connection does not run {loaded.job.type} jobs")
             except Exception as exc:
                 await self._finish(
                     loaded, Outcome("failed", f"could not set up the engine: {self._describe(exc)}")
@@ -169,23 +168,11 @@ class Attempt:
 
     # -- engine ---------------------------------------------------------------------
 
-    @staticmethod
-    def _engine_key(loaded: Loaded) -> tuple[Hashable, Hashable]:
-        """Which shared engine serves the run: its connection as last updated, or the default engine."""
+    def _engine_source(self, loaded: Loaded) -> engines.Source:
+        """The run's connection as last updated, or the engine the config enables for its job type."""
         if loaded.connection is not None:
-            return ("connection", loaded.connection.id), loaded.connection.updated_at
-        return ("default", loaded.job.type), None
-
-    def _build_engine(self, loaded: Loaded) -> Engine:
-        lp = self.ctx.lp
-        if loaded.connection is not None:
-            engine = connections.build(lp, loaded.connection)
-        else:
-            selected = jobs.engine_for(lp, loaded.job.type)
-            engine = selected.create(msgspec.convert({}, selected.impl.cls.Params))
-        if not isinstance(engine, Engine) or loaded.job.type not in engine.job_types:
-            raise TypeError(f"connection does not run {loaded.job.type} jobs")
-        return engine
+            return engines.from_connection(self.ctx.lp, loaded.connection)
+        return engines.from_config(jobs.engine_for(self.ctx.lp, loaded.job.type))
 
     async def _submit(self, engine: Engine, loaded: Loaded) -> EngineHandle | None:
         """Start the work and store its handle; ``None`` if the engine refused (the run is then finished)."""

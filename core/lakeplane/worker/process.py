@@ -34,14 +34,12 @@ from sqlalchemy.engine import make_url
 
 from lakeplane import audit
 from lakeplane.db.models import Connection, Run
-from lakeplane.domain.connections import services as connections
 from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
-from lakeplane.interfaces import ActiveWork, Engine
+from lakeplane.interfaces import ActiveWork
 from lakeplane.web.state import Services
-from lakeplane.worker import queue
+from lakeplane.worker import engines, queue
 from lakeplane.worker.attempt import Attempt, Context, Loaded, load
-from lakeplane.worker.engines import Engines
 from lakeplane.worker.recorder import Recorder, transient
 
 log = logging.getLogger("lakeplane.worker")
@@ -91,7 +89,7 @@ class Worker:
             keep_logs=_store_configured(lp),
             stopping=self.stopping,
             recorder=self.recorder,
-            engines=Engines(),
+            engines=engines.Engines(),
         )
 
     # -- lifecycle --------------------------------------------------------------------
@@ -297,22 +295,16 @@ class Worker:
             )
             if not got:
                 return
-            engines: list[tuple[str, Engine]] = []
-            enabled = {s.impl.name for s in self.lp.selection.engines.values()}
-            for conn in (await db.scalars(select(Connection).where(Connection.role == "engine"))).all():
-                if conn.plugin in enabled:
-                    with contextlib.suppress(Exception):
-                        component = connections.build(self.lp, conn)
-                        if isinstance(component, Engine):
-                            engines.append((f"connection {conn.name}", component))
-            for selected in self.lp.selection.engines.values():
-                with contextlib.suppress(msgspec.ValidationError):
-                    component = selected.create(msgspec.convert({}, selected.impl.cls.Params))
-                    if isinstance(component, Engine):
-                        engines.append((selected.impl.name, component))
-            for label, engine in engines:
+            enabled = {s.impl.name: s for s in self.lp.selection.engines.values()}
+            sources = [
+                engines.from_connection(self.lp, conn)
+                for conn in (await db.scalars(select(Connection).where(Connection.role == "engine"))).all()
+                if conn.plugin in enabled
+            ]
+            sources += [engines.from_config(selected) for selected in enabled.values()]
+            for source in sources:
                 try:
-                    async with asyncio.timeout(30), engine:
+                    async with asyncio.timeout(30), self.ctx.engines.borrow(source) as engine:
                         active = [w for w in await engine.list_active() if w.run_id]
                         if not active:
                             continue
@@ -325,14 +317,16 @@ class Worker:
                             if why is not None:
                                 log.warning(
                                     "%s: cancelling engine work %s of run %s: %s",
-                                    label,
+                                    source.label,
                                     work.handle.id,
                                     work.run_id,
                                     why,
                                 )
                                 await engine.cancel(work.handle)
+                except msgspec.ValidationError:
+                    continue  # an enabled engine that needs parameters: it serves connections only
                 except Exception as exc:
-                    log.warning("engine sweep of %s failed: %s", label, type(exc).__name__)
+                    log.warning("engine sweep of %s failed: %s", source.label, type(exc).__name__)
 
     def _log_loop_error(self, loop_name: str, exc: BaseException) -> None:
         if transient(exc):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from lakeplane.builtins.noop import NoopEngine, NoopParams
-from lakeplane.worker.engines import Engines
+from lakeplane.worker.engines import Engines, Source
 
 
 class CountingNoop(NoopEngine):
@@ -26,17 +26,17 @@ def build() -> NoopEngine:
 async def test_attempts_share_an_open_engine_until_its_connection_changes() -> None:
     CountingNoop.opened = CountingNoop.closed = 0
     engines = Engines()
-    async with engines.borrow("conn-a", 1, build) as first:
-        async with engines.borrow("conn-a", 1, build) as again:
+    async with engines.borrow(Source("test", "conn-a", 1, build)) as first:
+        async with engines.borrow(Source("test", "conn-a", 1, build)) as again:
             assert again is first
-        async with engines.borrow("conn-b", 1, build) as other:
+        async with engines.borrow(Source("test", "conn-b", 1, build)) as other:
             assert other is not first
         assert CountingNoop.opened == 2
-        async with engines.borrow("conn-a", 2, build) as edited:  # the connection was updated
+        async with engines.borrow(Source("test", "conn-a", 2, build)) as edited:  # the connection was updated
             assert edited is not first
             assert CountingNoop.closed == 0  # the old version is still in use by the outer attempt
     assert CountingNoop.closed == 1  # ... and closes as soon as that attempt ends
-    async with engines.borrow("conn-a", 2, build) as reused:
+    async with engines.borrow(Source("test", "conn-a", 2, build)) as reused:
         assert reused is edited
     await engines.close()
     assert (CountingNoop.opened, CountingNoop.closed) == (3, 3)
@@ -47,7 +47,7 @@ async def test_concurrent_first_borrows_open_one_engine() -> None:
     engines = Engines()
 
     async def use() -> NoopEngine:
-        async with engines.borrow("conn", 1, build) as engine:
+        async with engines.borrow(Source("test", "conn", 1, build)) as engine:
             await asyncio.sleep(0.01)
             assert isinstance(engine, NoopEngine)
             return engine
