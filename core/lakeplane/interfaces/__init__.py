@@ -1,6 +1,14 @@
 """The four interfaces every plugin implements one or more of."""
 
-from lakeplane.interfaces.auth import AuthProvider, CredentialStore, Identity, StoredCredential
+from lakeplane.interfaces.auth import (
+    AuthProvider,
+    CredentialStore,
+    Identity,
+    LoginRedirect,
+    PasswordAuthProvider,
+    RedirectAuthProvider,
+    StoredCredential,
+)
 from lakeplane.interfaces.base import (
     Check,
     CheckResult,
@@ -53,11 +61,14 @@ __all__ = [
     "Identifier",
     "Identity",
     "LogChunk",
+    "LoginRedirect",
     "NewField",
     "NoOptions",
     "ObjectInfo",
     "ObjectStore",
     "PartitionField",
+    "PasswordAuthProvider",
+    "RedirectAuthProvider",
     "ResultColumn",
     "ResultPreview",
     "SchemaField",

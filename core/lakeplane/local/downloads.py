@@ -196,3 +196,15 @@ class _Progress:
 def _reason(exc: httpx.HTTPError) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0]
+
+
+#: Keycloak, the identity provider the OIDC tests and ``lakeplane local up --keycloak`` run.
+KEYCLOAK_VERSION = "26.7.3"
+KEYCLOAK_JAVA_VERSION = (21,)
+KEYCLOAK_DIST = MavenArtifact(
+    "org.keycloak",
+    "keycloak-quarkus-dist",
+    KEYCLOAK_VERSION,
+    "zip",
+    sha1="1e21a7f572581692aacb379dbba8413f99b67208",
+)

@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import update
 
 from lakeplane.db.models import User
-from lakeplane.domain.auth.services import auth_provider
+from lakeplane.domain.auth.services import password_provider
 from lakeplane.testing.app import make_user
 from lakeplane.web.state import Services
 
@@ -25,7 +25,7 @@ async def person(lp: Services, name: str, password: str = PASSWORD, **kwargs: An
     """A user (name made unique) with a password and an API token; returns (user, token)."""
     async with lp.sessions() as db:
         user, token = await make_user(db, unique(name), **kwargs)
-    password_hash = await auth_provider(lp).hash_password(password)
+    password_hash = await password_provider(lp).hash_password(password)
     async with lp.sessions() as db, db.begin():
         await db.execute(update(User).where(User.id == user.id).values(password_hash=password_hash))
     user.password_hash = password_hash

@@ -12,5 +12,7 @@ import importlib.util
 
 if importlib.util.find_spec("lakeplane.testing.services") is not None:
     from lakeplane.testing.services import *  # noqa: F403
+if importlib.util.find_spec("lakeplane.testing.keycloak") is not None:
+    from lakeplane.testing.keycloak import keycloak_service  # noqa: F401
 if importlib.util.find_spec("lakeplane.testing.fixtures") is not None:
     from lakeplane.testing.fixtures import *  # noqa: F403

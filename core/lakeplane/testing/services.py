@@ -22,6 +22,9 @@ Fixtures (session scope):
 ``trino_service``
     :class:`TrinoService`: ``host``, ``port``, ``url``, ``catalog`` (``"iceberg"``, on the
     session's SeaweedFS), ``user``.
+``keycloak_service``
+    :class:`~lakeplane.testing.keycloak.KeycloakService` (see :mod:`lakeplane.testing.keycloak`),
+    started in the background like Trino.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import secrets
 import shutil
 import tempfile
@@ -140,7 +144,12 @@ class _Services:
 
     def begin(self, name: str) -> Future[Any]:
         """Start ``name`` in the background unless already started; the future holds its service."""
-        starters = {"postgres": self._postgres, "seaweedfs": self._seaweedfs, "trino": self._trino}
+        starters = {
+            "postgres": self._postgres,
+            "seaweedfs": self._seaweedfs,
+            "trino": self._trino,
+            "keycloak": self._keycloak,
+        }
         with self._lock:
             if name not in self._futures:
                 self._futures[name] = self._pool.submit(starters[name])
@@ -265,19 +274,32 @@ class _Services:
             component=component,
         )
 
+    def _keycloak(self) -> Any:
+        from lakeplane.local.keycloak import KeycloakComponent
+        from lakeplane.testing.keycloak import KeycloakService, start_keycloak
+
+        component = self._start(lambda attempt: start_keycloak(self.root, attempt))
+        assert isinstance(component, KeycloakComponent)
+        return KeycloakService(
+            url=component.url, admin_password=component.admin_password, component=component
+        )
+
 
 _services = _Services()
 atexit.register(_services.close)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start Trino in the background now if any selected test will need it."""
+    """Start Trino and Keycloak in the background now if any selected test will need them."""
     if session.config.option.collectonly:
         return
-    for item in session.items:
-        if "trino_service" in getattr(item, "fixturenames", ()) or item.get_closest_marker("trino"):
-            _services.begin("trino")
-            return
+    for name in ("trino", "keycloak"):
+        if name == "keycloak" and os.environ.get("LAKEPLANE_TEST_KEYCLOAK_URL"):
+            continue
+        for item in session.items:
+            if f"{name}_service" in getattr(item, "fixturenames", ()) or item.get_closest_marker(name):
+                _services.begin(name)
+                break
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -13,8 +13,9 @@ A route without a declared permission is refused for everyone: forgetting to
 declare one fails closed. Non-members asking for a workspace get 404, so
 workspace names do not leak.
 
-Credentials: ``Authorization: Bearer lp_...`` (an API token) or the
-``lakeplane_session`` cookie. A request authenticated by the cookie with an unsafe
+Credentials: ``Authorization: Bearer lp_...`` (an API token), a bearer JWT issued by
+the identity provider when a redirect (OIDC) provider accepts those
+(:mod:`lakeplane.domain.auth.bearer`), or the ``lakeplane_session`` cookie. A request authenticated by the cookie with an unsafe
 method (POST, PUT, PATCH, DELETE) must also carry the session's CSRF token, in the
 ``X-CSRF-Token`` header or the ``csrf_token`` form field; bearer requests are
 exempt, since a browser never adds that header on its own.
@@ -304,9 +305,23 @@ async def resolve_principal(
     header = connection.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() == "bearer" and not token.startswith(TOKEN_PREFIX) and token.count(".") == 2:
+            from lakeplane.domain.auth.bearer import principal_from_jwt  # the domain layer maps IdP users
+
+            lp = services(connection.app.state)
+            anonymous = Actor(
+                id=None,
+                name="anonymous",
+                source_ip=client_ip(connection),
+                request_id=connection.scope.get("state", {}).get("request_id"),
+            )
+            found = await principal_from_jwt(lp, token, anonymous)
+            if found is not None:
+                return found
         if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
             raise NotAuthenticated("the Authorization header must be 'Bearer lp_...'")
-        return await principal_from_token(connection, db, token.strip())
+        return await principal_from_token(connection, db, token)
     cookie = connection.cookies.get(SESSION_COOKIE)
     if cookie:
         return await principal_from_session(connection, db, cookie)

@@ -15,8 +15,8 @@ from lakeplane import plugins
 from lakeplane.db.models import User
 from lakeplane.errors import NotAuthenticated
 from lakeplane.hookspecs import hookimpl
-from lakeplane.interfaces import AuthProvider, CheckResult, Identity
-from lakeplane.interfaces.auth import LoginRedirect
+from lakeplane.interfaces import CheckResult, Identity
+from lakeplane.interfaces.auth import LoginRedirect, RedirectAuthProvider
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.web.app import create_app
 from lakeplane.web.state import Services
@@ -26,11 +26,10 @@ class NoParams(msgspec.Struct):
     pass
 
 
-class CodeFlowProvider(AuthProvider):
+class CodeFlowProvider(RedirectAuthProvider):
     """What an OIDC plugin does, minus the network: a code in the callback names the person."""
 
     name: ClassVar[str] = "test-sso"
-    login_kind = "redirect"
     Params: ClassVar[type[msgspec.Struct]] = NoParams
 
     async def health(self) -> CheckResult:

@@ -63,6 +63,19 @@ def cleared(lp: Services, key: str = SESSION_COOKIE) -> Cookie:
     )
 
 
+def hint_cookie(lp: Services, hint: str) -> Cookie:
+    """The identity provider's sign-out hint (its ID token), sent back only at sign-out."""
+    return Cookie(
+        key=services.SSO_HINT_COOKIE,
+        value=hint,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=lp.config.server.tls,
+        max_age=lp.config.security.session_absolute_hours * 3600,
+    )
+
+
 def session_out(new: services.NewSession) -> SessionOut:
     return SessionOut(
         user_id=new.user.id,
@@ -179,4 +192,7 @@ class AuthController(Controller):
             request.cookies.get(SESSION_COOKIE),
             request.headers.get("user-agent", ""),
         )
-        return Redirect("/", cookies=[session_cookie(lp, new), cleared(lp, services.SSO_COOKIE)])
+        cookies = [session_cookie(lp, new), cleared(lp, services.SSO_COOKIE)]
+        if new.provider_hint:
+            cookies.append(hint_cookie(lp, new.provider_hint))
+        return Redirect("/", cookies=cookies)

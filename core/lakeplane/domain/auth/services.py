@@ -29,6 +29,7 @@ from lakeplane.domain.auth import throttle
 from lakeplane.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, TooManyRequests
 from lakeplane.ids import new_id
 from lakeplane.interfaces import AuthProvider, Identity, StoredCredential
+from lakeplane.interfaces.auth import PasswordAuthProvider, RedirectAuthProvider
 from lakeplane.timeutil import utcnow
 from lakeplane.web.guards import Principal, forget_user, hash_secret
 from lakeplane.web.state import Services
@@ -36,6 +37,7 @@ from lakeplane.web.state import Services
 BOOTSTRAP_ENV = "LAKEPLANE_BOOTSTRAP_TOKEN"
 MIN_BOOTSTRAP_CHARS = 32
 SSO_COOKIE = "lakeplane_sso"
+SSO_HINT_COOKIE = "lakeplane_sso_hint"
 SSO_STATE_SECONDS = 600
 #: The one answer to every failed login: unknown user, wrong password, disabled user.
 LOGIN_FAILED = "invalid user name or password"
@@ -79,10 +81,31 @@ def auth_provider(lp: Services) -> AuthProvider:
     return provider
 
 
-def password_provider(lp: Services) -> AuthProvider:
+def password_provider(lp: Services) -> PasswordAuthProvider:
+    """The provider that checks passwords: the configured one, or the one a redirect
+    provider offers beside itself (a break-glass administrator); 404 when there is none."""
     provider = auth_provider(lp)
-    if provider.login_kind != "password":
+    if isinstance(provider, PasswordAuthProvider):
+        return provider
+    fallback = provider.password_fallback if isinstance(provider, RedirectAuthProvider) else None
+    if fallback is None:
         raise NotFound("password sign-in is not enabled")
+    found = lp.caches.get("password_provider")
+    if isinstance(found, PasswordAuthProvider):
+        return found
+    impl = lp.plugins.registry.get("auth", fallback, "auth.options.local_sign_in")
+    made = impl.cls(impl.cls.Params(), impl.cls.Options())
+    if not isinstance(made, PasswordAuthProvider):
+        raise NotFound("password sign-in is not enabled")
+    made.bind(DbCredentialStore(lp.sessions, made.name))
+    lp.caches["password_provider"] = made
+    return made
+
+
+def redirect_provider(lp: Services) -> RedirectAuthProvider:
+    provider = auth_provider(lp)
+    if not isinstance(provider, RedirectAuthProvider):
+        raise NotFound("single sign-on is not enabled")
     return provider
 
 
@@ -92,6 +115,8 @@ class NewSession:
     cookie: str
     session: UserSession
     user: User
+    #: What a redirect provider wants back at sign-out (see ``Identity.session_hint``).
+    provider_hint: str | None = None
 
 
 async def login(
@@ -138,12 +163,14 @@ async def _refuse_if_throttled(
         raise refused
 
 
-async def user_for_identity(db: AsyncSession, identity: Identity) -> User | None:
-    """The user an identity belongs to; a redirect provider's new identity becomes a new user.
+async def user_for_identity(
+    db: AsyncSession, identity: Identity, *, create: bool = True, service_account: bool = False
+) -> User | None:
+    """The user an identity belongs to; a redirect provider's new identity becomes a new
+    user unless ``create`` is off.
 
     Local users are matched by id (their provider's subject); others by
-    ``(auth_provider, subject)``. Group claims are not mapped to roles yet: a new
-    user starts with none and a workspace admin adds them.
+    ``(auth_provider, subject)``, never by name. Roles are applied by :func:`apply_roles`.
     """
     user = await db.scalar(
         select(User).where(
@@ -153,7 +180,7 @@ async def user_for_identity(db: AsyncSession, identity: Identity) -> User | None
     )
     if user is not None:
         return user
-    if identity.provider == "local":
+    if identity.provider == "local" or not create:
         return None
     user = User(
         id=new_id("usr"),
@@ -162,6 +189,7 @@ async def user_for_identity(db: AsyncSession, identity: Identity) -> User | None
         email=identity.email,
         auth_provider=identity.provider,
         subject=identity.subject,
+        is_service_account=service_account,
     )
     try:
         async with db.begin_nested():
@@ -344,12 +372,16 @@ def _unsign(lp: Services, value: str) -> dict[str, Any]:
 
 async def sso_begin(lp: Services, redirect_uri: str) -> tuple[str, str]:
     """The provider's URL, and the signed cookie to set until the callback."""
-    provider = auth_provider(lp)
-    if provider.login_kind != "redirect":
-        raise NotFound("single sign-on is not enabled")
+    provider = redirect_provider(lp)
     redirect = await provider.begin_login(redirect_uri)
     payload = msgspec.json.encode({"state": redirect.state, "exp": int(time.time()) + SSO_STATE_SECONDS})
     return redirect.url, _sign(lp, payload)
+
+
+#: Why an identity the provider vouched for is still refused, in words a person can act on.
+UNKNOWN_USER = "you have no Lakeplane account yet; ask an administrator to create one"
+DISABLED_USER = "this account is disabled"
+NO_ROLE = "your account has no role in Lakeplane; ask an administrator for access"
 
 
 async def sso_complete(
@@ -362,9 +394,7 @@ async def sso_complete(
     old_cookie: str | None,
     user_agent: str = "",
 ) -> NewSession:
-    provider = auth_provider(lp)
-    if provider.login_kind != "redirect":
-        raise NotFound("single sign-on is not enabled")
+    provider = redirect_provider(lp)
     if not state_cookie:
         raise NotAuthenticated("the sign-in attempt is not valid; start again")
     state = _unsign(lp, state_cookie).get("state", {})
@@ -376,19 +406,131 @@ async def sso_complete(
         async with db.begin():
             await audit.record(db, dataclasses.replace(who, id=None), "auth.login", outcome="failure")
         raise
+    refusal: NotAuthenticated | PermissionDenied | None = None
     async with db.begin():
-        user = await user_for_identity(db, identity)
-        if user is None or user.disabled or user.is_service_account:
-            await audit.record(
-                db, dataclasses.replace(who, id=None, name=identity.username), "auth.login", outcome="failure"
-            )
-            refused = True
-        else:
-            refused = False
+        user, refusal = await admit(db, lp, provider, identity, who)
+        if user is not None and refusal is None:
             new = await _open_session(db, lp, user, who, old_cookie, user_agent, "auth.login")
-    if refused:
-        raise NotAuthenticated(LOGIN_FAILED)
-    return new
+    if user is not None:
+        forget_user(lp, user.id)
+    if refusal is not None:
+        raise refusal
+    return dataclasses.replace(new, provider_hint=identity.session_hint)
+
+
+async def sso_logout_url(lp: Services, post_logout_redirect_uri: str, hint: str | None) -> str | None:
+    """Where to send a browser that signed out here, to sign it out of the identity provider."""
+    provider = auth_provider(lp)
+    if not isinstance(provider, RedirectAuthProvider):
+        return None
+    return await provider.logout_url(post_logout_redirect_uri, hint)
+
+
+async def admit(
+    db: AsyncSession,
+    lp: Services,
+    provider: RedirectAuthProvider,
+    identity: Identity,
+    who: audit.Actor,
+    *,
+    service_account: bool = False,
+) -> tuple[User | None, NotAuthenticated | PermissionDenied | None]:
+    """Find or create the identity's user and apply its roles, in the caller's transaction.
+
+    Returns the user and, when the sign-in must be refused, why; a refusal is audited.
+    """
+    user = await user_for_identity(
+        db, identity, create=provider.create_users, service_account=service_account
+    )
+    attempt = dataclasses.replace(who, id=None, name=identity.username)
+    refusal: NotAuthenticated | PermissionDenied | None = None
+    if user is None:
+        refusal = NotAuthenticated(UNKNOWN_USER)
+    elif user.disabled:
+        refusal = NotAuthenticated(DISABLED_USER)
+    else:
+        await apply_roles(db, user, identity, dataclasses.replace(who, id=user.id, name=user.username))
+        if provider.require_role and not user.is_admin and not await roles_of(db, user.id):
+            refusal = PermissionDenied(NO_ROLE)
+    if refusal is not None:
+        await audit.record(
+            db,
+            attempt,
+            "auth.login",
+            target_type="user",
+            target_id=user.id if user else None,
+            outcome="failure",
+            details={"reason": refusal.detail},
+        )
+    return user, refusal
+
+
+async def apply_roles(db: AsyncSession, user: User, identity: Identity, who: audit.Actor) -> bool:
+    """Make the user's admin flag and workspace roles what the provider says, auditing
+    each change; roles the provider does not decide are left alone. True if anything changed."""
+    changed = False
+    if identity.is_admin is not None and identity.is_admin != user.is_admin:
+        was_admin = user.is_admin
+        user.is_admin = identity.is_admin
+        await db.flush()
+        await audit.record(
+            db,
+            who,
+            "user.update",
+            target_type="user",
+            target_id=user.id,
+            details={"is_admin": identity.is_admin, "previous": was_admin, "source": identity.provider},
+        )
+        changed = True
+    if not identity.workspace_roles:
+        return changed
+    workspaces = {
+        ws.slug: ws
+        for ws in await db.scalars(
+            select(Workspace).where(Workspace.slug.in_(list(identity.workspace_roles)))
+        )
+    }
+    bindings = {
+        rb.workspace_id: rb
+        for rb in await db.scalars(
+            select(RoleBinding).where(RoleBinding.user_id == user.id).with_for_update()
+        )
+    }
+    for slug, role in sorted(identity.workspace_roles.items()):
+        workspace = workspaces.get(slug)
+        if workspace is None:
+            continue
+        binding = bindings.get(workspace.id)
+        previous = binding.role if binding is not None else None
+        if previous == role:
+            continue
+        if role is None:
+            if binding is not None:
+                await db.delete(binding)
+            action = "workspace.member_remove"
+        elif binding is None:
+            db.add(RoleBinding(id=new_id("rb"), user_id=user.id, workspace_id=workspace.id, role=role))
+            action = "workspace.member_set"
+        else:
+            binding.role = role
+            action = "workspace.member_set"
+        await db.flush()
+        await audit.record(
+            db,
+            who,
+            action,
+            target_type="user",
+            target_id=user.id,
+            workspace_id=workspace.id,
+            details={
+                "username": user.username,
+                "role": role,
+                "previous": previous,
+                "source": identity.provider,
+            },
+        )
+        changed = True
+    return changed
 
 
 async def roles_of(db: AsyncSession, user_id: str) -> dict[str, str]:

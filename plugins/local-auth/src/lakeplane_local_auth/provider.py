@@ -22,7 +22,8 @@ import msgspec
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from lakeplane.errors import ValidationFailed
-from lakeplane.interfaces import AuthProvider, CheckResult, Identity
+from lakeplane.interfaces import CheckResult, Identity
+from lakeplane.interfaces.auth import PasswordAuthProvider
 
 #: OWASP Password Storage Cheat Sheet: argon2id with m=19 MiB, t=2, p=1 at least,
 #: or m=46 MiB with t=1.
@@ -58,10 +59,9 @@ class LocalAuthParams(msgspec.Struct, forbid_unknown_fields=True):
     """The local provider takes no connection parameters."""
 
 
-class LocalAuthProvider(AuthProvider):
+class LocalAuthProvider(PasswordAuthProvider):
     name: ClassVar[str] = "local"
     description: ClassVar[str] = "Local users with argon2id password hashes"
-    login_kind = "password"
     Params: ClassVar[type[msgspec.Struct]] = LocalAuthParams
     Options: ClassVar[type[msgspec.Struct]] = LocalAuthOptions
 
