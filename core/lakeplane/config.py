@@ -11,6 +11,7 @@ that names the key and the reason.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -46,6 +47,17 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_body_bytes: int = 1_048_576
     #: Set when a TLS-terminating proxy is in front: cookies get ``Secure``.
     tls: bool = False
+    #: Proxies (IPs or CIDR ranges) whose X-Forwarded-For is believed; empty trusts no one.
+    forwarded_allow_ips: list[str] = []
+
+    def __post_init__(self) -> None:
+        for entry in self.forwarded_allow_ips:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"forwarded_allow_ips: {entry!r} is not an IP address or CIDR range"
+                ) from None
 
 
 class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -81,9 +81,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from lakeplane.web.app import create_app
+    from lakeplane.web.proxy import behind_proxy
 
     config = load_config(args)
-    app = create_app(config)
+    app = behind_proxy(create_app(config), config.server)
     uvicorn.run(
         app,
         host=args.host or config.server.host,
