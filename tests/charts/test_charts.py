@@ -380,7 +380,11 @@ def test_control_plane_config_file_and_secrets(rendered: dict) -> None:
         "port": 8080,
         "public_url": "https://lakeplane.corp.example",
         "tls": True,
+        # Behind the chart's Ingress, the controller's X-Forwarded-For is believed.
+        "forwarded_allow_ips": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
     }
+    minimal = by_name(objects_of(rendered, "lakeplane-minimal.yaml", "ConfigMap"), "lakeplane-config")
+    assert tomllib.loads(minimal["data"]["lakeplane.toml"])["server"]["forwarded_allow_ips"] == []
     assert config["security"]["primary_key_id"] == "k2025"
     assert {name: choice["plugin"] for name, choice in config["engines"].items()} == {
         "trino": "trino",

@@ -13,6 +13,12 @@ port = {{ .Values.server.port }}
 public_url = {{ toJson .Values.server.publicUrl }}
 # Behind TLS: session cookies get Secure.
 tls = {{ hasPrefix "https://" .Values.server.publicUrl }}
+{{- $proxies := .Values.server.forwardedAllowIps | default list }}
+{{- if and (not $proxies) .Values.ingress.enabled }}
+{{- $proxies = list "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" }}
+{{- end }}
+# The Ingress controller's X-Forwarded-For is believed from these peers only.
+forwarded_allow_ips = {{ include "lakeplane.tomlValue" $proxies }}
 
 [database]
 

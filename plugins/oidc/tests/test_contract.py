@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from lakeplane_oidc import OidcAuthProvider, OidcOptions
 
 from lakeplane.testing.contracts import RedirectAuthProviderContract
 from lakeplane.testing.keycloak import KeycloakAdmin
-from lakeplane_oidc import OidcAuthProvider, OidcOptions
 
 from .conftest import callback_params, oidc_options
 
