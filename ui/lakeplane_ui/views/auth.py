@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.domain.auth import services
-from lakeplane.errors import NotAuthenticated, NotFound, TooManyRequests, ValidationFailed
+from lakeplane.errors import (
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+    TooManyRequests,
+    ValidationFailed,
+)
+from lakeplane.interfaces import PasswordAuthProvider, RedirectAuthProvider
 from lakeplane.web.guards import SESSION_COOKIE, client_ip, principal
 from lakeplane.web.state import Services
 from lakeplane_ui.web import SIGNIN_CSRF_COOKIE, new_signin_token, page, see_other
@@ -37,6 +45,22 @@ def _cookie(lp: Services, key: str, value: str, max_age: int | None, path: str =
     )
 
 
+SSO_CALLBACK = "/ui/sso/callback"
+
+
+def _base(lp: Services, request: Request[Any, Any, Any]) -> str:
+    return (lp.config.server.public_url or str(request.base_url)).rstrip("/")
+
+
+def sign_in_choices(lp: Services) -> tuple[str | None, bool]:
+    """The single sign-on button's provider name (``None``: no button), and whether the
+    password form is offered."""
+    provider = services.auth_provider(lp)
+    if isinstance(provider, RedirectAuthProvider):
+        return provider.display_name, provider.password_fallback is not None
+    return None, isinstance(provider, PasswordAuthProvider)
+
+
 class SignInPages(Controller):
     path = "/"
 
@@ -50,6 +74,7 @@ class SignInPages(Controller):
         status: int = 200,
     ) -> Template:
         token = new_signin_token()
+        sso_name, password_sign_in = sign_in_choices(lp)
         response = await page(
             request,
             None,
@@ -60,6 +85,8 @@ class SignInPages(Controller):
             signin_csrf=token,
             next=safe_next(request.query_params.get("next")),
             signed_out=bool(request.query_params.get("signed_out")),
+            sso_name=sso_name,
+            password_sign_in=password_sign_in,
         )
         response.cookies.append(_cookie(lp, SIGNIN_CSRF_COOKIE, token, 3600, path="/ui/signin"))
         return response
@@ -117,12 +144,70 @@ class SignInPages(Controller):
         response.cookies.append(_cookie(lp, SIGNIN_CSRF_COOKIE, "", 0, path="/ui/signin"))
         return response
 
+    @get("/sso", opt={"permission": "public"})
+    async def sso_begin(self, request: Request[Any, Any, Any], lp: Services) -> Template | Redirect:
+        """The "Sign in with ..." button: off to the identity provider."""
+        try:
+            target, state = await services.sso_begin(lp, _base(lp, request) + SSO_CALLBACK)
+        except ServiceUnavailable as exc:
+            return await self._form(
+                request, lp, message=f"Single sign-on is unavailable: {exc.detail}.", status=503
+            )
+        except NotFound as exc:
+            return await self._form(request, lp, message=exc.detail, status=404)
+        response = Redirect(path=target, status_code=303)
+        response.cookies.append(
+            _cookie(lp, services.SSO_COOKIE, state, services.SSO_STATE_SECONDS, SSO_CALLBACK)
+        )
+        return response
+
+    @get("/sso/callback", opt={"permission": "public", "sign_in_callback": True})
+    async def sso_callback(
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services
+    ) -> Template | Redirect:
+        """The identity provider sends the browser back here; every refusal is a page that says why."""
+        who = audit.Actor(
+            id=None,
+            name="anonymous",
+            source_ip=client_ip(request),
+            request_id=request.scope.get("state", {}).get("request_id"),
+        )
+        try:
+            new = await services.sso_complete(
+                db,
+                lp,
+                who,
+                _base(lp, request) + SSO_CALLBACK,
+                dict(request.query_params),
+                request.cookies.get(services.SSO_COOKIE),
+                request.cookies.get(SESSION_COOKIE),
+                request.headers.get("user-agent", ""),
+            )
+        except (NotAuthenticated, PermissionDenied, ServiceUnavailable, NotFound) as exc:
+            refused = await self._form(
+                request, lp, message=f"Single sign-on failed: {exc.detail}.", status=exc.status
+            )
+            refused.cookies.append(_cookie(lp, services.SSO_COOKIE, "", 0, SSO_CALLBACK))
+            return refused
+        max_age = lp.config.security.session_absolute_hours * 3600
+        response = see_other("/ui/")
+        response.cookies.append(_cookie(lp, SESSION_COOKIE, new.cookie, max_age))
+        response.cookies.append(_cookie(lp, services.SSO_COOKIE, "", 0, SSO_CALLBACK))
+        if new.provider_hint:
+            response.cookies.append(_cookie(lp, services.SSO_HINT_COOKIE, new.provider_hint, max_age))
+        return response
+
     @post("/signout", opt={"permission": "authenticated"})
     async def signout(self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> Redirect:
+        """Signs out here, and at the identity provider too after a single sign-on."""
         me = principal(request)
         await services.logout(db, me, me.actor(request))
-        response = see_other("/ui/signin?signed_out=1")
+        signed_out = _base(lp, request) + "/ui/signin?signed_out=1"
+        hint = request.cookies.get(services.SSO_HINT_COOKIE)
+        elsewhere = await services.sso_logout_url(lp, signed_out, hint) if hint else None
+        response = see_other(elsewhere or "/ui/signin?signed_out=1")
         response.cookies.append(_cookie(lp, SESSION_COOKIE, "", 0))
+        response.cookies.append(_cookie(lp, services.SSO_HINT_COOKIE, "", 0))
         return response
 
 
