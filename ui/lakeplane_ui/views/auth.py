@@ -198,14 +198,26 @@ class SignInPages(Controller):
         return response
 
     @post("/signout", opt={"permission": "authenticated"})
-    async def signout(self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> Redirect:
-        """Signs out here, and at the identity provider too after a single sign-on."""
+    async def signout(
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services
+    ) -> Template | Redirect:
+        """Signs out here, and at the identity provider too after a single sign-on.
+
+        The identity provider is reached from a page of its own rather than by redirecting
+        this form's answer, which the ``form-action 'self'`` policy would stop."""
         me = principal(request)
         await services.logout(db, me, me.actor(request))
         signed_out = _base(lp, request) + "/ui/signin?signed_out=1"
         hint = request.cookies.get(services.SSO_HINT_COOKIE)
         elsewhere = await services.sso_logout_url(lp, signed_out, hint) if hint else None
-        response = see_other(elsewhere or "/ui/signin?signed_out=1")
+        response: Template | Redirect
+        if elsewhere is None:
+            response = see_other("/ui/signin?signed_out=1")
+        else:
+            request.state.principal = None
+            response = await page(
+                request, None, "signout_sso.html", logout_url=elsewhere, sso_name=sign_in_choices(lp)[0]
+            )
         response.cookies.append(_cookie(lp, SESSION_COOKIE, "", 0))
         response.cookies.append(_cookie(lp, services.SSO_HINT_COOKIE, "", 0))
         return response
