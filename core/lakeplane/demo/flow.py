@@ -29,6 +29,7 @@ from lakeplane.domain.runs.logstore import platform_store
 from lakeplane.domain.tokens import services as tokens
 from lakeplane.domain.tokens.schemas import TokenCreate
 from lakeplane.errors import LakeplaneError
+from lakeplane.local.cli import demo_users
 from lakeplane.local.processes import write_private
 from lakeplane.local.stack import LocalStack
 from lakeplane.web.guards import hash_secret
@@ -107,6 +108,8 @@ class Demo:
                     print(f"    first-run admin password: {password}")
                 print(f"    dataset:   {ui}/ui/workspaces/{ws}/datasets/{dataset}")
                 print(f"    runs:      {ui}/ui/workspaces/{ws}/runs/{agg_run['id']}")
+                for line in demo_users(stack.state_path):
+                    print(f"    {line}")
         finally:
             await lp.engine.dispose()
         return 0

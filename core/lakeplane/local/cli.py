@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"change a port, kept for later runs; names: {', '.join(DEFAULT_PORTS)}",
     )
     up.add_argument("--trino-heap", default="2G", help="Trino's JVM heap (default: 2G)")
+    up.add_argument(
+        "--keycloak",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run Keycloak with a demo realm and sign in through it (kept for later runs)",
+    )
     up.set_defaults(func=_command(_up))
 
     down = actions.add_parser("down", help="stop what the stack started; data is kept")
@@ -112,6 +118,7 @@ async def _up(args: argparse.Namespace) -> int:
         with_api=not args.without_api,
         progress=_progress,
         trino_heap=args.trino_heap,
+        keycloak=args.keycloak,
     )
     began = time.monotonic()
     results = await stack.up()
@@ -120,7 +127,22 @@ async def _up(args: argparse.Namespace) -> int:
         print(f"  {result.name:<10} {result.endpoint}")
     print(f"  {'config':<10} {stack.config_path}")
     print(f"  {'details':<10} {stack.state_path}")
+    for line in demo_users(stack.state_path):
+        print(line)
     return 0
+
+
+def demo_users(state_path: Path) -> list[str]:
+    """Lines naming the demo realm's users, when the stack runs Keycloak."""
+    try:
+        found = json.loads(state_path.read_text()).get("keycloak") or {}
+    except (OSError, ValueError):
+        return []
+    if not found.get("enabled"):
+        return []
+    lines = [f"single sign-on: Keycloak at {found['url']} (realm issuer {found['issuer']})"]
+    lines += [f"  {name:<14} password {password}" for name, password in found["users"].items()]
+    return lines
 
 
 async def _down(args: argparse.Namespace) -> int:

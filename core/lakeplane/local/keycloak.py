@@ -161,3 +161,74 @@ async def import_realm(url: str, password: str, realm: dict[str, Any]) -> None:
         response = await client.post("/admin/realms", json=realm, headers=headers)
     if response.status_code != 201:
         raise NotHealthy(f"Keycloak refused the realm {realm['realm']!r}: HTTP {response.status_code}")
+
+
+#: The realm ``lakeplane local up --keycloak`` imports, its web client and groups.
+DEMO_REALM = "lakeplane"
+DEMO_CLIENT = "lakeplane"
+DEMO_USERS = {"demo-admin": "lakeplane-admins", "demo-analyst": "lakeplane-analysts"}
+
+
+def demo_realm(api_url: str, client_secret: str, passwords: dict[str, str]) -> dict[str, Any]:
+    """A realm for trying single sign-on on the local stack: one confidential client for the
+    API at ``api_url``, a group-membership claim, and the users of :data:`DEMO_USERS`."""
+    mappers = [
+        {
+            "name": "groups",
+            "protocol": "openid-connect",
+            "protocolMapper": "oidc-group-membership-mapper",
+            "config": {
+                "claim.name": "groups",
+                "full.path": "false",
+                "id.token.claim": "true",
+                "access.token.claim": "true",
+                "userinfo.token.claim": "true",
+            },
+        }
+    ]
+    users = [
+        {
+            "username": name,
+            "enabled": True,
+            "email": f"{name}@example.org",
+            "emailVerified": True,
+            "firstName": name.split("-")[1].title(),
+            "lastName": "Demo",
+            "credentials": [{"type": "password", "value": passwords[name], "temporary": False}],
+            "groups": [group],
+        }
+        for name, group in DEMO_USERS.items()
+    ]
+    return {
+        "realm": DEMO_REALM,
+        "enabled": True,
+        "sslRequired": "none",
+        "groups": [{"name": group} for group in sorted(set(DEMO_USERS.values()))],
+        "clients": [
+            {
+                "clientId": DEMO_CLIENT,
+                "name": "Lakeplane",
+                "enabled": True,
+                "publicClient": False,
+                "secret": client_secret,
+                "standardFlowEnabled": True,
+                "directAccessGrantsEnabled": False,
+                "redirectUris": [f"{api_url}/*"],
+                "attributes": {"pkce.code.challenge.method": "S256", "post.logout.redirect.uris": "+"},
+                "protocolMappers": mappers,
+            }
+        ],
+        "users": users,
+    }
+
+
+class DemoKeycloakComponent(KeycloakComponent):
+    """Keycloak for the local stack: the demo realm is imported after every fresh start
+    (the in-memory database starts empty)."""
+
+    def __init__(self, home: Path, *, port: int, admin_password: str, realm: dict[str, Any]) -> None:
+        super().__init__(home, port=port, admin_password=admin_password)
+        self.realm = realm
+
+    async def after_start(self) -> None:
+        await import_realm(self.url, self.admin_password, self.realm)

@@ -1,4 +1,5 @@
-"""The whole local stack in one directory: PostgreSQL, SeaweedFS, Trino, the API and the worker.
+"""The whole local stack in one directory: PostgreSQL, SeaweedFS, Trino, the API and the worker,
+and with ``--keycloak`` a Keycloak for single sign-on with a demo realm.
 
 Layout of the data directory::
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakeplane.local import seaweedfs, trino
+from lakeplane.local import keycloak, seaweedfs, trino
 from lakeplane.local.component import Component, ComponentStatus, Progress, StartResult, no_progress
 from lakeplane.local.control_plane import LakeplaneApiComponent, LakeplaneWorkerComponent, available_commands
 from lakeplane.local.errors import ComponentFailed, LocalStackError, StackBusy
@@ -45,8 +46,9 @@ DEFAULT_PORTS: dict[str, int] = {
     "postgres": 55432,
     "trino": trino.DEFAULT_PORT,
     **seaweedfs.DEFAULT_PORTS,
+    "keycloak": keycloak.DEFAULT_PORT,
 }
-COMPONENTS = ("postgres", "seaweedfs", "trino", "api", "worker")
+COMPONENTS = ("postgres", "seaweedfs", "trino", "api", "worker", "keycloak")
 #: A component starts once these are healthy.
 REQUIRES = {"api": ("postgres", "seaweedfs"), "worker": ("api",)}
 REGION = "us-east-1"
@@ -77,6 +79,13 @@ class StackState:
     session_key: str = field(default_factory=lambda: _key(48))
     encryption_key: str = field(default_factory=lambda: _key(32))
     lakeplane_toml_sha256: str | None = None
+    #: Keycloak with the demo realm; the API then signs in through it (local sign-in stays).
+    keycloak: bool = False
+    keycloak_admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    keycloak_client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    demo_passwords: dict[str, str] = field(
+        default_factory=lambda: {name: secrets.token_urlsafe(9) for name in keycloak.DEMO_USERS}
+    )
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> StackState:
@@ -91,7 +100,19 @@ class StackState:
             session_key=stored["session_key"],
             encryption_key=stored["encryption_keys"]["k1"],
             lakeplane_toml_sha256=raw.get("lakeplane_toml_sha256"),
+            **_keycloak_state(raw.get("keycloak")),
         )
+
+
+def _keycloak_state(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        "keycloak": bool(raw.get("enabled")),
+        "keycloak_admin_password": raw["admin_password"],
+        "keycloak_client_secret": raw["client_secret"],
+        "demo_passwords": dict(raw["users"]),
+    }
 
 
 class LocalStack:
@@ -107,7 +128,10 @@ class LocalStack:
         progress: Progress = no_progress,
         cache_dir: Path | None = None,
         trino_heap: str = "2G",
+        keycloak: bool | None = None,
     ) -> None:
+        #: Start Keycloak (True), not (False), or as the last ``up`` did (None).
+        self.keycloak = keycloak
         self.data_dir = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
         unknown = sorted(set(ports or {}) - set(DEFAULT_PORTS))
         if unknown:
@@ -236,6 +260,16 @@ class LocalStack:
             cache=self.cache_dir,
         )
         components: list[Component] = [postgres, store, engine]
+        if state.keycloak:
+            api_url = f"http://{LOOPBACK}:{ports['api']}"
+            components.append(
+                keycloak.DemoKeycloakComponent(
+                    home / "keycloak",
+                    port=ports["keycloak"],
+                    admin_password=state.keycloak_admin_password,
+                    realm=keycloak.demo_realm(api_url, state.keycloak_client_secret, state.demo_passwords),
+                )
+            )
         if not include_control_plane:
             return components
         commands = available_commands() if check_commands else {"serve", "migrate", "worker"}
@@ -260,6 +294,8 @@ class LocalStack:
         check_ports({name: port for c in waiting for name, port in c.ports().items()})
         if any(isinstance(c, TrinoComponent) for c in waiting):
             trino.find_java()
+        if any(isinstance(c, keycloak.KeycloakComponent) for c in waiting):
+            keycloak.keycloak_java()
 
     async def _start_all(self, components: list[Component]) -> list[StartResult]:
         tasks: dict[str, asyncio.Task[StartResult]] = {}
@@ -308,6 +344,8 @@ class LocalStack:
         state.ports.update(self.port_overrides)
         if self.postgres_url is not None:
             state.external_postgres_url = self.postgres_url
+        if self.keycloak is not None:
+            state.keycloak = self.keycloak
         return state
 
     def _write_files(self, state: StackState) -> None:
@@ -365,6 +403,16 @@ class LocalStack:
                 "user": "lakeplane",
             },
             "api": {"url": f"http://{LOOPBACK}:{ports['api']}"},
+            "keycloak": {
+                "enabled": state.keycloak,
+                "url": f"http://{LOOPBACK}:{ports['keycloak']}",
+                "issuer": f"http://{LOOPBACK}:{ports['keycloak']}/realms/{keycloak.DEMO_REALM}",
+                "admin_user": keycloak.ADMIN_USER,
+                "admin_password": state.keycloak_admin_password,
+                "client_id": keycloak.DEMO_CLIENT,
+                "client_secret": state.keycloak_client_secret,
+                "users": state.demo_passwords,
+            },
             "secrets": {
                 "postgres_password": state.postgres_password,
                 "session_key": state.session_key,
@@ -417,6 +465,30 @@ def render_config(state: StackState, database_url: str) -> str:
         ("auth", {"plugin": "local"}),
         ("engines.trino", {"plugin": "trino"}),
     ]
+    if state.keycloak and _installed("oidc"):
+        issuer = f"http://{LOOPBACK}:{state.ports['keycloak']}/realms/{keycloak.DEMO_REALM}"
+        sections[sections.index(("auth", {"plugin": "local"}))] = ("auth", {"plugin": "oidc"})
+        sections.insert(
+            sections.index(("auth", {"plugin": "oidc"})) + 1,
+            (
+                "auth.options",
+                {
+                    "issuer": issuer,
+                    "client_id": keycloak.DEMO_CLIENT,
+                    "client_secret": state.keycloak_client_secret,
+                    "display_name": "Keycloak (demo)",
+                    "local_sign_in": True,
+                },
+            ),
+        )
+        sections.insert(
+            sections.index(("auth", {"plugin": "oidc"})) + 2,
+            ("auth.options.roles", {"admin_groups": ["lakeplane-admins"]}),
+        )
+        sections.insert(
+            sections.index(("auth", {"plugin": "oidc"})) + 3,
+            ("auth.options.roles.workspaces.demo", {"editor": ["lakeplane-analysts"]}),
+        )
     if _installed("spark"):
         sections.append(("engines.spark", {"plugin": "spark"}))
     lines = ["# Written by `lakeplane local up` for the stack in this directory."]
@@ -436,4 +508,6 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
