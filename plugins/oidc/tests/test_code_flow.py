@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -13,7 +14,7 @@ from sqlalchemy import select, update
 from lakeplane.db.models import AuditEvent, User
 from lakeplane.errors import NotAuthenticated
 from lakeplane.testing.auth import person
-from lakeplane.web.state import Services
+from lakeplane.web.state import Services, services
 
 from .conftest import callback_params, keycloak_sign_in, oidc_app, oidc_options, sign_in
 
@@ -241,3 +242,25 @@ async def test_sign_out_url_ends_the_keycloak_session(lp, realm):
     assert str(url).startswith(realm.issuer + "/protocol/openid-connect/logout")
     assert url.params["id_token_hint"] == "an-id-token"
     assert url.params["post_logout_redirect_uri"] == "http://testserver/ui/signin"
+
+
+async def test_an_identity_provider_that_never_answers_gives_503_after_the_timeout(postgres_service):
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # accept, read nothing back, answer nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    options = {"issuer": f"http://127.0.0.1:{port}/realms/x", "client_id": "x", "timeout_s": 1}
+    app = await oidc_app(postgres_service.url, options)
+    try:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+            body = assert_problem(await other.post("/api/v1/auth/sso/begin"), 503)
+        assert "did not answer within 1 s" in body["detail"]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await services(app.state).engine.dispose()
