@@ -36,6 +36,7 @@ def test_the_strongest_mapped_role_wins_and_no_group_means_no_role() -> None:
         ({"scopes": ["profile"]}, "openid"),
         ({"clock_skew_s": 3600}, "clock_skew_s"),
         ({"roles": {"workspaces": {"sales": {"owner": ["x"]}}}}, "owner"),
+        ({"ca_file": "/nonexistent/ca.pem"}, "ca_file"),
     ],
 )
 def test_unsafe_or_wrong_options_are_refused(changes: dict[str, object], message: str) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,6 +110,9 @@ class OidcOptions(msgspec.Struct, forbid_unknown_fields=True):
     discovery_ttl_s: float = 3600.0
     #: Where the identity provider sends the browser after sign-out; default: the sign-in page.
     post_logout_redirect_uri: str | None = None
+    #: A PEM bundle of the CAs that sign the identity provider's certificate (an internal CA);
+    #: default: the system's. ``HTTPS_PROXY`` and ``NO_PROXY`` are honoured.
+    ca_file: str | None = None
 
     def __post_init__(self) -> None:
         if not self.issuer.startswith(("https://", "http://")):
@@ -122,6 +126,11 @@ class OidcOptions(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("clock_skew_s must be between 0 and 300")
         if not 0.1 <= self.timeout_s <= 60:
             raise ValueError("timeout_s must be between 0.1 and 60")
+        if self.ca_file is not None:
+            try:
+                ssl.create_default_context(cafile=self.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"ca_file: cannot read {self.ca_file}: {exc}") from None
 
 
 class OidcParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -148,6 +157,7 @@ class OidcAuthProvider(RedirectAuthProvider):
         self._keys: KeySet | None = None
         self._keys_at = 0.0
         self._lock = asyncio.Lock()
+        self._tls: ssl.SSLContext | None = None
 
     @property
     def display_name(self) -> str:
@@ -156,7 +166,9 @@ class OidcAuthProvider(RedirectAuthProvider):
     # Discovery and keys
 
     def _http(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self.settings.timeout_s, trust_env=False)
+        if self._tls is None:
+            self._tls = ssl.create_default_context(cafile=self.settings.ca_file)
+        return httpx.AsyncClient(timeout=self.settings.timeout_s, verify=self._tls)
 
     @contextmanager
     def _unreachable(self) -> Iterator[None]:
