@@ -860,3 +860,15 @@ def test_a_broken_template_fails_the_checks(helm: str, schemas: Schemas, tmp_pat
     )
     result = template(helm, chart, None, "lakeplane")
     assert result.returncode != 0 and "badFunction" in result.stderr
+
+
+def test_oidc_options_with_a_role_mapping_render_as_toml_tables(rendered: dict) -> None:
+    config_map = by_name(objects_of(rendered, "lakeplane-oidc.yaml", "ConfigMap"), "lakeplane-config")
+    config = tomllib.loads(config_map["data"]["lakeplane.toml"])
+    assert config["auth"]["plugin"] == "oidc"
+    assert config["auth"]["options"]["roles"] == {
+        "admin_groups": ["lakeplane-admins"],
+        "workspaces": {"sales": {"editor": ["sales-analysts"], "viewer": ["sales"]}},
+    }
+    assert "client_secret" not in config["auth"]["options"], "the secret comes from a Secret"
+    assert config["server"]["forwarded_allow_ips"], "behind the Ingress"

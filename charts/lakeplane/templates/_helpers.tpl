@@ -62,9 +62,12 @@ Checks the schema cannot express, because they relate two values.
 {{- end }}
 {{- end }}
 
-{{/* A scalar or a list of scalars as a TOML value. JSON strings are valid TOML basic strings. */}}
+{{/* A scalar, a list of scalars, or a map of those (an inline table, e.g. the OIDC role
+mapping) as a TOML value. JSON strings are valid TOML basic strings and quoted keys. */}}
 {{- define "lakeplane.tomlValue" -}}
-{{- if kindIs "slice" . }}[{{ range $i, $v := . }}{{ if $i }}, {{ end }}{{ toJson $v }}{{ end }}]{{ else }}{{ toJson . }}{{ end }}
+{{- if kindIs "slice" . }}[{{ range $i, $v := . }}{{ if $i }}, {{ end }}{{ toJson $v }}{{ end }}]
+{{- else if kindIs "map" . }}{ {{- range $i, $k := keys . | sortAlpha }}{{ if $i }},{{ end }} {{ toJson $k }} = {{ include "lakeplane.tomlValue" (index $ $k) }}{{ end }} }
+{{- else }}{{ toJson . }}{{ end }}
 {{- end }}
 
 {{/* Lines `key = value` of an options map, in key order. */}}
