@@ -22,7 +22,7 @@ from lakeplane.web.state import Services, services
 REALM_FILE = Path(__file__).with_name("realm.json")
 WEB_SECRET = "lakeplane-web-test-secret"
 CI_SECRET = "lakeplane-ci-test-secret"
-PASSWORDS = {name: f"{name}-password-1" for name in ("alice", "bob", "carol", "dave")}
+PASSWORDS = {name: f"{name}-password-1" for name in ("alice", "bob", "carol", "dave", "erin")}
 FORM_ACTION = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', re.S)
 
 

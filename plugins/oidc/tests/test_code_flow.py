@@ -93,13 +93,13 @@ async def test_an_unknown_person_is_refused_when_users_are_not_created(client, l
     provider = provider_of(lp)
     provider.create_users = False
     try:
-        done = await sign_in(client, "dave")
+        done = await sign_in(client, "erin")
     finally:
         provider.create_users = True
     body = assert_problem(done, 401)
     assert "no Lakeplane account" in body["detail"]
     async with lp.sessions() as db:
-        assert await db.scalar(select(User).where(User.username == "dave")) is None
+        assert await db.scalar(select(User).where(User.username == "erin")) is None
 
 
 async def test_a_person_disabled_in_keycloak_cannot_sign_in(client, lp, realm):
