@@ -35,6 +35,7 @@ from lakeplane.domain.tokens.controllers import ServiceAccountTokenController, T
 from lakeplane.domain.users.controllers import MemberController, UserController
 from lakeplane.domain.workspaces.controllers import WorkspaceController
 from lakeplane.plugins import Plugins
+from lakeplane.web.decoding import LakeplaneRequest
 from lakeplane.web.guards import permission_guard
 from lakeplane.web.problems import EXCEPTION_HANDLERS
 from lakeplane.web.state import Services, close_request_session, provide_db, provide_services
@@ -112,6 +113,7 @@ def create_app(
         template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine)
         if template_dirs
         else None,
+        request_class=LakeplaneRequest,
         request_max_body_size=config.server.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Lakeplane API",
