@@ -21,7 +21,7 @@ from lakeplane.domain.jobs.schemas import JobType
 from lakeplane.domain.runs.services import STATES
 from lakeplane.domain.users.schemas import Role
 from lakeplane.web.guards import permission_of
-from lakeplane.web.pagination import CURSOR_PATTERN, MAX_LIMIT
+from lakeplane.web.pagination import AUDIT_CURSOR_PATTERN, CURSOR_PATTERN, MAX_LIMIT
 from lakeplane.web.problems import PROBLEM
 
 __all__ = ["PROBLEM_SCHEMA", "complete"]
@@ -79,6 +79,14 @@ ENUMS: dict[tuple[str, str], list[str]] = {
 UPSTREAM = re.compile(r"/(catalog|connections/\{[^}]+\}/test|datasets|runs/\{[^}]+\}/(logs|result))")
 #: Routes that count attempts and answer 429.
 THROTTLED = {"/api/v1/auth/login", "/api/v1/auth/bootstrap", "/api/v1/auth/password"}
+#: Public routes that refuse on their own: a wrong password (401), no bootstrap or no
+#: single sign-on provider (404).
+PUBLIC_REFUSALS = {
+    "/api/v1/auth/login": {401},
+    "/api/v1/auth/bootstrap": {404},
+    "/api/v1/auth/sso/begin": {404},
+    "/api/v1/auth/sso/callback": {400, 401, 404},
+}
 DOCS_PATHS = ("/api", "/api/openapi.json", "/api/{path}")
 
 
@@ -106,6 +114,11 @@ def complete(app: Litestar) -> OpenAPI:
             handler = handlers.get((method, path))
             permission = str(permission_of(handler)) if handler is not None else "public"
             _complete_operation(path, method, operation, permission)
+    for name in _request_schemas(document, paths):
+        # Every request struct refuses unknown fields (``forbid_unknown_fields``).
+        found = schemas.get(name)
+        if found is not None and getattr(found, "properties", None) is not None:
+            found.additional_properties = False  # type: ignore[union-attr]
     for (schema_name, field), values in ENUMS.items():
         found = schemas.get(schema_name)
         properties = getattr(found, "properties", None) or {}
@@ -119,6 +132,32 @@ def complete(app: Litestar) -> OpenAPI:
             else:
                 _with_enum(prop, values)
     return document
+
+
+def _request_schemas(document: OpenAPI, paths: dict[str, PathItem]) -> set[str]:
+    """Names of the component schemas a request body refers to, directly or nested."""
+    pending: list[Any] = []
+    for item in paths.values():
+        for _, operation in _operations(item):
+            for media in (getattr(operation.request_body, "content", None) or {}).values():
+                pending.append(media.schema)
+    schemas = (document.components.schemas if document.components else None) or {}
+    found: set[str] = set()
+    while pending:
+        schema = pending.pop()
+        ref = getattr(schema, "ref", None)
+        if ref is not None:
+            name = ref.rsplit("/", 1)[1]
+            if name not in found:
+                found.add(name)
+                pending.append(schemas.get(name))
+            continue
+        pending.extend((getattr(schema, "properties", None) or {}).values())
+        for attr in ("one_of", "any_of", "all_of"):
+            pending.extend(getattr(schema, attr, None) or [])
+        if getattr(schema, "items", None) is not None:
+            pending.append(schema.items)
+    return found
 
 
 def _with_enum(schema: Any, values: list[str]) -> Any:
@@ -155,11 +194,15 @@ def _complete_operation(path: str, method: str, operation: Operation, permission
         statuses.add(502)
     if path in THROTTLED:
         statuses.add(429)
+    statuses |= PUBLIC_REFUSALS.get(path, set())
     responses = operation.responses = {
         code: response
         for code, response in (operation.responses or {}).items()
         if not code.startswith(("4", "5"))
     }
+    empty = responses.get("204")
+    if isinstance(empty, OpenAPIResponse):
+        empty.content = None
     for status in sorted(statuses):
         responses[str(status)] = OpenAPIResponse(
             description=STATUS_TEXT[status],
@@ -178,5 +221,7 @@ def _complete_operation(path: str, method: str, operation: Operation, permission
             options = getattr(schema, "one_of", None) or [schema]
             for option in options:
                 if getattr(option, "type", None) != "null":
-                    option.pattern = CURSOR_PATTERN
+                    option.pattern = (
+                        AUDIT_CURSOR_PATTERN if path.startswith("/api/v1/audit") else CURSOR_PATTERN
+                    )
                     option.max_length = 40

@@ -19,8 +19,9 @@ from lakeplane.errors import ValidationFailed
 
 T = TypeVar("T")
 MAX_LIMIT = 500
-#: A cursor is an id (``ws_01JD...``) or, for the audit log, a sequence number.
-CURSOR_PATTERN = r"^([a-z]{1,8}_[0-9A-HJKMNP-TV-Z]{26}|[0-9]{1,18})$"
+#: A cursor is the last id seen (``ws_01JD...``); the audit log's is a sequence number.
+CURSOR_PATTERN = r"^[a-z]{1,8}_[0-9A-HJKMNP-TV-Z]{26}$"
+AUDIT_CURSOR_PATTERN = r"^[0-9]{1,18}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 
 
