@@ -6,6 +6,8 @@ trino or kubernetes exception never reaches a caller.
 
     LakeplaneError                      detail, status 500
     ├── ClientError                     400: the caller can fix it
+    │   ├── MalformedBody               400: the body cannot be read (JSON, UTF-8, nesting)
+    │   ├── UnsupportedMediaType        415: a body in a format the route does not take
     │   ├── ValidationFailed            422 (field errors in ``errors``)
     │   ├── NotFound                    404
     │   │   ├── ObjectNotFound
@@ -44,6 +46,16 @@ class LakeplaneError(Exception):
 class ClientError(LakeplaneError):
     status = 400
     code = "bad-request"
+
+
+class MalformedBody(ClientError):
+    status = 400
+    code = "malformed-body"
+
+
+class UnsupportedMediaType(ClientError):
+    status = 415
+    code = "unsupported-media-type"
 
 
 class ValidationFailed(ClientError):

@@ -413,6 +413,51 @@ def test_control_plane_config_file_and_secrets(rendered: dict) -> None:
     assert ingress["spec"]["tls"][0]["secretName"]
 
 
+def _metadata_policies(objects: list[Manifest]) -> dict[str, Manifest]:
+    return {
+        o["metadata"]["namespace"]: o
+        for o in objects
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-no-metadata")
+    }
+
+
+def test_pods_cannot_reach_metadata_addresses_unless_turned_off(rendered: dict, helm: str) -> None:
+    """By default the control plane's pods and every workspace namespace get an egress policy
+    that leaves out link-local and metadata addresses; ``metadataEgress.block=false`` drops it."""
+    minimal = _metadata_policies(rendered["lakeplane-minimal.yaml"])
+    assert set(minimal) == {NAMESPACE, "lakeplane-ws-demo"}
+    for namespace, policy in minimal.items():
+        assert policy["spec"]["policyTypes"] == ["Egress"]
+        blocks = [peer["ipBlock"] for rule in policy["spec"]["egress"] for peer in rule["to"]]
+        assert {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", "100.100.100.200/32"]} in blocks
+        assert any(b["cidr"] == "::/0" and "fe80::/10" in b["except"] for b in blocks)
+        selector = policy["spec"]["podSelector"]
+        # In its own namespace only the release's pods; a workspace namespace holds only Spark pods.
+        assert selector == (
+            {"matchLabels": {"app.kubernetes.io/instance": "lakeplane"}} if namespace == NAMESPACE else {}
+        )
+    production = _metadata_policies(rendered["lakeplane-production.yaml"])
+    reopened = [peer["ipBlock"] for rule in production[NAMESPACE]["spec"]["egress"] for peer in rule["to"]]
+    assert {"cidr": "169.254.20.10/32"} in reopened
+    values = VALUES / "lakeplane-minimal.yaml"
+    result = run_helm(
+        helm,
+        "template",
+        "lakeplane",
+        str(CHARTS / "lakeplane"),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+        "--values",
+        str(values),
+        "--set",
+        "metadataEgress.block=false",
+    )
+    assert result.returncode == 0, result.stderr
+    assert not _metadata_policies(parse_manifests(result.stdout))
+
+
 @pytest.mark.parametrize(
     "values_file", [p for p in GOOD_SETS if chart_of(p) == "lakeplane"], ids=lambda p: p.stem
 )

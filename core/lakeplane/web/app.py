@@ -35,7 +35,9 @@ from lakeplane.domain.tokens.controllers import ServiceAccountTokenController, T
 from lakeplane.domain.users.controllers import MemberController, UserController
 from lakeplane.domain.workspaces.controllers import WorkspaceController
 from lakeplane.plugins import Plugins
+from lakeplane.web.decoding import LakeplaneRequest
 from lakeplane.web.guards import permission_guard
+from lakeplane.web.openapi import complete as complete_openapi
 from lakeplane.web.problems import EXCEPTION_HANDLERS
 from lakeplane.web.state import Services, close_request_session, provide_db, provide_services
 
@@ -101,7 +103,7 @@ def create_app(
     routes = [*CORE_ROUTES, *lp.plugins.web_routes(), *(extra_routes or [])]
     # Plugins (the admin UI first of all) bring Jinja templates; autoescape is on.
     template_dirs: list[Path | os.PathLike[Any] | str] = [Path(d) for d in lp.plugins.template_dirs()]
-    return Litestar(
+    app = Litestar(
         route_handlers=[Router(path="/", route_handlers=routes)],
         guards=[permission_guard],
         dependencies={"lp": Provide(provide_services), "db": Provide(provide_db)},
@@ -112,6 +114,7 @@ def create_app(
         template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine)
         if template_dirs
         else None,
+        request_class=LakeplaneRequest,
         request_max_body_size=config.server.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Lakeplane API",
@@ -121,3 +124,5 @@ def create_app(
         ),
         debug=False,
     )
+    complete_openapi(app)
+    return app

@@ -7,6 +7,7 @@ change tracking (most of the cost of loading 50 objects) buy nothing there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +19,10 @@ from lakeplane.errors import ValidationFailed
 
 T = TypeVar("T")
 MAX_LIMIT = 500
+#: A cursor is the last id seen (``ws_01JD...``); the audit log's is a sequence number.
+CURSOR_PATTERN = r"^[a-z]{1,8}_[0-9A-HJKMNP-TV-Z]{26}$"
+AUDIT_CURSOR_PATTERN = r"^[0-9]{1,18}$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -33,8 +38,15 @@ def check_limit(limit: int) -> int:
     return limit
 
 
+def check_cursor(cursor: str | None) -> str | None:
+    if cursor is not None and not _CURSOR.match(cursor):
+        raise ValidationFailed("cursor is not valid", [{"field": "cursor", "message": "not a cursor"}])
+    return cursor
+
+
 def paginate(query: Any, id_column: Any, cursor: str | None, limit: int, newest_first: bool = False) -> Any:
     check_limit(limit)
+    check_cursor(cursor)
     if cursor:
         query = query.where(id_column < cursor if newest_first else id_column > cursor)
     order = id_column.desc() if newest_first else id_column.asc()

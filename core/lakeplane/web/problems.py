@@ -3,6 +3,11 @@
 Bodies carry ``type``, ``title``, ``status``, ``detail`` and a stable ``code``;
 validation problems add ``errors`` (one per field). Nothing internal (stack
 traces, SQL, driver messages) is ever put in a body.
+
+Statuses for bad input: a body that cannot be read is 400 (``malformed-body``, from
+:mod:`lakeplane.web.decoding`); one that was read but does not fit the route's schema,
+or a query parameter that does not, is 422 (``validation-failed``), whoever noticed.
+A value the database refuses to store (out of its range) is 422 as well.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.exceptions import ValidationException as LitestarValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DataError
 
 from lakeplane.db.engine import is_outage
 from lakeplane.errors import LakeplaneError, ServiceUnavailable, TooManyRequests
@@ -53,11 +59,10 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
             for e in (exc.extra if isinstance(exc.extra, list) else [])
             if isinstance(e, dict)
         ]
-        detail = exc.detail if exc.detail and exc.detail != "Bad Request" else "the request is not valid"
-        return problem(
-            exc.status_code, "validation-failed", detail, errors=errors, request_id=_request_id(request)
-        )
+        detail = "the request is not valid" if str(exc.detail).startswith("Validation failed") else exc.detail
+        return problem(422, "validation-failed", detail, errors=errors, request_id=_request_id(request))
     code = {
+        400: "bad-request",
         401: "not-authenticated",
         403: "permission-denied",
         404: "not-found",
@@ -79,6 +84,19 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return lakeplane_error(
             request, ServiceUnavailable("the metadata database is unavailable; retry shortly")
         )
+    if isinstance(exc, DataError):
+        # The database refused a value (out of range, not storable): input the checks before
+        # it let through. Said as a validation failure; the detail never quotes the driver.
+        log.warning("%s %s: the database refused a value: %s", request.method, request.url.path, exc.orig)
+        return problem(
+            422,
+            "validation-failed",
+            "a value in the request is out of the range the database stores",
+            errors=[],
+            request_id=_request_id(request),
+        )
+    if isinstance(exc, RecursionError):
+        return problem(400, "malformed-body", "the request nests too deeply", request_id=_request_id(request))
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,

@@ -14,6 +14,7 @@ from lakeplane import plugins as plugin_loading
 from lakeplane.config import Config
 from lakeplane.db.engine import create_engine, sessionmaker
 from lakeplane.security.crypto import Keyring
+from lakeplane.security.endpoints import configure_endpoints
 
 
 @dataclasses.dataclass
@@ -32,6 +33,8 @@ class Services:
         loaded = loaded or plugin_loading.load(config.plugins.blocked)
         selection = plugin_loading.select(config, loaded.registry)
         engine = create_engine(config.database)
+        # Every plugin client of this process connects through this guard.
+        configure_endpoints(config.security.allowed_endpoints)
         return cls(
             config=config,
             plugins=loaded,

@@ -74,7 +74,8 @@ class RunPages(Controller):
                 "state": exc.detail
             }
         job_rows = await jobs.list_jobs(db, ws_row.id, None, 500, include_archived=True)
-        next_cursor = rows[limit - 1].id if len(rows) > limit else None
+        # ``limit`` may be anything a URL says; the service refused a bad one and left no rows.
+        next_cursor = rows[limit - 1].id if 0 < limit < len(rows) else None
         live = any(r.state in ("queued", "running") for r in rows[:limit])
         return await page(
             request,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +16,7 @@ from lakeplane import audit
 from lakeplane.db.models import AuditEvent
 from lakeplane.domain.audit import services
 from lakeplane.domain.audit.schemas import AuditEventOut, AuditPage, VerifyOut
+from lakeplane.errors import ValidationFailed
 from lakeplane.web.state import Services
 
 NDJSON = "application/x-ndjson"
@@ -21,6 +24,19 @@ NDJSON = "application/x-ndjson"
 
 def to_out(event: AuditEvent) -> AuditEventOut:
     return msgspec.convert(audit.to_json(event), AuditEventOut, from_attributes=True)
+
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _check_times(request: Request[Any, Any, Any]) -> None:
+    """``since`` and ``until`` are ISO 8601 date-times; a bare number is not read as a Unix time."""
+    for name in ("since", "until"):
+        raw = request.query_params.get(name)
+        if raw is not None and not _ISO_DATE.match(raw):
+            raise ValidationFailed(
+                f"{name} is not an ISO 8601 date-time", [{"field": name, "message": "not a date-time"}]
+            )
 
 
 def _filter(
@@ -41,6 +57,7 @@ class AuditController(Controller):
     @get("/", operation_id="searchAudit", opt={"permission": "admin"})
     async def search(
         self,
+        request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: str | None = None,
         action: str | None = None,
@@ -51,6 +68,7 @@ class AuditController(Controller):
         cursor: str | None = None,
         limit: int = 100,
     ) -> AuditPage:
+        _check_times(request)
         where = _filter(actor, action, workspace, outcome, since, until)
         rows = await services.search(db, where, cursor, limit)
         more = len(rows) > limit
@@ -62,6 +80,7 @@ class AuditController(Controller):
     @get("/export", operation_id="exportAudit", media_type=NDJSON, opt={"permission": "admin"})
     async def export(
         self,
+        request: Request[Any, Any, Any],
         lp: Services,
         actor: str | None = None,
         action: str | None = None,
@@ -71,6 +90,7 @@ class AuditController(Controller):
         until: dt.datetime | None = None,
     ) -> Stream:
         """One JSON document per line; the response streams, so any size can be exported."""
+        _check_times(request)
         where = _filter(actor, action, workspace, outcome, since, until)
 
         async def lines() -> AsyncIterator[bytes]:

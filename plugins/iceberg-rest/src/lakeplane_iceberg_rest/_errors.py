@@ -38,6 +38,7 @@ from lakeplane.errors import (
     UpstreamError,
     ValidationFailed,
 )
+from lakeplane.security.endpoints import refusal_in
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ def map_errors(ctx: ErrorContext, subject: str = "") -> Iterator[None]:
     except LakeplaneError:
         raise
     except Exception as exc:
+        if (refused := refusal_in(exc)) is not None:
+            raise refused from None
         raise translate(exc, ctx, subject) from exc
 
 

@@ -36,7 +36,6 @@ from pyiceberg.table.snapshots import Snapshot as IcebergSnapshot
 from pyiceberg.transforms import UnknownTransform, parse_transform
 from pyiceberg.types import NestedField
 from requests import PreparedRequest, Response
-from requests.adapters import HTTPAdapter
 
 from lakeplane.errors import BadCredentials, Conflict, LakeplaneError, TableNotFound, ValidationFailed
 from lakeplane.interfaces import (
@@ -54,6 +53,8 @@ from lakeplane.interfaces import (
     TableInfo,
 )
 from lakeplane.interfaces.catalog import Namespace
+from lakeplane.security.connect import guarded_httpx_transport
+from lakeplane.security.connect_requests import GuardedHTTPAdapter
 from lakeplane_iceberg_rest._errors import ErrorContext, map_errors
 
 T = TypeVar("T")
@@ -90,8 +91,9 @@ class IcebergRestOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     read_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """An adapter that gives every request a timeout unless the caller chose one."""
+class _TimeoutAdapter(GuardedHTTPAdapter):
+    """An adapter that gives every request a timeout unless the caller chose one, and
+    connects only where the endpoint guard allows (checked after resolution)."""
 
     def __init__(self, timeout: tuple[float, float]) -> None:
         super().__init__()
@@ -245,7 +247,7 @@ class IcebergRestCatalog(Catalog):
         url = self.params.uri.rstrip("/") + "/v1/config"
         timeout = httpx.Timeout(self.options.read_timeout_s, connect=self.options.connect_timeout_s)
         try:
-            async with httpx.AsyncClient(timeout=timeout) as http:
+            async with httpx.AsyncClient(timeout=timeout, transport=guarded_httpx_transport()) as http:
                 await http.get(url)
         except httpx.HTTPError as exc:
             return f"cannot reach the catalog at {self.params.uri} ({type(exc).__name__}): check uri"

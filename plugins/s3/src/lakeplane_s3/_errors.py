@@ -33,6 +33,7 @@ from lakeplane.errors import (
     UpstreamError,
     ValidationFailed,
 )
+from lakeplane.security.endpoints import refusal_in
 
 _CREDENTIAL_CODES = frozenset(
     {
@@ -67,6 +68,8 @@ def map_errors(ctx: ErrorContext, bucket: str | None = None, key: str | None = N
     except LakeplaneError:
         raise
     except (boto.ClientError, boto.BotoCoreError, aiohttp.ClientError, TimeoutError) as exc:
+        if (refused := refusal_in(exc)) is not None:
+            raise refused from None
         raise translate(exc, ctx, bucket, key) from exc
 
 

@@ -15,11 +15,13 @@ from contextlib import AsyncExitStack, suppress
 from typing import Annotated, Any, ClassVar
 
 import msgspec
+from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.config import Config as BotoConfig
 
 from lakeplane.errors import BadCredentials, LakeplaneError, ObjectNotFound, ValidationFailed
 from lakeplane.interfaces import Check, CheckResult, CheckStatus, Endpoint, ObjectInfo, ObjectStore, Secret
+from lakeplane.security.connect_aiohttp import GuardedResolver
+from lakeplane.security.endpoints import endpoint_guard
 from lakeplane_s3._errors import ErrorContext, map_errors
 
 MiB = 1 << 20
@@ -77,7 +79,11 @@ class S3ObjectStore(ObjectStore):
         if self._stack is not None:
             return
         p, o = self.params, self.options
-        config = BotoConfig(
+        # aiohttp skips its resolver for a literal address: that one is checked here.
+        if p.endpoint_url:
+            endpoint_guard().check("params.endpoint_url", p.endpoint_url, resolve=False)
+        config = AioConfig(
+            connector_args={"resolver": GuardedResolver()},
             region_name=p.region,
             signature_version="s3v4",
             s3={"addressing_style": "path" if p.path_style else "virtual"},

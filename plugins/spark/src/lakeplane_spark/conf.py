@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lakeplane.security.endpoints import endpoint_guard
 from lakeplane_spark.params import SparkParams
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
@@ -10,6 +11,10 @@ REDACTION_REGEX = "(?i)secret|password|token|access[.]?key|credential"
 
 
 def catalog_conf(params: SparkParams) -> dict[str, str]:
+    # The endpoints given to Spark, checked as written each time a job is started.
+    guard = endpoint_guard()
+    guard.check("params.catalog_uri", params.catalog_uri, resolve=False)
+    guard.check("params.s3_endpoint", params.s3_endpoint, resolve=False)
     conf = _catalog_conf(params)
     if params.catalog_credential:
         prefix = f"spark.sql.catalog.{params.catalog_name}"

@@ -28,6 +28,7 @@ from lakeplane.interfaces import (
     ResultPreview,
     Submission,
 )
+from lakeplane.security.connect import guarded_httpx_transport
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.objects import fetch_application, s3_client
 from lakeplane_spark.params import SparkOptions, SparkParams
@@ -145,7 +146,7 @@ class SparkEngine(Engine):
         started = time.perf_counter()
         uri = self.params.catalog_uri.rstrip("/")
         try:
-            async with httpx.AsyncClient(timeout=5.0) as client:
+            async with httpx.AsyncClient(timeout=5.0, transport=guarded_httpx_transport()) as client:
                 headers = {}
                 if self.params.catalog_credential:
                     client_id, _, secret = self.params.catalog_credential.partition(":")

@@ -8,9 +8,11 @@ from typing import Any
 
 import aiobotocore.session
 import botocore.exceptions
-from botocore.config import Config
+from aiobotocore.config import AioConfig
 
 from lakeplane.errors import BadCredentials, UpstreamError, ValidationFailed
+from lakeplane.security.connect_aiohttp import GuardedResolver
+from lakeplane.security.endpoints import endpoint_guard, refusal_in
 from lakeplane_spark.params import SparkParams
 
 #: A Python job file is small; a larger object is a mistake, not an application.
@@ -24,6 +26,7 @@ def split_s3_url(url: str) -> tuple[str, str]:
 
 @asynccontextmanager
 async def s3_client(params: SparkParams) -> AsyncIterator[Any]:
+    endpoint_guard().check("params.s3_endpoint", params.s3_endpoint, resolve=False)
     session = aiobotocore.session.get_session()
     async with session.create_client(
         "s3",
@@ -31,7 +34,8 @@ async def s3_client(params: SparkParams) -> AsyncIterator[Any]:
         region_name=params.s3_region,
         aws_access_key_id=params.s3_access_key_id,
         aws_secret_access_key=params.s3_secret_access_key,
-        config=Config(
+        config=AioConfig(
+            connector_args={"resolver": GuardedResolver()},
             s3={"addressing_style": "path" if params.s3_path_style_access else "auto"},
             connect_timeout=5,
             read_timeout=30,
@@ -66,4 +70,6 @@ async def fetch_application(params: SparkParams, url: str) -> bytes:
             raise BadCredentials(f"the object store refused to read {url} ({code})") from None
         raise UpstreamError(f"the object store failed to read {url} ({code})") from None
     except botocore.exceptions.BotoCoreError as exc:
+        if (refused := refusal_in(exc)) is not None:
+            raise refused from None
         raise UpstreamError(f"the object store is unreachable: {type(exc).__name__}") from None

@@ -13,7 +13,8 @@ from typing import Annotated
 
 import msgspec
 
-from lakeplane.errors import ValidationFailed
+from lakeplane.errors import EndpointRefused, ValidationFailed
+from lakeplane.security.endpoints import endpoint_guard
 from lakeplane_spark.params import MemorySize, SparkParams
 
 #: ``s3://bucket/key.py`` (fetched through the object store) or ``local:///path.py``
@@ -92,7 +93,29 @@ def check_conf(conf: dict[str, str], catalog_name: str | None = None) -> list[di
             errors.append({"field": field, "message": "set by the platform; a job may not override it"})
         elif len(value) > MAX_CONF_VALUE or "\n" in value or "\x00" in value:
             errors.append({"field": field, "message": "value too long or contains control characters"})
+        elif (refused := refused_url(field, value)) is not None:
+            errors.append({"field": field, "message": refused})
     return errors
+
+
+#: A URL in a conf value, JDBC URLs (``jdbc:postgresql://host/db``) included.
+URL_VALUE = re.compile(r"^(?:jdbc:)?[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#;]*)")
+
+
+def refused_url(field: str, value: str) -> str | None:
+    """Why the endpoint guard refuses the host of a URL-valued conf entry, if it does.
+
+    Spark's JVM makes these connections itself, so the address is checked as written;
+    the NetworkPolicy of the worker pods covers what a name resolves to later.
+    """
+    found = URL_VALUE.match(value.strip())
+    if found is None or not found.group(1):
+        return None
+    try:
+        endpoint_guard().check_host(field, found.group(1), resolve=False)
+    except EndpointRefused as exc:
+        return exc.detail
+    return None
 
 
 def _is_catalog_key(key: str, catalog_name: str | None) -> bool:

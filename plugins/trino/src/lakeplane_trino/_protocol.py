@@ -31,6 +31,7 @@ import httpx
 import msgspec
 
 from lakeplane.errors import BadCredentials, EngineUnavailable, QueryFailed, UpstreamError
+from lakeplane.security.connect import guarded_httpx_transport
 from lakeplane_trino._structs import TrinoParams
 
 #: Trino query ids, e.g. ``20261125_182704_00001_hw54e``; anything else is never sent.
@@ -173,9 +174,11 @@ class TrinoHttp:
     def __init__(self, params: TrinoParams, user_agent: str) -> None:
         self.base_url = params.base_url
         auth = httpx.BasicAuth(params.user, params.password) if params.password is not None else None
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=32)
         self._client = httpx.AsyncClient(
             auth=auth,
-            verify=tls_context(params.verify_tls),
+            # Every connection goes through the endpoint guard, after resolution.
+            transport=guarded_httpx_transport(verify=tls_context(params.verify_tls), limits=limits),
             timeout=httpx.Timeout(params.request_timeout_s, connect=min(params.request_timeout_s, 10.0)),
             headers={
                 "X-Trino-User": params.user,
@@ -184,7 +187,6 @@ class TrinoHttp:
                 "X-Trino-Client-Capabilities": "PARAMETRIC_DATETIME",
                 "User-Agent": user_agent,
             },
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
             follow_redirects=False,
         )
 

@@ -43,6 +43,8 @@ from lakeplane.interfaces import (
     LogChunk,
     Submission,
 )
+from lakeplane.security.connect_aiohttp import GuardedResolver
+from lakeplane.security.endpoints import endpoint_guard
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.driverlog import failure_tail, reported_stats
 from lakeplane_spark.kubernetes import manifests
@@ -100,6 +102,17 @@ async def _kubernetes_errors(action: str) -> AsyncIterator[None]:
         raise EngineUnavailable(f"Kubernetes is unreachable ({action}): {type(exc).__name__}") from None
 
 
+def guarded_api_client(configuration: client.Configuration) -> client.ApiClient:
+    """An ApiClient whose connections go through the endpoint guard, after resolution."""
+    # aiohttp skips its resolver for a literal address (the usual in-cluster host): checked here.
+    endpoint_guard().check("kubernetes", configuration.host or "", resolve=False)
+    api = client.ApiClient(configuration=configuration)
+    # kubernetes_asyncio builds its aiohttp connector itself and takes no resolver.
+    connector: Any = api.rest_client.pool_manager.connector
+    connector._resolver = GuardedResolver()
+    return api
+
+
 class KubernetesBackend(SparkBackend):
     kind = "kubernetes"
     _api: client.ApiClient | None = None
@@ -121,7 +134,7 @@ class KubernetesBackend(SparkBackend):
                     )
                 else:
                     config.load_incluster_config(client_configuration=configuration)
-            self._api = client.ApiClient(configuration=configuration)
+            self._api = guarded_api_client(configuration)
         return self._api
 
     @property
