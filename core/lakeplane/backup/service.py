@@ -32,7 +32,7 @@ from typing import IO, Any
 import msgspec
 from sqlalchemy import func, select, text
 from sqlalchemy import table as table_clause
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lakeplane import __version__, audit
 from lakeplane import config as config_module
@@ -40,6 +40,7 @@ from lakeplane.backup import archive
 from lakeplane.backup.pgtools import BackupError, PgTarget, find_tool, first_error, run_tool
 from lakeplane.config import Config
 from lakeplane.db import migrate
+from lakeplane.db.engine import create_engine
 from lakeplane.domain.runs import logstore
 from lakeplane.errors import ConfigError, LakeplaneError
 from lakeplane.interfaces import ObjectStore
@@ -122,13 +123,15 @@ async def backup(
 ) -> BackupResult:
     started = time.monotonic()
     where = parse_location(destination)
-    lp = Services.build(config)
+    engine = create_engine(config.database)
+    # Loading the plugins takes a while: it goes on beside the dump.
+    loading = asyncio.ensure_future(asyncio.to_thread(Services.build, config))
     try:
         if where.is_s3:
-            await _check_bucket(lp, where)
+            await _check_bucket(await loading, where)
         else:
             where.directory.mkdir(parents=True, exist_ok=True)
-        async with lp.engine.connect() as conn:
+        async with engine.connect() as conn:
             facts = await _database_facts(conn)
         created = utcnow()
         name = archive.archive_name(created)
@@ -141,9 +144,11 @@ async def backup(
             t0 = time.monotonic()
             target = PgTarget.from_url(config.database.url)
             tool = find_tool("pg_dump", facts["major"])
-            await run_tool(
+            dumping = run_tool(
                 [str(tool), "--format=custom", "--no-owner", "--no-privileges", f"--file={dump}"], target
             )
+            # Counted beside the dump, which holds its own snapshot: the counts are for reading only.
+            _, counts = await asyncio.gather(dumping, _counts(engine))
             progress(
                 f"backup: database dumped ({archive.describe_size(dump.stat().st_size)}, "
                 f"{time.monotonic() - t0:.1f}s)"
@@ -154,6 +159,7 @@ async def backup(
                 writer.add_file(archive.DUMP, dump)
                 dump.unlink()
                 writer.add_bytes(archive.CONFIG, _masked_config(config))
+                lp = await loading
                 log_bucket = await _add_logs(lp, writer, progress)
                 manifest = archive.Manifest(
                     format=archive.FORMAT,
@@ -166,7 +172,7 @@ async def backup(
                         for key_id in facts["key_ids"]
                         if key_id in config.security.encryption_keys
                     },
-                    counts=facts["counts"],
+                    counts=counts,
                     log_bucket=log_bucket,
                     members=writer.members,
                 )
@@ -186,7 +192,9 @@ async def backup(
             progress(f"backup: removed {old} (retention)")
         return BackupResult(location, size, manifest, removed, time.monotonic() - started)
     finally:
-        await lp.engine.dispose()
+        await engine.dispose()
+        with contextlib.suppress(Exception):
+            await (await loading).engine.dispose()
 
 
 async def _database_facts(conn: AsyncConnection) -> dict[str, Any]:
@@ -206,8 +214,12 @@ async def _database_facts(conn: AsyncConnection) -> dict[str, Any]:
         "revision": revision,
         "major": version // 10000,
         "key_ids": sorted(str(k) for k in key_ids),
-        "counts": await table_counts(conn),
     }
+
+
+async def _counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return await table_counts(conn)
 
 
 async def user_tables(conn: AsyncConnection) -> list[str]:
