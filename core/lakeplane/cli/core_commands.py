@@ -30,6 +30,9 @@ def register(subparsers: Any) -> None:
     migrate = subparsers.add_parser("migrate", help="bring the metadata database schema up to date")
     add_config_arg(migrate)
     migrate.add_argument("--revision", default="head")
+    migrate.add_argument(
+        "--check", action="store_true", help="list pending migrations and exit 1 if any; change nothing"
+    )
     migrate.set_defaults(func=cmd_migrate)
 
     config = subparsers.add_parser("config", help="inspect the configuration")
@@ -83,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lakeplane.web.app import create_app
 
     config = load_config(args)
+    _refuse_unknown_schema(config, "lakeplane serve")
     app = create_app(config)
     uvicorn.run(
         app,
@@ -95,13 +99,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_unknown_schema(config: config_module.Config, binary: str) -> None:
+    from lakeplane.db.engine import create_engine
+    from lakeplane.db.migrate import refuse_unknown_schema
+
+    async def check() -> None:
+        engine = create_engine(config.database)
+        try:
+            await refuse_unknown_schema(engine, binary)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(check())
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from lakeplane.db.migrate import upgrade
 
     config = load_config(args)
+    if args.check:
+        return _migrate_check(config)
+    _refuse_unknown_schema(config, "lakeplane migrate")
     upgrade(config.database.url, args.revision)
     print(f"database at revision {args.revision}")
     return 0
+
+
+def _migrate_check(config: config_module.Config) -> int:
+    from lakeplane.db.engine import create_engine
+    from lakeplane.db.migrate import current_revision, pending_revisions, scripts
+
+    async def current() -> str | None:
+        engine = create_engine(config.database)
+        try:
+            async with engine.connect() as conn:
+                return await current_revision(conn)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(current())
+    pending = pending_revisions(revision)
+    print(f"database at revision {revision or '(none)'}")
+    if not pending:
+        print("no pending migrations")
+        return 0
+    directory = scripts()
+    for name in pending:
+        script = directory.get_revision(name)
+        print(f"pending: {name}  {(script.doc or '').strip() if script else ''}")
+    return 1
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

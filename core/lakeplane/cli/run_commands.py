@@ -34,6 +34,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from lakeplane import config as config_module
+    from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.errors import ConfigError
     from lakeplane.web.state import Services
     from lakeplane.worker import Worker
@@ -54,6 +55,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     async def run() -> int:
         lp = Services.build(config)
         try:
+            await refuse_unknown_schema(lp.engine, "lakeplane worker")
             worker = Worker(
                 lp,
                 queues=args.queues,

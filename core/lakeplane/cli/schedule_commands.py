@@ -17,8 +17,14 @@ def register(subparsers: Any) -> None:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from lakeplane import config
+    from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.scheduler import serve
     from lakeplane.web.state import Services
 
-    asyncio.run(serve(Services.build(config.load(args.config))))
+    async def run() -> None:
+        lp = Services.build(config.load(args.config))
+        await refuse_unknown_schema(lp.engine, "lakeplane scheduler")
+        await serve(lp)
+
+    asyncio.run(run())
     return 0

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lakeplane.errors import ConfigError
 
@@ -83,3 +83,20 @@ class SchemaTooNew(ConfigError):
             "run the release that migrated it, or upgrade this one",
         )
         self.revision = revision
+
+
+async def refuse_unknown_schema(engine: AsyncEngine, binary: str) -> None:
+    """Before a binary starts: stop it with one line when a newer release migrated the database.
+
+    A database that does not answer is left to the binary's own handling of outages.
+    """
+    from lakeplane.db.engine import is_outage
+
+    try:
+        async with engine.connect() as conn:
+            await require_current(conn, binary)
+    except SchemaTooNew:
+        raise
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
