@@ -57,6 +57,13 @@ def register(subparsers: Any) -> None:
     add_config_arg(health)
     health.add_argument("--component", choices=("api", "worker", "scheduler"), default="api")
     health.add_argument("--timeout", type=float, default=5.0)
+    health.add_argument(
+        "--live",
+        action="store_true",
+        help="worker/scheduler: liveness from the process's own heartbeat file, without the database",
+    )
+    health.add_argument("--heartbeat-file", help="the file the worker or scheduler touches")
+    health.add_argument("--max-age", type=float, help="seconds a heartbeat stays fresh (default 30)")
     health.set_defaults(func=cmd_health)
 
     audit_cmd = subparsers.add_parser("audit", help="the audit log")
@@ -214,6 +221,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 
     from lakeplane.domain.system.controllers import database_health
 
+    if args.live and args.component != "api":
+        return _heartbeat_health(args)
     config = load_config(args)
     if args.component == "api":
         host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host  # noqa: S104
@@ -235,6 +244,24 @@ def cmd_health(args: argparse.Namespace) -> int:
         return 0 if result["ok"] else 1
 
     return asyncio.run(run())
+
+
+def _heartbeat_health(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lakeplane.liveness import DEFAULT_MAX_AGE_S, age, default_path
+
+    path = Path(args.heartbeat_file) if args.heartbeat_file else default_path(args.component)
+    limit = args.max_age or DEFAULT_MAX_AGE_S
+    seconds = age(path)
+    if seconds is None:
+        print(f"{args.component}: no heartbeat at {path}", file=sys.stderr)
+        return 1
+    if seconds > limit:
+        print(f"{args.component}: last heartbeat {seconds:.0f}s ago (limit {limit:.0f}s)", file=sys.stderr)
+        return 1
+    print(f"{args.component}: alive, heartbeat {seconds:.1f}s ago")
+    return 0
 
 
 def _to_toml(data: dict[str, Any], prefix: str = "") -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -29,6 +30,10 @@ def register(subparsers: Any) -> None:
         default=30.0,
         help="seconds SIGTERM waits for running attempts before handing them over (default: 30)",
     )
+    worker.add_argument(
+        "--heartbeat-file",
+        help="file the lease loop touches, for `lakeplane health --live` (default: in the temp dir)",
+    )
     worker.set_defaults(func=cmd_worker)
 
 
@@ -36,6 +41,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from lakeplane import config as config_module
     from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.errors import ConfigError
+    from lakeplane.liveness import Heartbeat, default_path
     from lakeplane.web.state import Services
     from lakeplane.worker import Worker
 
@@ -62,6 +68,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 concurrency=concurrency,
                 name=args.name,
                 drain_timeout_s=args.drain_timeout,
+                heartbeat=Heartbeat(
+                    Path(args.heartbeat_file) if args.heartbeat_file else default_path("worker")
+                ),
             )
             await worker.run()
         finally:

@@ -37,6 +37,7 @@ from lakeplane.db.models import Connection, Run
 from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
 from lakeplane.interfaces import ActiveWork
+from lakeplane.liveness import Heartbeat
 from lakeplane.web.state import Services
 from lakeplane.worker import engines, queue
 from lakeplane.worker.attempt import Attempt, Context, Loaded, load
@@ -61,9 +62,11 @@ class Worker:
         name: str | None = None,
         drain_timeout_s: float = 30.0,
         workspace_limit: int | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         cfg = lp.config.worker
         self.lp = lp
+        self.liveness = heartbeat or Heartbeat(None)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self.queues = queues or sorted(cfg.queues)
         self.concurrency = concurrency or cfg.concurrency
@@ -176,6 +179,7 @@ class Worker:
         interval = min(self.lease_s / 3, 1.0)
         while True:
             await asyncio.sleep(interval)
+            self.liveness.beat()
             held = {run_id: attempt.lease.token for run_id, (attempt, _) in self.attempts.items()}
             if not held:
                 continue
