@@ -87,6 +87,14 @@ class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True):
     workspace_limit: int | None = None
 
 
+class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: JSON lines (timestamp, level, logger, message, request/user/run id) instead of text.
+    json: bool = False
+    level: str = "INFO"
+    #: One line per HTTP request: method, path, status, duration, request and user id.
+    access_log: bool = False
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig
     security: SecurityConfig
@@ -97,6 +105,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     engines: dict[str, PluginChoice] = {}
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:

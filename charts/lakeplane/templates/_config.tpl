@@ -14,6 +14,11 @@ public_url = {{ toJson .Values.server.publicUrl }}
 # Behind TLS: session cookies get Secure.
 tls = {{ hasPrefix "https://" .Values.server.publicUrl }}
 
+[logging]
+json = {{ .Values.logging.json }}
+access_log = {{ .Values.logging.accessLog }}
+level = {{ toJson .Values.logging.level }}
+
 [database]
 
 [security]

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from lakeplane import audit
+from lakeplane import audit, logs
 from lakeplane import config as config_module
 from lakeplane import plugins as plugin_loading
 from lakeplane.cli import add_config_arg
@@ -94,12 +94,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = load_config(args)
     _refuse_unknown_schema(config, "lakeplane serve")
+    logs.apply(config)
     app = create_app(config)
     uvicorn.run(
         app,
         host=args.host or config.server.host,
         port=args.port or config.server.port,
-        log_level="info",
+        log_level=config.logging.level.lower(),
+        # uvicorn's loggers go through the root handler: redacted, and JSON when asked.
+        log_config=None,
         access_log=False,
         proxy_headers=False,
     )

@@ -39,6 +39,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from lakeplane import config as config_module
+    from lakeplane import logs
     from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.errors import ConfigError
     from lakeplane.liveness import Heartbeat, default_path
@@ -57,6 +58,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     config = msgspec.structs.replace(
         config, database=msgspec.structs.replace(config.database, pool_size=pool)
     )
+
+    logs.apply(config)
 
     async def run() -> int:
         lp = Services.build(config)

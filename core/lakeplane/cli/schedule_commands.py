@@ -21,14 +21,17 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from lakeplane import config
+    from lakeplane import config, logs
     from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.liveness import Heartbeat, default_path
     from lakeplane.scheduler import serve
     from lakeplane.web.state import Services
 
+    loaded = config.load(args.config)
+    logs.apply(loaded)
+
     async def run() -> None:
-        lp = Services.build(config.load(args.config))
+        lp = Services.build(loaded)
         await refuse_unknown_schema(lp.engine, "lakeplane scheduler")
         path = Path(args.heartbeat_file) if args.heartbeat_file else default_path("scheduler")
         await serve(lp, Heartbeat(path))

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy import select
 
-from lakeplane import audit
+from lakeplane import audit, logs
 from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog, Workspace
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.jobs import services as jobs
@@ -110,6 +110,7 @@ class Attempt:
         self._lines.append(f"{stamp} [worker] {self.redact(message)}\n")
 
     async def execute(self) -> None:
+        logs.run_id.set(self.run_id)  # this attempt's own task: its log lines carry the run id
         try:
             await self._execute()
         except LeaseLost:
