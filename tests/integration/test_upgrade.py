@@ -298,9 +298,7 @@ async def test_a_database_from_the_first_migration_reads_back_after_the_upgrade(
         users = {u["username"]: u for u in (await get("/api/v1/users"))["items"]}
         assert set(users) == {"alice", "etl-bot"} and users["etl-bot"]["is_service_account"]
         assert [t["name"] for t in (await get(f"/api/v1/users/{ids['user']}/tokens"))["items"]] == ["laptop"]
-        assert [(m["username"], m["role"]) for m in await get(f"{ws}/members")] == [
-            ("etl-bot", "editor")
-        ]
+        assert [(m["username"], m["role"]) for m in await get(f"{ws}/members")] == [("etl-bot", "editor")]
         (connection,) = (await get(f"{ws}/connections"))["items"]
         assert (
             connection["secrets_set"] == ["secret_access_key"]
