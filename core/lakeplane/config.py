@@ -95,6 +95,13 @@ class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True):
     access_log: bool = False
 
 
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: Serve Prometheus metrics on a listener of their own (never on the API's port).
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig
     security: SecurityConfig
@@ -106,6 +113,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:

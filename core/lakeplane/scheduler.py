@@ -18,7 +18,7 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from lakeplane import audit
+from lakeplane import audit, metrics
 from lakeplane.db.engine import is_outage
 from lakeplane.db.models import Schedule, ScheduleFire
 from lakeplane.domain.runs.services import submit_run
@@ -115,6 +115,7 @@ class Scheduler:
                         .values(run_id=run.id)
                     )
                     await db.commit()
+                    metrics.SCHEDULER_LAG.observe(max(0.0, (self.clock() - slot).total_seconds()))
                     fired += 1
                 await db.commit()
 

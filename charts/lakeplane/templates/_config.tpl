@@ -19,6 +19,11 @@ json = {{ .Values.logging.json }}
 access_log = {{ .Values.logging.accessLog }}
 level = {{ toJson .Values.logging.level }}
 
+[metrics]
+enabled = {{ .Values.metrics.enabled }}
+host = "0.0.0.0"
+port = {{ .Values.metrics.port }}
+
 [database]
 
 [security]

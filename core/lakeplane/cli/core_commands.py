@@ -95,6 +95,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     _refuse_unknown_schema(config, "lakeplane serve")
     logs.apply(config)
+    if config.metrics.enabled:
+        from lakeplane import metrics
+
+        metrics.serve(config.metrics.host, config.metrics.port)
     app = create_app(config)
     uvicorn.run(
         app,

@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from lakeplane import config as config_module
-    from lakeplane import logs
+    from lakeplane import logs, metrics
     from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.errors import ConfigError
     from lakeplane.liveness import Heartbeat, default_path
@@ -65,6 +65,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         lp = Services.build(config)
         try:
             await refuse_unknown_schema(lp.engine, "lakeplane worker")
+            sampler = metrics.start(lp)
             worker = Worker(
                 lp,
                 queues=args.queues,
@@ -76,6 +77,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 ),
             )
             await worker.run()
+            if sampler is not None:
+                sampler.cancel()
         finally:
             await lp.engine.dispose()
         return 0

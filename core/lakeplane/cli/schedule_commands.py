@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from lakeplane import config, logs
+    from lakeplane import config, logs, metrics
     from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.liveness import Heartbeat, default_path
     from lakeplane.scheduler import serve
@@ -33,8 +33,13 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     async def run() -> None:
         lp = Services.build(loaded)
         await refuse_unknown_schema(lp.engine, "lakeplane scheduler")
+        sampler = metrics.start(lp)
         path = Path(args.heartbeat_file) if args.heartbeat_file else default_path("scheduler")
-        await serve(lp, Heartbeat(path))
+        try:
+            await serve(lp, Heartbeat(path))
+        finally:
+            if sampler is not None:
+                sampler.cancel()
 
     asyncio.run(run())
     return 0

@@ -88,6 +88,13 @@ class RequestSessionMiddleware(ASGIMiddleware):
             await close_request_session(scope)
 
 
+def http_metrics() -> Any:
+    """Litestar's Prometheus middleware: requests, durations and errors by route template."""
+    from litestar.plugins.prometheus import PrometheusConfig
+
+    return PrometheusConfig(app_name="lakeplane", prefix="lakeplane", group_path=True).middleware
+
+
 def create_app(
     config: Config, plugins: Plugins | None = None, extra_routes: list[Any] | None = None
 ) -> Litestar:
@@ -111,6 +118,7 @@ def create_app(
         middleware=[
             RequestIdMiddleware(),
             *([AccessLogMiddleware()] if config.logging.access_log else []),
+            *([http_metrics()] if config.metrics.enabled else []),
             RequestSessionMiddleware(),
         ],
         state=State({"lakeplane": lp}),

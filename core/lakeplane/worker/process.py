@@ -32,7 +32,7 @@ import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from lakeplane import audit
+from lakeplane import audit, metrics
 from lakeplane.db.models import Connection, Run
 from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
@@ -207,6 +207,8 @@ class Worker:
             try:
                 async with self.lp.sessions() as db:
                     leases = await queue.adopt_expired(db, self.name, self.lease_s, ADOPT_BATCH)
+                if leases:
+                    metrics.ADOPTIONS.inc(len(leases))
                 for lease in leases:
                     log.info("run %s: adopted from %s", lease.run_id, lease.previous_owner)
                 await self._start_all(leases)
