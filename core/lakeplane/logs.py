@@ -29,6 +29,7 @@ user_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("lakeplane_
 run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("lakeplane_run_id", default=None)
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_installed: logging.Handler | None = None
 _CONTEXT = (("request_id", request_id), ("user_id", user_id), ("run_id", run_id))
 
 
@@ -72,11 +73,13 @@ def configure(
     *, json: bool = False, level: str = "INFO", secrets: Iterable[str] = (), quiet_audit: bool = False
 ) -> None:
     """(Re)configure the root logger: one stderr handler, redacting, text or JSON."""
+    global _installed
     SECRETS.add(secrets)
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    # Replace only the handler this module installed: others (a test runner's) stay, filtered too.
+    if _installed is not None:
+        root.removeHandler(_installed)
+    handler = _installed = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json else TextFormatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper())

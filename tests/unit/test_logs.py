@@ -30,9 +30,9 @@ def captured() -> Iterator[io.StringIO]:
 
 
 def _point_at(out: io.StringIO) -> None:
-    for handler in logging.getLogger().handlers:
-        assert isinstance(handler, logging.StreamHandler)
-        handler.setStream(out)
+    handler = logs._installed
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(out)
 
 
 def test_json_lines_carry_context_and_no_secret(captured: io.StringIO) -> None:
