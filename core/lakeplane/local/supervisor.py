@@ -3,8 +3,8 @@
 ``lakeplane local up`` starts one supervisor per data directory, as a process of its own
 (``python -m lakeplane.local.supervisor DATA_DIR``) recorded in ``supervisor/``. Every
 second it looks at each supervised component: one whose process record is still there (so
-``down`` did not stop it) but whose process is gone has crashed, and is started again, at
-once the first time and then after a backoff that doubles up to :data:`MAX_BACKOFF_S`; the
+``down`` did not stop it) but whose process is gone at two checks in a row has crashed, and
+is started again, at once the first time and then after a backoff that doubles up to :data:`MAX_BACKOFF_S`; the
 backoff resets once a component has stayed up for :data:`STABLE_AFTER_S`.
 
 Per component, ``<component>/supervisor.json`` holds the restart count and the last exit
@@ -82,7 +82,7 @@ class Supervisor:
         self.components = list(components)
         self._stopping = asyncio.Event()
         self._next_try: dict[str, float] = {}
-        self._records: dict[str, ProcessRecord] = {}
+        self._dead_seen: dict[str, int] = {}
 
     def stop(self) -> None:
         self._stopping.set()
@@ -102,15 +102,20 @@ class Supervisor:
         if recorded is None:
             return  # stopped on purpose (``down``), or never started
         if processes.is_alive(recorded):
-            self._records[component.name] = recorded
             state = Supervision.load(component.home)
             if state.consecutive and time.time() - recorded.started_at > STABLE_AFTER_S:
                 state.consecutive = 0
                 state.save(component.home)
             return
+        # Seen gone twice, a check apart, with its record still there: a stop in progress
+        # (``down`` removes the record once the process has exited) is not a crash.
+        if self._dead_seen.get(component.name) != recorded.pid:
+            self._dead_seen[component.name] = recorded.pid
+            return
         now = time.monotonic()
         if now < self._next_try.get(component.name, 0.0):
             return
+        self._dead_seen.pop(component.name, None)
         state = Supervision.load(component.home)
         state.last_exit = describe_exit(processes.exit_code(recorded))
         backoff = min(FIRST_BACKOFF_S * 2 ** max(state.consecutive - 1, 0), MAX_BACKOFF_S)
