@@ -160,7 +160,8 @@ async def record_many(session: AsyncSession, actor: Actor, entries: Sequence[Ent
     await session.execute(insert(AuditPending), rows)
     if log.isEnabledFor(logging.INFO):
         for event in events:
-            log.info("audit %s", log_line(event))
+            extra = {"run_id": event.target_id} if event.target_type == "run" else None
+            log.info("audit %s", log_line(event), extra=extra)
     return events
 
 

@@ -99,6 +99,21 @@ class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True):
     workspace_limit: int | None = None
 
 
+class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: JSON lines (timestamp, level, logger, message, request/user/run id) instead of text.
+    json: bool = False
+    level: str = "INFO"
+    #: One line per HTTP request: method, path, status, duration, request and user id.
+    access_log: bool = False
+
+
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: Serve Prometheus metrics on a listener of their own (never on the API's port).
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig
     security: SecurityConfig
@@ -109,6 +124,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     engines: dict[str, PluginChoice] = {}
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from lakeplane import audit
+from lakeplane import audit, metrics
 from lakeplane.db.engine import is_outage
 from lakeplane.db.models import Schedule, ScheduleFire
 from lakeplane.domain.runs.services import submit_run
 from lakeplane.domain.schedules.services import MAX_CATCH_UP, next_after, slots_between
 from lakeplane.errors import LakeplaneError
+from lakeplane.liveness import Heartbeat
 from lakeplane.timeutil import utcnow
 from lakeplane.web.state import Services
 
@@ -32,8 +33,15 @@ ACTOR = audit.Actor.system("scheduler")
 
 
 class Scheduler:
-    def __init__(self, lp: Services, clock: Callable[[], dt.datetime] = utcnow, tick_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        lp: Services,
+        clock: Callable[[], dt.datetime] = utcnow,
+        tick_s: float = 1.0,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self.lp = lp
+        self.liveness = heartbeat or Heartbeat(None)
         self.clock = clock
         self.tick_s = tick_s
         self._stopping = asyncio.Event()
@@ -43,6 +51,7 @@ class Scheduler:
 
     async def run_forever(self) -> None:
         while not self._stopping.is_set():
+            self.liveness.beat()
             try:
                 await self.tick()
             except Exception as exc:  # one bad tick must not end the process
@@ -106,6 +115,7 @@ class Scheduler:
                         .values(run_id=run.id)
                     )
                     await db.commit()
+                    metrics.SCHEDULER_LAG.observe(max(0.0, (self.clock() - slot).total_seconds()))
                     fired += 1
                 await db.commit()
 
@@ -136,8 +146,8 @@ class Scheduler:
             )
 
 
-async def serve(lp: Services) -> None:
-    scheduler = Scheduler(lp)
+async def serve(lp: Services, heartbeat: Heartbeat | None = None) -> None:
+    scheduler = Scheduler(lp, heartbeat=heartbeat)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, scheduler.stop)

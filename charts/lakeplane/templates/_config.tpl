@@ -20,6 +20,16 @@ tls = {{ hasPrefix "https://" .Values.server.publicUrl }}
 # The Ingress controller's X-Forwarded-For is believed from these peers only.
 forwarded_allow_ips = {{ include "lakeplane.tomlValue" $proxies }}
 
+[logging]
+json = {{ .Values.logging.json }}
+access_log = {{ .Values.logging.accessLog }}
+level = {{ toJson .Values.logging.level }}
+
+[metrics]
+enabled = {{ .Values.metrics.enabled }}
+host = "0.0.0.0"
+port = {{ .Values.metrics.port }}
+
 [database]
 
 [security]

@@ -148,3 +148,21 @@ affinity:
 volumes:
   {{- include "lakeplane.configVolume" $ | nindent 2 }}
 {{- end }}
+
+{{/* Scrape annotations of a pod that serves metrics. */}}
+{{- define "lakeplane.scrapeAnnotations" -}}
+{{- if .Values.metrics.enabled }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.metrics.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
+{{/* The metrics port of a container. */}}
+{{- define "lakeplane.metricsPort" -}}
+{{- if .Values.metrics.enabled }}
+- name: metrics
+  containerPort: {{ .Values.metrics.port }}
+  protocol: TCP
+{{- end }}
+{{- end }}

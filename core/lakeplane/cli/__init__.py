@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "lakeplane.cli.auth_commands",
     "lakeplane.cli.run_commands",
     "lakeplane.cli.schedule_commands",
+    "lakeplane.cli.backup_commands",
     "lakeplane.local.cli",
     "lakeplane.demo.cli",
 )
@@ -51,9 +52,11 @@ def run_async(coro: Callable[..., Coroutine[Any, Any, int | None]], *args: Any) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One line per HTTP call drowns what a command has to say.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from lakeplane import logs
+
+    logs.configure(
+        json=os.environ.get("LAKEPLANE_LOGGING__JSON", "").lower() in ("1", "true"), quiet_audit=True
+    )
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

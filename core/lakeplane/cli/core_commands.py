@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from lakeplane import audit
+from lakeplane import audit, logs
 from lakeplane import config as config_module
 from lakeplane import plugins as plugin_loading
 from lakeplane.cli import add_config_arg
@@ -30,6 +30,9 @@ def register(subparsers: Any) -> None:
     migrate = subparsers.add_parser("migrate", help="bring the metadata database schema up to date")
     add_config_arg(migrate)
     migrate.add_argument("--revision", default="head")
+    migrate.add_argument(
+        "--check", action="store_true", help="list pending migrations and exit 1 if any; change nothing"
+    )
     migrate.set_defaults(func=cmd_migrate)
 
     config = subparsers.add_parser("config", help="inspect the configuration")
@@ -54,6 +57,13 @@ def register(subparsers: Any) -> None:
     add_config_arg(health)
     health.add_argument("--component", choices=("api", "worker", "scheduler"), default="api")
     health.add_argument("--timeout", type=float, default=5.0)
+    health.add_argument(
+        "--live",
+        action="store_true",
+        help="worker/scheduler: liveness from the process's own heartbeat file, without the database",
+    )
+    health.add_argument("--heartbeat-file", help="the file the worker or scheduler touches")
+    health.add_argument("--max-age", type=float, help="seconds a heartbeat stays fresh (default 30)")
     health.set_defaults(func=cmd_health)
 
     audit_cmd = subparsers.add_parser("audit", help="the audit log")
@@ -84,25 +94,75 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lakeplane.web.proxy import behind_proxy
 
     config = load_config(args)
+    _refuse_unknown_schema(config, "lakeplane serve")
+    logs.apply(config)
+    if config.metrics.enabled:
+        from lakeplane import metrics
+
+        metrics.serve(config.metrics.host, config.metrics.port)
     app = behind_proxy(create_app(config), config.server)
     uvicorn.run(
         app,
         host=args.host or config.server.host,
         port=args.port or config.server.port,
-        log_level="info",
+        log_level=config.logging.level.lower(),
+        # uvicorn's loggers go through the root handler: redacted, and JSON when asked.
+        log_config=None,
         access_log=False,
         proxy_headers=False,
     )
     return 0
 
 
+def _refuse_unknown_schema(config: config_module.Config, binary: str) -> None:
+    from lakeplane.db.engine import create_engine
+    from lakeplane.db.migrate import refuse_unknown_schema
+
+    async def check() -> None:
+        engine = create_engine(config.database)
+        try:
+            await refuse_unknown_schema(engine, binary)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(check())
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from lakeplane.db.migrate import upgrade
 
     config = load_config(args)
+    if args.check:
+        return _migrate_check(config)
+    _refuse_unknown_schema(config, "lakeplane migrate")
     upgrade(config.database.url, args.revision)
     print(f"database at revision {args.revision}")
     return 0
+
+
+def _migrate_check(config: config_module.Config) -> int:
+    from lakeplane.db.engine import create_engine
+    from lakeplane.db.migrate import current_revision, pending_revisions, scripts
+
+    async def current() -> str | None:
+        engine = create_engine(config.database)
+        try:
+            async with engine.connect() as conn:
+                return await current_revision(conn)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(current())
+    pending = pending_revisions(revision)
+    print(f"database at revision {revision or '(none)'}")
+    if not pending:
+        print("no pending migrations")
+        return 0
+    directory = scripts()
+    for name in pending:
+        script = directory.get_revision(name)
+        print(f"pending: {name}  {(script.doc or '').strip() if script else ''}")
+    return 1
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -169,6 +229,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 
     from lakeplane.domain.system.controllers import database_health
 
+    if args.live and args.component != "api":
+        return _heartbeat_health(args)
     config = load_config(args)
     if args.component == "api":
         host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host  # noqa: S104
@@ -190,6 +252,24 @@ def cmd_health(args: argparse.Namespace) -> int:
         return 0 if result["ok"] else 1
 
     return asyncio.run(run())
+
+
+def _heartbeat_health(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lakeplane.liveness import DEFAULT_MAX_AGE_S, age, default_path
+
+    path = Path(args.heartbeat_file) if args.heartbeat_file else default_path(args.component)
+    limit = args.max_age or DEFAULT_MAX_AGE_S
+    seconds = age(path)
+    if seconds is None:
+        print(f"{args.component}: no heartbeat at {path}", file=sys.stderr)
+        return 1
+    if seconds > limit:
+        print(f"{args.component}: last heartbeat {seconds:.0f}s ago (limit {limit:.0f}s)", file=sys.stderr)
+        return 1
+    print(f"{args.component}: alive, heartbeat {seconds:.1f}s ago")
+    return 0
 
 
 def _to_toml(data: dict[str, Any], prefix: str = "") -> str:

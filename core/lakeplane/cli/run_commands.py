@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -29,12 +30,19 @@ def register(subparsers: Any) -> None:
         default=30.0,
         help="seconds SIGTERM waits for running attempts before handing them over (default: 30)",
     )
+    worker.add_argument(
+        "--heartbeat-file",
+        help="file the lease loop touches, for `lakeplane health --live` (default: in the temp dir)",
+    )
     worker.set_defaults(func=cmd_worker)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from lakeplane import config as config_module
+    from lakeplane import logs, metrics
+    from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.errors import ConfigError
+    from lakeplane.liveness import Heartbeat, default_path
     from lakeplane.web.state import Services
     from lakeplane.worker import Worker
 
@@ -51,17 +59,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
         config, database=msgspec.structs.replace(config.database, pool_size=pool)
     )
 
+    logs.apply(config)
+
     async def run() -> int:
         lp = Services.build(config)
         try:
+            await refuse_unknown_schema(lp.engine, "lakeplane worker")
+            sampler = metrics.start(lp)
             worker = Worker(
                 lp,
                 queues=args.queues,
                 concurrency=concurrency,
                 name=args.name,
                 drain_timeout_s=args.drain_timeout,
+                heartbeat=Heartbeat(
+                    Path(args.heartbeat_file) if args.heartbeat_file else default_path("worker")
+                ),
             )
             await worker.run()
+            if sampler is not None:
+                sampler.cancel()
         finally:
             await lp.engine.dispose()
         return 0

@@ -168,6 +168,13 @@ class Dataset(Base):
     connection_id: Mapped[str | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"))
     namespace: Mapped[str | None] = mapped_column(String(400))
     table_name: Mapped[str | None] = mapped_column(String(200))
+    #: Set and lifted by global admins: snapshot expiry and orphan file removal are refused meanwhile.
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    legal_hold_reason: Mapped[str | None] = mapped_column(Text)
+    legal_hold_by: Mapped[str | None] = mapped_column(String(40))
+    legal_hold_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    #: ``{"expire_older_than_days", "keep_last", "orphan_older_than_days"}``: what maintenance may remove.
+    retention: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_by: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()

@@ -19,6 +19,7 @@ from typing import Any
 
 from lakeplane.local.errors import LocalStackError
 from lakeplane.local.stack import COMPONENTS, DEFAULT_PORTS, LocalStack, default_data_dir
+from lakeplane.local.supervisor import SUPERVISED
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -159,13 +160,20 @@ async def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(status) for status in statuses], indent=2))
         return 0
-    print(f"{'COMPONENT':<10} {'STATE':<8} {'PID':>7}  {'HEALTH':<9} {'LATENCY':>8}  ENDPOINT")
+    print(
+        f"{'COMPONENT':<10} {'STATE':<8} {'PID':>7}  {'HEALTH':<9} {'LATENCY':>8}  {'RESTARTS':>8}  ENDPOINT"
+    )
     for status in statuses:
         state = "running" if status.running else "stopped"
         pid = str(status.pid) if status.pid else "-"
         health = ("healthy" if status.healthy else "unhealthy") if status.running else "-"
         latency = f"{status.latency_ms:.0f} ms" if status.latency_ms is not None else "-"
-        print(f"{status.name:<10} {state:<8} {pid:>7}  {health:<9} {latency:>8}  {status.endpoint}")
+        restarts = str(status.restarts) if status.name in SUPERVISED else "-"
+        print(
+            f"{status.name:<10} {state:<8} {pid:>7}  {health:<9} {latency:>8}  {restarts:>8}  {status.endpoint}"
+        )
+        if status.last_exit:
+            print(f"{'':<10} last exit: {status.last_exit}")
         if status.running and not status.healthy:
             print(f"{'':<10} {status.detail}")
     return 0

@@ -65,6 +65,9 @@ class ComponentStatus:
     healthy: bool
     latency_ms: float | None
     detail: str
+    #: Filled in for supervised components: restarts so far and how the last process ended.
+    restarts: int = 0
+    last_exit: str | None = None
 
 
 class Component(abc.ABC):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import importlib.metadata
@@ -38,6 +39,7 @@ from lakeplane.local.ports import LOOPBACK, check_ports
 from lakeplane.local.postgres import ExternalPostgres, PostgresComponent
 from lakeplane.local.processes import wait_until, write_private
 from lakeplane.local.seaweedfs import SeaweedFSComponent
+from lakeplane.local.supervisor import SUPERVISED, Supervision, SupervisorComponent, supervisor_home
 from lakeplane.local.trino import TrinoComponent
 
 #: Every port the stack opens, by the name ``--port NAME=N`` uses.
@@ -162,7 +164,10 @@ class LocalStack:
             self._write_files(state)
             components = self._components(state, include_control_plane=self.with_api)
             self._preflight(components)
-            return await self._start_all(components)
+            results = await self._start_all(components)
+            if self.with_api:
+                results.append(await self._supervisor().start(self.progress))
+            return results
 
     async def down(self) -> list[tuple[str, bool]]:
         """Stop what this stack started, the control plane first; (name, was running) each."""
@@ -171,6 +176,10 @@ class LocalStack:
         with self._locked():
             components = {c.name: c for c in self._components(self._state(), include_control_plane=True)}
             stopped: list[tuple[str, bool]] = []
+            # First, or it would start again what is stopped below.
+            if await self._supervisor().stop():
+                self.progress("supervisor: stopped")
+                stopped.append(("supervisor", True))
             for group in (("worker",), ("api",), ("trino", "seaweedfs", "postgres")):
                 members = [components[name] for name in group if name in components]
                 results = await asyncio.gather(*(c.stop() for c in members))
@@ -187,7 +196,18 @@ class LocalStack:
         state = self._state() if self.state_path.exists() else StackState()
         components = self._components(state, include_control_plane=True, check_commands=False)
         # One after another: probes run side by side would measure each other's latency.
-        return [await component.status() for component in components]
+        statuses = [await component.status() for component in components]
+        statuses.append(await self._supervisor().status())
+        return [self._with_supervision(status) for status in statuses]
+
+    def _supervisor(self) -> SupervisorComponent:
+        return SupervisorComponent(supervisor_home(self.data_dir), data_dir=self.data_dir)
+
+    def _with_supervision(self, status: ComponentStatus) -> ComponentStatus:
+        if status.name not in SUPERVISED:
+            return status
+        seen = Supervision.load(self.data_dir / status.name)
+        return dataclasses.replace(status, restarts=seen.restarts, last_exit=seen.last_exit)
 
     def log_path(self, component: str) -> Path:
         if component not in COMPONENTS:

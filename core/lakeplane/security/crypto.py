@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from lakeplane.errors import ConfigError, ServerError
+from lakeplane.security.redact import SECRETS
 
 
 class Keyring:
@@ -27,6 +28,7 @@ class Keyring:
         self.primary_key_id = primary_key_id
 
     def encrypt(self, plaintext: str, context: str) -> dict[str, str]:
+        SECRETS.add([plaintext])
         nonce = os.urandom(12)
         sealed = self._ciphers[self.primary_key_id].encrypt(nonce, plaintext.encode(), context.encode())
         return {"k": self.primary_key_id, "v": base64.b64encode(nonce + sealed).decode()}
@@ -41,9 +43,12 @@ class Keyring:
             )
         blob = base64.b64decode(envelope["v"])
         try:
-            return cipher.decrypt(blob[:12], blob[12:], context.encode()).decode()
+            plaintext = cipher.decrypt(blob[:12], blob[12:], context.encode()).decode()
         except InvalidTag:
             raise ServerError(f"a stored secret does not decrypt with key {key_id!r}") from None
+        # Once in this process's memory, a secret is kept out of its log lines.
+        SECRETS.add([plaintext])
+        return plaintext
 
     def needs_rotation(self, envelope: dict[str, Any]) -> bool:
         return envelope.get("k") != self.primary_key_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import threading
 import urllib.parse
 from collections.abc import Iterable
 
@@ -58,6 +59,29 @@ class Redactor:
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
         return WELL_KNOWN.sub(MASK, text)
+
+
+class SharedRedactor(Redactor):
+    """The process's redactor: secrets are added as the process learns them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, secrets: Iterable[str]) -> None:
+        new = {s for s in secrets if s and len(s) >= MIN_SECRET_LEN} - self._known
+        if not new:
+            return
+        with self._lock:
+            self._known |= new
+            rebuilt = Redactor(self._known)
+            self._pattern = rebuilt._pattern
+
+
+#: Every secret this process has seen (config keys and passwords, decrypted connection
+#: secrets): the log handlers redact them all.
+SECRETS = SharedRedactor()
 
 
 class RedactingFilter(logging.Filter):

@@ -20,7 +20,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from lakeplane import __version__
+from lakeplane import __version__, logs
 from lakeplane.config import Config
 from lakeplane.domain.audit.controllers import AuditController
 from lakeplane.domain.auth.controllers import AuthController
@@ -35,6 +35,7 @@ from lakeplane.domain.tokens.controllers import ServiceAccountTokenController, T
 from lakeplane.domain.users.controllers import MemberController, UserController
 from lakeplane.domain.workspaces.controllers import WorkspaceController
 from lakeplane.plugins import Plugins
+from lakeplane.web.access import AccessLogMiddleware
 from lakeplane.web.decoding import LakeplaneRequest
 from lakeplane.web.guards import permission_guard
 from lakeplane.web.openapi import complete as complete_openapi
@@ -68,6 +69,7 @@ class RequestIdMiddleware(ASGIMiddleware):
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if incoming.isalnum() and len(incoming) <= 64 else secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
+        logs.request_id.set(request_id)
 
         async def send_with_id(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -86,6 +88,13 @@ class RequestSessionMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
         finally:
             await close_request_session(scope)
+
+
+def http_metrics() -> Any:
+    """Litestar's Prometheus middleware: requests, durations and errors by route template."""
+    from litestar.plugins.prometheus import PrometheusConfig
+
+    return PrometheusConfig(app_name="lakeplane", prefix="lakeplane", group_path=True).middleware
 
 
 def create_app(
@@ -108,7 +117,12 @@ def create_app(
         guards=[permission_guard],
         dependencies={"lp": Provide(provide_services), "db": Provide(provide_db)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestIdMiddleware(), RequestSessionMiddleware()],
+        middleware=[
+            RequestIdMiddleware(),
+            *([AccessLogMiddleware()] if config.logging.access_log else []),
+            *([http_metrics()] if config.metrics.enabled else []),
+            RequestSessionMiddleware(),
+        ],
         state=State({"lakeplane": lp}),
         lifespan=[lifespan],
         template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine)
@@ -123,6 +137,8 @@ def create_app(
             openapi_router=Router(path="/api", route_handlers=[], opt={"permission": "public"}),
         ),
         debug=False,
+        # Logging belongs to the process (lakeplane.logs: redacting handlers, JSON or text).
+        logging_config=None,
     )
     complete_openapi(app)
     return app

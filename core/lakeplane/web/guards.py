@@ -47,6 +47,7 @@ from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane import logs
 from lakeplane.audit import Actor
 from lakeplane.db.engine import outage_as_503
 from lakeplane.db.models import ApiToken, RoleBinding, User, UserSession, Workspace
@@ -192,6 +193,7 @@ async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
         if principal is None:
             raise NotAuthenticated("sign in or send a valid bearer token")
         connection.state.principal = principal
+        logs.user_id.set(principal.user_id)
         await check_csrf(connection, principal)
         if permission.startswith("workspace:"):
             db = request_session(connection.scope, connection.app.state)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DataError
 
 from lakeplane.db.engine import is_outage
 from lakeplane.errors import LakeplaneError, ServiceUnavailable, TooManyRequests
+from lakeplane.security.redact import SECRETS
 
 log = logging.getLogger("lakeplane.web")
 PROBLEM = "application/problem+json"
@@ -32,7 +33,13 @@ TYPE_BASE = "https://lakeplane.dev/problems/"
 def problem(
     status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response[dict[str, Any]]:
-    body = {"type": TYPE_BASE + code, "title": code.replace("-", " "), "status": status, "detail": detail}
+    # A detail may echo what the caller sent (an id in the path): never a secret this process knows.
+    body = {
+        "type": TYPE_BASE + code,
+        "title": code.replace("-", " "),
+        "status": status,
+        "detail": SECRETS(detail),
+    }
     body.update({k: v for k, v in extra.items() if v is not None})
     return Response(body, status_code=status, media_type=PROBLEM, headers=headers)
 

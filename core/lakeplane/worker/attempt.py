@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy import select
 
-from lakeplane import audit
+from lakeplane import audit, logs, metrics
 from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog, Workspace
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.jobs import services as jobs
@@ -110,9 +110,11 @@ class Attempt:
         self._lines.append(f"{stamp} [worker] {self.redact(message)}\n")
 
     async def execute(self) -> None:
+        logs.run_id.set(self.run_id)  # this attempt's own task: its log lines carry the run id
         try:
             await self._execute()
         except LeaseLost:
+            metrics.LEASE_LOSSES.inc()
             log.info("run %s: lease lost; another worker holds it now", self.run_id)
         except asyncio.CancelledError:
             raise
@@ -133,6 +135,10 @@ class Attempt:
         run = loaded.run
         if run.stop_requested:
             self.stop.set()
+        if self.lease.attempt == 1 and not self.lease.adopted and run.started_at and run.created_at:
+            metrics.QUEUE_WAIT.labels(run.queue).observe(
+                max(0.0, (run.started_at - run.created_at).total_seconds())
+            )
         if self.lease.adopted:
             crash_point("after_adopt")
         if loaded.connection is not None:
@@ -143,6 +149,7 @@ class Attempt:
                 if loaded.job.type not in engine.job_types:
                     raise TypeError(f"connection does not run {loaded.job.type} jobs")
             except Exception as exc:
+                metrics.ENGINE_ERRORS.labels(_plugin_label(loaded)).inc()
                 await self._finish(
                     loaded, Outcome("failed", f"could not set up the engine: {self._describe(exc)}")
                 )
@@ -303,6 +310,9 @@ class Attempt:
         self.note(f"attempt {self.lease.attempt} ended: {ended}")
         finish.log_uri, finish.log_sha256 = await self._upload()
         await self._record(finish=finish)
+        if run.started_at is not None:
+            elapsed = max(0.0, (utcnow() - run.started_at).total_seconds())
+            metrics.RUN_DURATION.labels(loaded.job.type, outcome.state).observe(elapsed)
 
     async def _upload(self) -> tuple[str | None, str | None]:
         if not self.ctx.keep_logs:
@@ -413,3 +423,8 @@ async def _wait_any(
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+def _plugin_label(loaded: Loaded) -> str:
+    """The engine plugin's name: from the run's connection, else its job type (both bounded)."""
+    return loaded.connection.plugin if loaded.connection is not None else loaded.job.type

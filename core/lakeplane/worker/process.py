@@ -32,11 +32,12 @@ import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from lakeplane import audit
+from lakeplane import audit, metrics
 from lakeplane.db.models import Connection, Run
 from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
 from lakeplane.interfaces import ActiveWork
+from lakeplane.liveness import Heartbeat
 from lakeplane.web.state import Services
 from lakeplane.worker import engines, queue
 from lakeplane.worker.attempt import Attempt, Context, Loaded, load
@@ -61,9 +62,11 @@ class Worker:
         name: str | None = None,
         drain_timeout_s: float = 30.0,
         workspace_limit: int | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         cfg = lp.config.worker
         self.lp = lp
+        self.liveness = heartbeat or Heartbeat(None)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self.queues = queues or sorted(cfg.queues)
         self.concurrency = concurrency or cfg.concurrency
@@ -176,6 +179,7 @@ class Worker:
         interval = min(self.lease_s / 3, 1.0)
         while True:
             await asyncio.sleep(interval)
+            self.liveness.beat()
             held = {run_id: attempt.lease.token for run_id, (attempt, _) in self.attempts.items()}
             if not held:
                 continue
@@ -203,6 +207,8 @@ class Worker:
             try:
                 async with self.lp.sessions() as db:
                     leases = await queue.adopt_expired(db, self.name, self.lease_s, ADOPT_BATCH)
+                if leases:
+                    metrics.ADOPTIONS.inc(len(leases))
                 for lease in leases:
                     log.info("run %s: adopted from %s", lease.run_id, lease.previous_owner)
                 await self._start_all(leases)

@@ -2,11 +2,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.datasets import services
-from lakeplane.domain.datasets.schemas import DatasetCreate, DatasetDetail, DatasetOut, DatasetUpdate
+from lakeplane.domain.datasets.schemas import (
+    DatasetCreate,
+    DatasetDetail,
+    DatasetOut,
+    DatasetUpdate,
+    LegalHoldSet,
+    RetentionPolicy,
+)
 from lakeplane.web.guards import principal, workspace
 from lakeplane.web.pagination import Page, page
 from lakeplane.web.state import Services
@@ -60,3 +67,44 @@ class DatasetController(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, dataset_id: str
     ) -> None:
         await services.delete(db, principal(request).actor(request), workspace(request).id, dataset_id)
+
+    @put("/{dataset_id:str}/legal-hold", operation_id="setLegalHold", opt={"permission": "admin"})
+    async def set_legal_hold(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, dataset_id: str, data: LegalHoldSet
+    ) -> DatasetOut:
+        ds = await services.set_legal_hold(
+            db,
+            principal(request).actor(request),
+            await services.workspace_id(db, ws),
+            dataset_id,
+            data.reason,
+        )
+        return services.to_out(ds)
+
+    @delete(
+        "/{dataset_id:str}/legal-hold",
+        operation_id="liftLegalHold",
+        opt={"permission": "admin"},
+        status_code=200,
+    )
+    async def lift_legal_hold(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, dataset_id: str
+    ) -> DatasetOut:
+        ds = await services.set_legal_hold(
+            db, principal(request).actor(request), await services.workspace_id(db, ws), dataset_id, None
+        )
+        return services.to_out(ds)
+
+    @put("/{dataset_id:str}/retention", operation_id="setRetention", opt={"permission": "workspace:admin"})
+    async def set_retention(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        dataset_id: str,
+        data: RetentionPolicy,
+    ) -> DatasetOut:
+        ds = await services.set_retention(
+            db, principal(request).actor(request), workspace(request).id, dataset_id, data
+        )
+        return services.to_out(ds)

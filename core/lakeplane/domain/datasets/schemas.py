@@ -33,6 +33,19 @@ class DatasetUpdate(msgspec.Struct, forbid_unknown_fields=True):
     description: LongText | None = None
 
 
+class RetentionPolicy(msgspec.Struct, forbid_unknown_fields=True):
+    """What table maintenance may remove: snapshots older than this many days, always keeping
+    ``keep_last``; unreferenced files older than ``orphan_older_than_days``."""
+
+    expire_older_than_days: Annotated[float, msgspec.Meta(ge=1, le=36_500)] = 7
+    keep_last: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
+    orphan_older_than_days: Annotated[float, msgspec.Meta(ge=1, le=36_500)] = 7
+
+
+class LegalHoldSet(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
 class DatasetOut(msgspec.Struct):
     id: str
     workspace_id: str
@@ -47,6 +60,10 @@ class DatasetOut(msgspec.Struct):
     table: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    legal_hold: bool = False
+    legal_hold_reason: str | None = None
+    legal_hold_at: dt.datetime | None = None
+    retention: RetentionPolicy | None = None
 
 
 class DatasetDetail(DatasetOut):

@@ -9,14 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
-from lakeplane.db.models import Dataset
+from lakeplane.db.models import Dataset, Workspace
 from lakeplane.domain.connections import services as connections
-from lakeplane.domain.datasets.schemas import DatasetCreate, DatasetDetail, DatasetOut, DatasetUpdate
+from lakeplane.domain.datasets.schemas import (
+    DatasetCreate,
+    DatasetDetail,
+    DatasetOut,
+    DatasetUpdate,
+    RetentionPolicy,
+)
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Catalog, TableIdent, TableInfo
@@ -40,6 +47,10 @@ def to_out(ds: Dataset | Row[Any]) -> DatasetOut:
         table=ds.table_name,
         created_at=ds.created_at,
         updated_at=ds.updated_at,
+        legal_hold=bool(ds.legal_hold),
+        legal_hold_reason=ds.legal_hold_reason,
+        legal_hold_at=ds.legal_hold_at,
+        retention=msgspec.convert(ds.retention, RetentionPolicy) if ds.retention else None,
     )
 
 
@@ -213,3 +224,90 @@ async def search(
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(Dataset.name.ilike(pattern))
     return await fetch_page(db, query, Dataset.id, cursor, limit)
+
+
+async def workspace_id(db: AsyncSession, ref: str) -> str:
+    """The id of the workspace ``ref`` names (id or slug), for routes a global admin calls."""
+    async with db.begin():
+        found = await db.scalar(select(Workspace.id).where((Workspace.id == ref) | (Workspace.slug == ref)))
+    if found is None:
+        raise NotFound("workspace not found")
+    return str(found)
+
+
+async def set_legal_hold(
+    db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str, reason: str | None
+) -> Dataset:
+    """Set (``reason`` given) or lift (``None``) the dataset's legal hold; audited either way."""
+    async with db.begin():
+        ds = await get(db, workspace_id, dataset_id)
+        if reason is None and not ds.legal_hold:
+            raise Conflict(f"dataset {ds.name!r} is not under legal hold")
+        previous = ds.legal_hold_reason
+        ds.legal_hold = reason is not None
+        ds.legal_hold_reason = reason
+        ds.legal_hold_by = actor.id if reason is not None else None
+        ds.legal_hold_at = utcnow() if reason is not None else None
+        ds.updated_at = utcnow()
+        await audit.record(
+            db,
+            actor,
+            "dataset.legal_hold.set" if reason is not None else "dataset.legal_hold.lift",
+            target_type="dataset",
+            target_id=ds.id,
+            workspace_id=workspace_id,
+            details={"reason": reason} if reason is not None else {"lifted_reason": previous},
+        )
+    return ds
+
+
+async def set_retention(
+    db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str, policy: RetentionPolicy
+) -> Dataset:
+    async with db.begin():
+        ds = await get(db, workspace_id, dataset_id)
+        ds.retention = msgspec.to_builtins(policy)
+        ds.updated_at = utcnow()
+        await audit.record(
+            db,
+            actor,
+            "dataset.retention.set",
+            target_type="dataset",
+            target_id=ds.id,
+            workspace_id=workspace_id,
+            details=msgspec.to_builtins(policy),
+        )
+    return ds
+
+
+#: Maintenance actions that delete data, and so wait for a lifted hold.
+DESTRUCTIVE = frozenset({"expire_snapshots", "remove_orphan_files"})
+
+
+def check_maintenance(
+    ds: Dataset, action: str, *, older_than_days: float | None = None, keep_last: int | None = None
+) -> None:
+    """Refuse a maintenance action the dataset's legal hold or retention policy forbids.
+
+    ``optimize`` rewrites files without losing a snapshot and is allowed under a hold.
+    """
+    if action in DESTRUCTIVE and ds.legal_hold:
+        raise Conflict(
+            f"dataset {ds.name!r} is under legal hold ({ds.legal_hold_reason}): {action} is refused "
+            "until an admin lifts the hold"
+        )
+    if action != "expire_snapshots" or not ds.retention:
+        return
+    policy = msgspec.convert(ds.retention, RetentionPolicy)
+    if older_than_days is not None and older_than_days < policy.expire_older_than_days:
+        raise ValidationFailed(
+            f"expiring snapshots older than {older_than_days:g} days would remove snapshots younger than "
+            f"the retention policy of {ds.name!r} allows ({policy.expire_older_than_days:g} days)",
+            [{"field": "older_than_days", "message": "younger than the retention policy allows"}],
+        )
+    if keep_last is not None and keep_last < policy.keep_last:
+        raise ValidationFailed(
+            f"keeping {keep_last} snapshots is fewer than the retention policy of {ds.name!r} keeps "
+            f"({policy.keep_last})",
+            [{"field": "keep_last", "message": "fewer than the retention policy keeps"}],
+        )
