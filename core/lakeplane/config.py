@@ -97,6 +97,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     engines: dict[str, PluginChoice] = {}
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
+    #: Where connection secrets are kept: ``database`` (sealed with ``security.encryption_keys``)
+    #: or a plugin's store, such as ``kubernetes`` (one Secret per connection).
+    secret_store: PluginChoice = msgspec.field(default_factory=lambda: PluginChoice(plugin="database"))
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:

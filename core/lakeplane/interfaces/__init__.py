@@ -1,4 +1,4 @@
-"""The four interfaces every plugin implements one or more of."""
+"""The interfaces plugins implement: object store, catalog, engine, auth provider, secret store."""
 
 from lakeplane.interfaces.auth import AuthProvider, CredentialStore, Identity, StoredCredential
 from lakeplane.interfaces.base import (
@@ -35,6 +35,7 @@ from lakeplane.interfaces.engine import (
     encode_value,
 )
 from lakeplane.interfaces.object_store import ObjectInfo, ObjectStore
+from lakeplane.interfaces.secrets import SecretStore, Stored
 
 __all__ = [
     "ActiveWork",
@@ -62,7 +63,9 @@ __all__ = [
     "ResultPreview",
     "SchemaField",
     "Secret",
+    "SecretStore",
     "Snapshot",
+    "Stored",
     "StoredCredential",
     "Submission",
     "TableIdent",

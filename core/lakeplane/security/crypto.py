@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from lakeplane.errors import ConfigError, ServerError
+from lakeplane.errors import ConfigError, SecretUnavailable
 
 
 class Keyring:
@@ -43,7 +43,7 @@ class Keyring:
         try:
             return cipher.decrypt(blob[:12], blob[12:], context.encode()).decode()
         except InvalidTag:
-            raise ServerError(f"a stored secret does not decrypt with key {key_id!r}") from None
+            raise SecretUnavailable(f"a stored secret does not decrypt with key {key_id!r}") from None
 
     def needs_rotation(self, envelope: dict[str, Any]) -> bool:
         return envelope.get("k") != self.primary_key_id

@@ -21,5 +21,13 @@ A backend that cannot offer a fixture (say, a catalog without authentication has
 from lakeplane.testing.contracts._support import assert_no_secrets, secret_values, unreachable_url
 from lakeplane.testing.contracts.catalog import CatalogContract
 from lakeplane.testing.contracts.object_store import ObjectStoreContract
+from lakeplane.testing.contracts.secret_store import SecretStoreContract
 
-__all__ = ["CatalogContract", "ObjectStoreContract", "assert_no_secrets", "secret_values", "unreachable_url"]
+__all__ = [
+    "CatalogContract",
+    "ObjectStoreContract",
+    "SecretStoreContract",
+    "assert_no_secrets",
+    "secret_values",
+    "unreachable_url",
+]
