@@ -49,6 +49,18 @@ def register(subparsers: Any) -> None:
     rotate = secrets_sub.add_parser("rotate", help="re-encrypt every connection secret with the primary key")
     add_config_arg(rotate)
     rotate.set_defaults(func=cmd_rotate)
+    move = secrets_sub.add_parser(
+        "migrate", help="move every connection secret from the configured secret store to another"
+    )
+    add_config_arg(move)
+    move.add_argument("--to", required=True, metavar="STORE", help="the secret store to move to, by name")
+    move.add_argument(
+        "--options",
+        default="{}",
+        metavar="JSON",
+        help="that store's options, as [secret_store.options] takes them",
+    )
+    move.set_defaults(func=cmd_secrets_migrate)
 
     health = subparsers.add_parser("health", help="exit 0 when this component's dependencies answer")
     add_config_arg(health)
@@ -140,6 +152,37 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         finally:
             await lp.engine.dispose()
         print(f"re-encrypted {count} connection(s) with key {lp.keyring.primary_key_id!r}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_secrets_migrate(args: argparse.Namespace) -> int:
+    """Move the secrets, then tell the operator to point ``[secret_store]`` at the new store."""
+    import json
+
+    import msgspec
+
+    from lakeplane.domain.connections.services import migrate_secrets
+
+    async def run() -> int:
+        lp = load_services(args)
+        impl = lp.plugins.registry.get("secret_store", args.to, "--to")
+        try:
+            options = msgspec.convert(json.loads(args.options), impl.cls.Options)
+        except (ValueError, msgspec.ValidationError) as exc:
+            raise ConfigError("--options", f"not options of the {args.to} store: {exc}") from None
+        if impl.name == lp.secret_store.name and options == lp.secret_store.options:
+            raise ConfigError("--to", f"{args.to} with these options is the configured store already")
+        try:
+            async with impl.cls(options, lp.keyring) as target, lp.sessions() as db:
+                moved = await migrate_secrets(db, lp, target, audit.Actor.system("lakeplane secrets migrate"))
+        finally:
+            await lp.engine.dispose()
+        print(
+            f"moved the secrets of {moved} connection(s) from {lp.secret_store.name} to {args.to}; "
+            f"now set [secret_store] plugin = {args.to!r} with these options"
+        )
         return 0
 
     return asyncio.run(run())

@@ -65,6 +65,8 @@ class SparkParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kubeconfig: str | None = None
     kube_context: str | None = None
     spark_version: str = "4.0.1"
+    #: Annotations on every driver pod (a service mesh's or autoscaler's opt-outs, say).
+    driver_annotations: dict[str, str] = {}
 
 
 class SparkOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -122,7 +122,17 @@ WATCHED = {
 }
 
 
-async def connect(params: SparkParams) -> client.ApiClient:
+class CountingApiClient(client.ApiClient):  # type: ignore[misc]
+    """An API client that counts the requests it sends (the benchmark reports them)."""
+
+    requests = 0
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        self.requests += 1
+        return await super().request(*args, **kwargs)
+
+
+async def connect(params: SparkParams) -> CountingApiClient:
     """The API client of a connection: its ``kubeconfig`` (and ``kube_context``), or the pod's
     service account when it names none. A file that is missing or not a kubeconfig, an unknown
     context, a missing in-cluster token: :class:`~lakeplane.errors.ConfigError` on one line."""
@@ -146,7 +156,7 @@ async def connect(params: SparkParams) -> client.ApiClient:
         raise ConfigError(
             "kubeconfig", f"cannot load the Kubernetes configuration from {where}: {type(exc).__name__}"
         ) from exc
-    return client.ApiClient(configuration=configuration)
+    return CountingApiClient(configuration=configuration)
 
 
 class KubernetesBackend(SparkBackend):
@@ -179,8 +189,12 @@ class KubernetesBackend(SparkBackend):
 
     @property
     def api_requests(self) -> int:
-        """List and watch requests the status watches have made (for the benchmark)."""
-        return sum(w.requests for w in self._watches.values())
+        """Requests sent to the API server so far by this backend (for the benchmark)."""
+        return int(getattr(self._api, "requests", 0))
+
+    def watch_of(self, namespace: str, kind: str = "pod") -> RunWatch | None:
+        """The status watch of ``namespace``, once a submit or status there started it."""
+        return self._watches.get((namespace, kind))
 
     async def checks(self) -> list[Check]:
         return [await self._cluster_check(), self._namespaces_check()]
