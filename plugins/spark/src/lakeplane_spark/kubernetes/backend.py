@@ -102,6 +102,8 @@ POD_PHASES = {
     "Failed": EngineState.FAILED,
     "Unknown": EngineState.RUNNING,
 }
+#: A driver log comes from the node's kubelet through the API server; a node may not answer.
+LOG_TIMEOUT_S = 15.0
 #: Whether the Spark Operator is installed is asked again after this long.
 DISCOVERY_TTL_S = 60.0
 
@@ -437,7 +439,7 @@ class KubernetesBackend(SparkBackend):
         try:
             with kubernetes_errors(Request("get", "pods/log", names.namespace, names.driver_pod)):
                 text: str = await client.CoreV1Api(api).read_namespaced_pod_log(
-                    names.driver_pod, names.namespace, container=container
+                    names.driver_pod, names.namespace, container=container, _request_timeout=LOG_TIMEOUT_S
                 )
         except LakeplaneError as exc:
             if not isinstance(exc, NotFound):

@@ -164,6 +164,11 @@ class RunWatch:
                 _preload_content=False,
                 _request_timeout=(10, WATCH_TIMEOUT_S + 30),
             )
+            if not 200 <= response.status <= 299:  # unread content: the client did not check
+                exc = ApiException(status=response.status, reason=response.reason)
+                exc.body = await response.read()
+                response.release()
+                raise map_api_exception(exc, request)
             self._response = response
             self._connected()
             try:
