@@ -66,7 +66,7 @@ class SecretStore(abc.ABC):
 
     @abc.abstractmethod
     async def health(self) -> CheckResult:
-        """Can secrets be written and read? Cheap; used by ``/health/ready``."""
+        """Does the backing service answer, and may this process read there? One cheap request."""
 
     @abc.abstractmethod
     async def put(self, connection_id: str, values: Mapping[str, str], stored: Stored) -> Stored:

@@ -277,6 +277,7 @@ async def test_list_active_stays_inside_the_workspace_namespaces(
         # A Lakeplane-looking driver elsewhere: not ours to see (and the chart grants no look).
         stray = manifests.driver_pod_manifest(backend_params, workspace.submission(), SPEC)
         stray["metadata"]["namespace"] = kube_namespace
+        del stray["spec"]["serviceAccountName"]
         workspace.cluster.apply(stray, namespace=kube_namespace)
         active = await running.list_active()
         assert [w.handle.id for w in active] == [handle.id]
