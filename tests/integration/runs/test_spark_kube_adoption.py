@@ -21,11 +21,13 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from lakeplane import config as config_module
 from lakeplane.db.models import RunLog
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.local import kube as local_kube
 from lakeplane.testing.kube import KubeCluster
+from lakeplane.web.state import Services
 from lakeplane.worker.faults import EXIT_CODE
 
 from .conftest import LEASE_S, make_env
@@ -95,10 +97,12 @@ async def test_a_killed_workers_spark_run_is_adopted_through_the_api_server(
         )
         with env.config_path.open("a") as config:
             config.write(f'[engines.spark.options]\nworkspace_namespaces = ["{namespace}"]\n')
-        async with env.lp.sessions() as db:
+        # The workers' own keys (the config file's), which seal the connection's secrets.
+        workers_lp = Services.build(config_module.load(env.config_path))
+        async with workers_lp.sessions() as db:
             conn = await connections.create(
                 db,
-                env.lp,
+                workers_lp,
                 env.actor,
                 env.workspace_id,
                 ConnectionCreate(
@@ -123,6 +127,7 @@ async def test_a_killed_workers_spark_run_is_adopted_through_the_api_server(
                     },
                 ),
             )
+        await workers_lp.engine.dispose()
         job_id = await env.job_with(
             {"application": "local:///opt/spark/work-dir/job.py"},
             job_type="spark_batch",
