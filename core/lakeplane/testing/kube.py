@@ -151,7 +151,8 @@ def crd_from_json_schema(
     constants (or single-value enums). ``$ref`` to Kubernetes types becomes an object
     kept as given; ``const`` an enum; ``additionalProperties: false`` is dropped (the
     API server prunes, and with strict field validation refuses, unknown fields). The
-    resource is namespaced with a ``status`` subresource.
+    resource is namespaced with a ``status`` subresource. A group under ``k8s.io`` gets
+    the ``api-approved.kubernetes.io: unapproved, ...`` annotation protected groups need.
     """
     props = schema["properties"]
 
@@ -182,10 +183,14 @@ def crd_from_json_schema(
     }
     if short_names:
         names["shortNames"] = list(short_names)
+    annotations: dict[str, str] = {}
+    if group.endswith((".k8s.io", ".kubernetes.io")) or group in ("k8s.io", "kubernetes.io"):
+        # Groups under k8s.io are protected; the annotation states this CRD is not a reviewed API.
+        annotations["api-approved.kubernetes.io"] = "unapproved, a copy of a third-party API for tests"
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
+        "metadata": {"name": f"{plural}.{group}", "annotations": annotations},
         "spec": {
             "group": group,
             "names": names,
