@@ -104,6 +104,29 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:
     """Read, override and validate the config; raise :class:`ConfigError` on any fault."""
+    config = decode(_read(path, environ))
+    check_keys(config.security)
+    return config
+
+
+def load_database(
+    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> DatabaseConfig:
+    """Only the ``[database]`` section, validated: all ``lakeplane migrate`` needs.
+
+    A migration runs before the release's other Secrets exist (the chart's pre-install
+    hook), so it must not require the session or encryption keys.
+    """
+    raw = _read(path, environ).get("database", {})
+    if not isinstance(raw, dict):
+        raise ConfigError("database", "expected a table")
+    try:
+        return msgspec.convert(raw, DatabaseConfig)
+    except msgspec.ValidationError as exc:
+        raise config_error(exc, "database") from None
+
+
+def _read(path: str | os.PathLike[str] | None, environ: dict[str, str] | None) -> dict[str, Any]:
     environ = dict(os.environ if environ is None else environ)
     path = path or environ.get("LAKEPLANE_CONFIG")
     raw: dict[str, Any] = {}
@@ -115,9 +138,7 @@ def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | N
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", f"{path} is not valid TOML ({exc})") from None
     apply_env(raw, environ)
-    config = decode(raw)
-    check_keys(config.security)
-    return config
+    return raw
 
 
 def apply_env(raw: dict[str, Any], environ: dict[str, str]) -> None:

@@ -110,8 +110,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from lakeplane.db.migrate import upgrade
 
-    config = load_config(args)
-    upgrade(config.database.url, args.revision)
+    database = config_module.load_database(getattr(args, "config", None))
+    upgrade(database.url, args.revision)
     print(f"database at revision {args.revision}")
     return 0
 
