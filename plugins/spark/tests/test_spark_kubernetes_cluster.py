@@ -27,7 +27,7 @@ from lakeplane.errors import BadCredentials, ConfigError, EngineUnavailable, Val
 from lakeplane.interfaces import EngineHandle, EngineState, EngineStatus, Submission
 from lakeplane.local import kube as local_kube
 from lakeplane.testing.contracts import unreachable_url
-from lakeplane.testing.kube import KubeCluster
+from lakeplane.testing.kube import KubeCluster, crd_from_json_schema
 from lakeplane_spark import SparkEngine, SparkOptions, SparkParams
 from lakeplane_spark.kubernetes import manifests
 from lakeplane_spark.kubernetes.backend import KubernetesBackend
@@ -427,3 +427,58 @@ async def test_another_worker_adopts_a_run_through_the_api_server(workspace: Wor
         workspace.cluster.finish_driver(workspace.namespace, driver, "Succeeded")
         assert (await until_terminal(second, found.handle))[-1].state is EngineState.SUCCEEDED
     assert len(workspace.pods(f"{manifests.RUN_ID_LABEL}={submission.run_id}")) == 1
+
+
+# --- operator mode -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def sparkapplication_crd(kube_cluster: KubeCluster) -> None:
+    """The SparkApplication CRD, its schema the project's own copy of the operator's. That copy
+    describes the spec only; ``status`` is kept as the operator writes it."""
+    schema_file = ROOT / "tests" / "charts" / "schemas" / "sparkapplication-sparkoperator-v1beta2.json"
+    crd = crd_from_json_schema(json.loads(schema_file.read_text()), short_names=("sparkapp",))
+    (version,) = crd["spec"]["versions"]
+    version["schema"]["openAPIV3Schema"]["properties"]["status"] = {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    kube_cluster.apply(crd)
+
+
+async def test_operator_mode_creates_a_sparkapplication_and_follows_its_state(
+    workspace: Workspace, sparkapplication_crd: None
+) -> None:
+    """No operator runs here: the test writes the ``status`` the operator would."""
+    cluster, ns = workspace.cluster, workspace.namespace
+    async with SparkEngine(workspace.params(spark_operator="auto"), workspace.options()) as engine:
+        assert await backend_of(engine).has_spark_operator()
+        submission = workspace.submission()
+        handle = await engine.submit(submission)
+        assert handle.data["kind"] == "sparkapplication"
+        path = cluster.resource_path(
+            "sparkoperator.k8s.io/v1beta2", "SparkApplication", ns, handle.data["name"]
+        )
+        app = cluster.get(path)
+        assert S3_SECRET not in json.dumps(app) and CATALOG_SECRET not in json.dumps(app)
+        assert (await engine.status(handle)).state is EngineState.QUEUED
+        for state in ("RUNNING", "COMPLETED"):
+            answer = cluster.request(
+                "PATCH",
+                f"{path}/status",
+                content=json.dumps({"status": {"applicationState": {"state": state}}}),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            assert answer.status_code == 200, answer.text
+        seen = await until_terminal(engine, handle)
+        assert seen[-1].state is EngineState.SUCCEEDED, seen
+        watch = backend_of(engine).watch_of(ns, "sparkapplication")
+        assert watch is not None and watch.relists == 1
+
+        stopped = await engine.submit(workspace.submission())
+        await engine.cancel(stopped)
+        assert (await until_terminal(engine, stopped))[-1].state is EngineState.CANCELLED
+        stopped_path = cluster.resource_path(
+            "sparkoperator.k8s.io/v1beta2", "SparkApplication", ns, stopped.data["name"]
+        )
+        assert cluster.request("GET", stopped_path).status_code == 404
