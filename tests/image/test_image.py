@@ -10,6 +10,7 @@ engine's Kubernetes client imports.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -59,12 +60,12 @@ def test_dockerfile_installs_the_list() -> None:
 
 
 def _chroot(rootfs: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/opt/lakeplane/bin:/usr/bin:/bin", "HOME": "/home/lakeplane", "LANG": "C.UTF-8"}
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    inside = ["PATH=/opt/lakeplane/bin:/usr/bin:/bin", "HOME=/home/lakeplane", "LANG=C.UTF-8"]
     return subprocess.run(
-        ["chroot", "--userspec=10001:10001", str(rootfs), *argv],
+        [chroot, "--userspec=10001:10001", str(rootfs), "/usr/bin/env", "-i", *inside, *argv],
         capture_output=True,
         text=True,
-        env=env,
         timeout=120,
         cwd="/",
     )
@@ -79,7 +80,7 @@ def test_filesystem_runs_the_cli(image_rootfs: Path) -> None:
 def test_filesystem_lists_every_plugin(image_rootfs: Path) -> None:
     listed = _chroot(image_rootfs, "lakeplane", "plugins")
     assert listed.returncode == 0, listed.stderr
-    distributions = {line.split()[3] for line in listed.stdout.splitlines()[1:] if line.strip()}
+    distributions = {word for line in listed.stdout.splitlines()[1:] for word in line.split()}
     for project in _plugins().values():
         assert project["name"] in distributions, f"{project['name']} missing from `lakeplane plugins`"
 
