@@ -6,8 +6,9 @@ validation, token authentication, service-account keys generated at start),
 kube-controller-manager (default ServiceAccounts, tokens, garbage collection,
 Deployments), kube-scheduler and kwok with one fake Ready node, all on free
 127.0.0.1 ports, in a temporary directory removed at the end of the session. The binaries
-are built from the Go module proxy into ``~/.cache/lakeplane/kube`` on first use (about
-15 minutes on 2 cores from a cold Go cache; seconds afterwards). As soon as collection
+are built from the Go module proxy into ``~/.cache/lakeplane/kube`` on first use (from a
+cold Go cache about 15 minutes on an idle 2-core machine, 48 measured on a loaded one; a
+warm cache starts the cluster in about 20 s). As soon as collection
 shows a test that needs the cluster (it uses ``kube_cluster`` or ``kube_namespace``, or
 is marked ``kube``), the build and start begin in the background.
 
