@@ -17,11 +17,11 @@ ENV PATH=/opt/lakeplane/bin:$PATH
 WORKDIR /src
 COPY . .
 # Each plugin is its own distribution (plugins/<name>/pyproject.toml); the UI too.
-RUN set -eu; \
-    dists=". ./ui"; \
-    for project in ./plugins/*/pyproject.toml; do dists="$dists ${project%/pyproject.toml}"; done; \
-    pip install $dists; \
-    lakeplane --help >/dev/null
+# image/requirements.txt lists them with the extras a cluster needs (Spark's
+# `kubernetes`); scripts/build-image installs the same list without a base image.
+RUN pip install -r image/requirements.txt \
+    && lakeplane --help >/dev/null \
+    && python -c "import kubernetes_asyncio"
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="lakeplane" \

@@ -14,7 +14,7 @@ $(BIN)/tox:
 
 $(BIN)/lakeplane: $(BIN)/tox pyproject.toml
 	$(BIN)/pip install -q -e ".[local]" -e plugins/s3 -e plugins/iceberg-rest -e plugins/trino \
-		-e "plugins/spark[local]" -e plugins/local-auth -e plugins/oidc -e ui
+		-e "plugins/spark[local,kubernetes]" -e plugins/local-auth -e plugins/oidc -e plugins/kubernetes-secrets -e ui
 	touch $@
 
 setup: $(BIN)/lakeplane

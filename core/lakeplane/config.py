@@ -126,10 +126,36 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    #: Where connection secrets are kept: ``database`` (sealed with ``security.encryption_keys``)
+    #: or a plugin's store, such as ``kubernetes`` (one Secret per connection).
+    secret_store: PluginChoice = msgspec.field(default_factory=lambda: PluginChoice(plugin="database"))
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:
     """Read, override and validate the config; raise :class:`ConfigError` on any fault."""
+    config = decode(_read(path, environ))
+    check_keys(config.security)
+    return config
+
+
+def load_database(
+    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> DatabaseConfig:
+    """Only the ``[database]`` section, validated: all ``lakeplane migrate`` needs.
+
+    A migration runs before the release's other Secrets exist (the chart's pre-install
+    hook), so it must not require the session or encryption keys.
+    """
+    raw = _read(path, environ).get("database", {})
+    if not isinstance(raw, dict):
+        raise ConfigError("database", "expected a table")
+    try:
+        return msgspec.convert(raw, DatabaseConfig)
+    except msgspec.ValidationError as exc:
+        raise config_error(exc, "database") from None
+
+
+def _read(path: str | os.PathLike[str] | None, environ: dict[str, str] | None) -> dict[str, Any]:
     environ = dict(os.environ if environ is None else environ)
     path = path or environ.get("LAKEPLANE_CONFIG")
     raw: dict[str, Any] = {}
@@ -141,9 +167,7 @@ def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | N
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", f"{path} is not valid TOML ({exc})") from None
     apply_env(raw, environ)
-    config = decode(raw)
-    check_keys(config.security)
-    return config
+    return raw
 
 
 def apply_env(raw: dict[str, Any], environ: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ trino or kubernetes exception never reaches a caller.
     │   └── QueryFailed                 422: the engine rejected the statement
     ├── ConfigError                     500: bad config file or environment, at start-up
     └── ServerError                     500
+        ├── SecretUnavailable           a stored secret is gone or does not open
         ├── UpstreamError               502: a data-plane service answered badly
         │   ├── BadCredentials          the service refused the connection's credentials
         │   └── EngineUnavailable
@@ -127,6 +128,12 @@ class ConfigError(LakeplaneError):
 class ServerError(LakeplaneError):
     status = 500
     code = "server-error"
+
+
+class SecretUnavailable(ServerError):
+    """A connection's stored secret is missing from its store, or does not open there."""
+
+    code = "secret-unavailable"
 
 
 class UpstreamError(ServerError):

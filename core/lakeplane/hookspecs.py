@@ -44,6 +44,11 @@ def lakeplane_register_auth_providers(registry: Registry) -> None:
 
 
 @hookspec
+def lakeplane_register_secret_stores(registry: Registry) -> None:
+    """Add :class:`~lakeplane.interfaces.SecretStore` classes with ``registry.add``."""
+
+
+@hookspec
 def lakeplane_web_routes() -> list[Any]:
     """Litestar route handlers or routers to mount in the web app (the admin UI uses this).
 

@@ -21,21 +21,23 @@ import pluggy
 from lakeplane import hookspecs
 from lakeplane.config import Config, PluginChoice, config_error
 from lakeplane.errors import ConfigError
-from lakeplane.interfaces import AuthProvider, Catalog, Component, Engine, ObjectStore
+from lakeplane.interfaces import AuthProvider, Catalog, Component, Engine, ObjectStore, SecretStore
 
 ENTRY_POINT_GROUP = "lakeplane.plugins"
-BUILTIN_PLUGINS = ("lakeplane.builtins.noop",)
+BUILTIN_PLUGINS = ("lakeplane.builtins.noop", "lakeplane.builtins.database_secrets")
 ROLES: dict[str, Any] = {
     "object_store": ObjectStore,
     "catalog": Catalog,
     "engine": Engine,
     "auth": AuthProvider,
+    "secret_store": SecretStore,
 }
 _REGISTER_HOOKS = {
     "object_store": "lakeplane_register_object_stores",
     "catalog": "lakeplane_register_catalogs",
     "engine": "lakeplane_register_engines",
     "auth": "lakeplane_register_auth_providers",
+    "secret_store": "lakeplane_register_secret_stores",
 }
 
 C = TypeVar("C", bound=Component)
@@ -45,7 +47,8 @@ C = TypeVar("C", bound=Component)
 class Implementation:
     role: str
     name: str
-    cls: type[Component]
+    #: A :class:`Component` subclass, or a :class:`SecretStore` subclass for ``secret_store``.
+    cls: type[Any]
     plugin: str
     distribution: str | None
     version: str | None
@@ -61,7 +64,7 @@ class Registry:
     _plugin: str = ""
     _dist: tuple[str | None, str | None] = (None, None)
 
-    def add(self, cls: type[Component]) -> None:
+    def add(self, cls: type[Component] | type[SecretStore]) -> None:
         role = cls.role
         if role not in ROLES or not issubclass(cls, ROLES[role]):
             raise ConfigError(f"plugin {self._plugin}", f"{cls.__qualname__} implements no known role")
@@ -156,7 +159,8 @@ class Selected:
     key: str
 
     def create(self, params: Any) -> Component:
-        return self.impl.cls(params, self.options)
+        component: Component = self.impl.cls(params, self.options)
+        return component
 
 
 @dataclass(frozen=True)
@@ -165,9 +169,10 @@ class Selection:
     catalog: Selected
     auth: Selected
     engines: dict[str, Selected]
+    secret_store: Selected
 
     def all(self) -> list[Selected]:
-        return [self.object_store, self.catalog, self.auth, *self.engines.values()]
+        return [self.object_store, self.catalog, self.auth, *self.engines.values(), self.secret_store]
 
     def for_plugin(self, role: str, plugin: str) -> Selected | None:
         for selected in self.all():
@@ -214,6 +219,7 @@ def select(config: Config, registry: Registry) -> Selection:
         catalog=pick("catalog", config.catalog, "catalog"),
         auth=pick("auth", config.auth, "auth"),
         engines=engines,
+        secret_store=pick("secret_store", config.secret_store, "secret_store"),
     )
 
 

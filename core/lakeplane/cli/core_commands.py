@@ -52,6 +52,18 @@ def register(subparsers: Any) -> None:
     rotate = secrets_sub.add_parser("rotate", help="re-encrypt every connection secret with the primary key")
     add_config_arg(rotate)
     rotate.set_defaults(func=cmd_rotate)
+    move = secrets_sub.add_parser(
+        "migrate", help="move every connection secret from the configured secret store to another"
+    )
+    add_config_arg(move)
+    move.add_argument("--to", required=True, metavar="STORE", help="the secret store to move to, by name")
+    move.add_argument(
+        "--options",
+        default="{}",
+        metavar="JSON",
+        help="that store's options, as [secret_store.options] takes them",
+    )
+    move.set_defaults(func=cmd_secrets_migrate)
 
     health = subparsers.add_parser("health", help="exit 0 when this component's dependencies answer")
     add_config_arg(health)
@@ -94,7 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lakeplane.web.proxy import behind_proxy
 
     config = load_config(args)
-    _refuse_unknown_schema(config, "lakeplane serve")
+    _refuse_unknown_schema(config.database, "lakeplane serve")
     logs.apply(config)
     if config.metrics.enabled:
         from lakeplane import metrics
@@ -114,12 +126,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_unknown_schema(config: config_module.Config, binary: str) -> None:
+def _refuse_unknown_schema(database: config_module.DatabaseConfig, binary: str) -> None:
     from lakeplane.db.engine import create_engine
     from lakeplane.db.migrate import refuse_unknown_schema
 
     async def check() -> None:
-        engine = create_engine(config.database)
+        engine = create_engine(database)
         try:
             await refuse_unknown_schema(engine, binary)
         finally:
@@ -131,21 +143,21 @@ def _refuse_unknown_schema(config: config_module.Config, binary: str) -> None:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from lakeplane.db.migrate import upgrade
 
-    config = load_config(args)
+    database = config_module.load_database(getattr(args, "config", None))
     if args.check:
-        return _migrate_check(config)
-    _refuse_unknown_schema(config, "lakeplane migrate")
-    upgrade(config.database.url, args.revision)
+        return _migrate_check(database)
+    _refuse_unknown_schema(database, "lakeplane migrate")
+    upgrade(database.url, args.revision)
     print(f"database at revision {args.revision}")
     return 0
 
 
-def _migrate_check(config: config_module.Config) -> int:
+def _migrate_check(database: config_module.DatabaseConfig) -> int:
     from lakeplane.db.engine import create_engine
     from lakeplane.db.migrate import current_revision, pending_revisions, scripts
 
     async def current() -> str | None:
-        engine = create_engine(config.database)
+        engine = create_engine(database)
         try:
             async with engine.connect() as conn:
                 return await current_revision(conn)
@@ -201,6 +213,37 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         finally:
             await lp.engine.dispose()
         print(f"re-encrypted {count} connection(s) with key {lp.keyring.primary_key_id!r}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_secrets_migrate(args: argparse.Namespace) -> int:
+    """Move the secrets, then tell the operator to point ``[secret_store]`` at the new store."""
+    import json
+
+    import msgspec
+
+    from lakeplane.domain.connections.services import migrate_secrets
+
+    async def run() -> int:
+        lp = load_services(args)
+        impl = lp.plugins.registry.get("secret_store", args.to, "--to")
+        try:
+            options = msgspec.convert(json.loads(args.options), impl.cls.Options)
+        except (ValueError, msgspec.ValidationError) as exc:
+            raise ConfigError("--options", f"not options of the {args.to} store: {exc}") from None
+        if impl.name == lp.secret_store.name and options == lp.secret_store.options:
+            raise ConfigError("--to", f"{args.to} with these options is the configured store already")
+        try:
+            async with impl.cls(options, lp.keyring) as target, lp.sessions() as db:
+                moved = await migrate_secrets(db, lp, target, audit.Actor.system("lakeplane secrets migrate"))
+        finally:
+            await lp.engine.dispose()
+        print(
+            f"moved the secrets of {moved} connection(s) from {lp.secret_store.name} to {args.to}; "
+            f"now set [secret_store] plugin = {args.to!r} with these options"
+        )
         return 0
 
     return asyncio.run(run())

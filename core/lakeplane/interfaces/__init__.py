@@ -1,4 +1,4 @@
-"""The four interfaces every plugin implements one or more of."""
+"""The interfaces plugins implement: object store, catalog, engine, auth provider, secret store."""
 
 from lakeplane.interfaces.auth import (
     AuthProvider,
@@ -43,6 +43,7 @@ from lakeplane.interfaces.engine import (
     encode_value,
 )
 from lakeplane.interfaces.object_store import ObjectInfo, ObjectStore
+from lakeplane.interfaces.secrets import SecretStore, Stored
 
 __all__ = [
     "ActiveWork",
@@ -73,7 +74,9 @@ __all__ = [
     "ResultPreview",
     "SchemaField",
     "Secret",
+    "SecretStore",
     "Snapshot",
+    "Stored",
     "StoredCredential",
     "Submission",
     "TableIdent",

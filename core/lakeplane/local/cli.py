@@ -1,4 +1,7 @@
-"""``lakeplane local up|down|status|logs``: the embedded stack from the command line.
+"""``lakeplane local up|down|status|logs|kube``: the embedded stack from the command line.
+
+``lakeplane local kube up|down|status`` runs a Kubernetes control plane on loopback
+(:mod:`lakeplane.local.kube`) and writes an admin kubeconfig.
 
 Progress goes to stderr, results to stdout; a failure is one ``lakeplane: error:`` line
 on stderr and exit code 1.
@@ -17,6 +20,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lakeplane.local import kube as local_kube
+from lakeplane.local import processes
 from lakeplane.local.errors import LocalStackError
 from lakeplane.local.stack import COMPONENTS, DEFAULT_PORTS, LocalStack, default_data_dir
 from lakeplane.local.supervisor import SUPERVISED
@@ -66,6 +71,50 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--lines", type=int, help="only the last N lines")
     logs.set_defaults(func=_command(_logs))
+
+    _register_kube(actions)
+
+
+def _register_kube(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    kube = actions.add_parser(
+        "kube",
+        help="run a Kubernetes API server with a fake node (etcd, apiserver, controllers, kwok)",
+        description="Run etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok "
+        "(one fake Ready node) on 127.0.0.1, built from the Go module proxy on first use.",
+    )
+    kube_actions = kube.add_subparsers(dest="kube_command", required=True, metavar="ACTION")
+
+    def dir_arg(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--dir",
+            type=Path,
+            default=None,
+            help=f"cluster directory (default: {default_data_dir() / 'kube'})",
+        )
+
+    up = kube_actions.add_parser("up", help="build if needed, start, and write the admin kubeconfig")
+    dir_arg(up)
+    up.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="also write the admin kubeconfig here (default: only DIR/admin.kubeconfig)",
+    )
+    up.set_defaults(func=_command(_kube_up))
+
+    down = kube_actions.add_parser("down", help="stop the cluster's processes; its data is kept")
+    dir_arg(down)
+    down.set_defaults(func=_command(_kube_down))
+
+    status = kube_actions.add_parser("status", help="each process, and whether a kubeconfig works")
+    dir_arg(status)
+    status.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="check this kubeconfig against its API server (default: DIR/admin.kubeconfig)",
+    )
+    status.set_defaults(func=_command(_kube_status))
 
 
 def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -184,3 +233,52 @@ async def _logs(args: argparse.Namespace) -> int:
     async for line in stack.logs(args.component, follow=args.follow, lines=args.lines):
         print(line, flush=args.follow)
     return 0
+
+
+def _kube_dir(args: argparse.Namespace) -> Path:
+    return Path(args.dir) if args.dir is not None else default_data_dir() / "kube"
+
+
+async def _kube_up(args: argparse.Namespace) -> int:
+    cluster = local_kube.KubeCluster(_kube_dir(args), progress=_progress)
+    try:
+        seconds = await cluster.start()
+        target = cluster.admin_kubeconfig
+        if args.kubeconfig is not None:
+            target = Path(args.kubeconfig)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            processes.write_private(target, cluster.admin_kubeconfig.read_text())
+        user = await asyncio.to_thread(local_kube.check_kubeconfig, target)
+    finally:
+        cluster.close()
+    print(f"kubernetes ready in {seconds:.1f}s ({cluster.home})")
+    print(f"  {'server':<10} {cluster.server}")
+    print(f"  {'node':<10} {local_kube.NODE_NAME} (kwok)")
+    print(f"  {'kubeconfig':<10} {target} (user {user})")
+    return 0
+
+
+async def _kube_down(args: argparse.Namespace) -> int:
+    cluster = local_kube.KubeCluster(_kube_dir(args), progress=_progress)
+    if not await cluster.stop():
+        print(f"no cluster running in {cluster.home}")
+    return 0
+
+
+async def _kube_status(args: argparse.Namespace) -> int:
+    cluster = local_kube.KubeCluster(_kube_dir(args))
+    kubeconfig = Path(args.kubeconfig) if args.kubeconfig is not None else cluster.admin_kubeconfig
+    statuses = await cluster.status() if cluster.ports else []
+    if statuses:
+        print(f"{'COMPONENT':<24} {'STATE':<8} {'PID':>7}  {'HEALTH':<9}  ENDPOINT")
+    for status in statuses:
+        state = "running" if status.running else "stopped"
+        pid = str(status.pid) if status.pid else "-"
+        health = ("healthy" if status.healthy else "unhealthy") if status.running else "-"
+        print(f"{status.name:<24} {state:<8} {pid:>7}  {health:<9}  {status.endpoint}")
+    if args.kubeconfig is None and not any(status.running for status in statuses):
+        print(f"no cluster running in {cluster.home}")
+        return 3
+    user = await asyncio.to_thread(local_kube.check_kubeconfig, kubeconfig)
+    print(f"kubeconfig {kubeconfig}: accepted as {user}")
+    return 0 if all(status.healthy for status in statuses) else 1

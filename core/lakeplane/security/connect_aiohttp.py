@@ -8,12 +8,21 @@ caller also checks the endpoint itself (:meth:`EndpointGuard.check` with
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from lakeplane.security.endpoints import EndpointGuard, endpoint_guard
 
-__all__ = ["GuardedResolver"]
+__all__ = ["GuardedResolver", "guard_connector"]
+
+
+def guard_connector(connector: Any, service: str, url: str) -> None:
+    """Send the connections of an aiohttp connector that a library built itself (as
+    kubernetes_asyncio does, taking no resolver) through the guard; ``url`` is checked as
+    written too, since aiohttp skips its resolver for a literal address."""
+    endpoint_guard().check(service, url, resolve=False)
+    connector._resolver = GuardedResolver()
 
 
 class GuardedResolver(AbstractResolver):

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from lakeplane.errors import ConfigError, ServerError
+from lakeplane.errors import ConfigError, SecretUnavailable
 from lakeplane.security.redact import SECRETS
 
 
@@ -45,7 +45,7 @@ class Keyring:
         try:
             plaintext = cipher.decrypt(blob[:12], blob[12:], context.encode()).decode()
         except InvalidTag:
-            raise ServerError(f"a stored secret does not decrypt with key {key_id!r}") from None
+            raise SecretUnavailable(f"a stored secret does not decrypt with key {key_id!r}") from None
         # Once in this process's memory, a secret is kept out of its log lines.
         SECRETS.add([plaintext])
         return plaintext

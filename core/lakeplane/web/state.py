@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from lakeplane import plugins as plugin_loading
 from lakeplane.config import Config
 from lakeplane.db.engine import create_engine, sessionmaker
+from lakeplane.interfaces import SecretStore
 from lakeplane.security.crypto import Keyring
 from lakeplane.security.endpoints import configure_endpoints
 
@@ -25,6 +26,8 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     keyring: Keyring
+    #: Where connection secrets are kept (the config's ``secret_store``).
+    secret_store: SecretStore
     #: Per-process caches any module may use (e.g. verified tokens), keyed by owner.
     caches: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -35,13 +38,15 @@ class Services:
         engine = create_engine(config.database)
         # Every plugin client of this process connects through this guard.
         configure_endpoints(config.security.allowed_endpoints)
+        keyring = Keyring(config.security.encryption_keys, config.security.primary_key_id)
         return cls(
             config=config,
             plugins=loaded,
             selection=selection,
             engine=engine,
             sessions=sessionmaker(engine),
-            keyring=Keyring(config.security.encryption_keys, config.security.primary_key_id),
+            keyring=keyring,
+            secret_store=selection.secret_store.impl.cls(selection.secret_store.options, keyring),
         )
 
 

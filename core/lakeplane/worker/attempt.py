@@ -142,7 +142,7 @@ class Attempt:
         if self.lease.adopted:
             crash_point("after_adopt")
         if loaded.connection is not None:
-            self.redact = connections.redactor_for(self.ctx.lp, loaded.connection)
+            self.redact = await connections.redactor_for(self.ctx.lp, loaded.connection)
         async with contextlib.AsyncExitStack() as stack:
             try:
                 engine = await stack.enter_async_context(self.ctx.engines.borrow(self._engine_source(loaded)))

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 
 import msgspec
 
@@ -36,14 +36,14 @@ class Source:
     #: The connection (or enabled engine) it is built from, whatever its version.
     family: Hashable
     version: Hashable
-    build: Callable[[], Engine]
+    build: Callable[[], Awaitable[Engine]]
 
 
 def from_connection(lp: Services, conn: Connection) -> Source:
     """An engine connection, with its secrets, as last updated."""
 
-    def build() -> Engine:
-        component = connections.build(lp, conn)
+    async def build() -> Engine:
+        component = await connections.build(lp, conn)
         if not isinstance(component, Engine):
             raise TypeError(f"connection {conn.name} is not an engine")
         return component
@@ -54,7 +54,7 @@ def from_connection(lp: Services, conn: Connection) -> Source:
 def from_config(selected: Selected) -> Source:
     """An engine the config enables, with its default parameters."""
 
-    def build() -> Engine:
+    async def build() -> Engine:
         component = selected.create(msgspec.convert({}, selected.impl.cls.Params))
         if not isinstance(component, Engine):
             raise TypeError(f"plugin {selected.impl.name} is not an engine")
@@ -84,7 +84,7 @@ class Engines:
         async with self._opening:
             entry = self._open.get(key)
             if entry is None:
-                engine = source.build()
+                engine = await source.build()
                 await engine.__aenter__()
                 entry = self._open[key] = _Open(engine, source.family)
                 for other_key, other in list(self._open.items()):

@@ -20,7 +20,7 @@ import msgspec
 import pytest
 import yaml
 
-from lakeplane.errors import ConfigError, EngineUnavailable
+from lakeplane.errors import ConfigError
 from lakeplane.interfaces import CheckStatus, Identifier, Submission
 from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkOptions, SparkParams
 from lakeplane_spark.kubernetes import manifests
@@ -197,18 +197,23 @@ def test_golden(use_operator: bool) -> None:
     )
 
 
-async def test_without_a_cluster_the_backend_reports_it_unreachable(tmp_path: Path) -> None:
+async def test_a_missing_or_broken_kubeconfig_is_one_line_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "no-kubeconfig"
-    params = msgspec.structs.replace(PARAMS, kubeconfig=str(missing))
-    async with SparkEngine(params, OPTIONS) as engine:
-        health = await engine.health()
-        assert not health.ok
-        assert health.checks[0].name == "kubernetes"
-        in_image = msgspec.structs.replace(
-            SUBMISSION, spec=decode_spec({"application": "local:///opt/job.py"})
-        )
-        with pytest.raises(EngineUnavailable):
-            await engine.submit(in_image)
+    broken = tmp_path / "broken-kubeconfig"
+    broken.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    in_image = msgspec.structs.replace(SUBMISSION, spec=decode_spec({"application": "local:///opt/job.py"}))
+    for path, problem in ((missing, "does not exist"), (broken, "current-context")):
+        params = msgspec.structs.replace(PARAMS, kubeconfig=str(path))
+        async with SparkEngine(params, OPTIONS) as engine:
+            health = await engine.health()
+            assert not health.ok
+            assert health.checks[0].name == "kubernetes"
+            assert str(path) in health.checks[0].message
+            with pytest.raises(ConfigError) as refused:
+                await engine.submit(in_image)
+            assert problem in refused.value.detail
+            assert str(path) in refused.value.detail
+            assert "\n" not in str(refused.value)
 
 
 async def test_drivers_go_only_to_the_listed_workspace_namespaces(tmp_path: Path) -> None:

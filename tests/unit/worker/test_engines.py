@@ -19,7 +19,7 @@ class CountingNoop(NoopEngine):
         type(self).closed += 1
 
 
-def build() -> NoopEngine:
+async def build() -> NoopEngine:
     return CountingNoop(NoopParams())
 
 

@@ -243,10 +243,10 @@ class ConnectionPages(Controller):
 
     @post("/{conn_id:str}/delete", opt={"permission": "workspace:editor"})
     async def delete(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, conn_id: str
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
     ) -> Redirect:
         await read_form(request)
-        await services.delete(db, principal(request).actor(request), workspace(request).id, conn_id)
+        await services.delete(db, lp, principal(request).actor(request), workspace(request).id, conn_id)
         return see_other(f"/ui/w/{workspace(request).slug}/connections?deleted=1")
 
 

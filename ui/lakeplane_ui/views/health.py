@@ -15,6 +15,7 @@ from lakeplane.domain.connections import services as connections
 from lakeplane.domain.system.controllers import readiness
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import LakeplaneError
+from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
 from lakeplane.web.guards import principal
 from lakeplane.web.state import Services
@@ -37,6 +38,14 @@ def _remember(lp: Services, entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _redactor(lp: Services, conn: Any) -> Redactor:
+    """The connection's redactor; none if its secrets cannot be read (then no plugin had them)."""
+    try:
+        return await connections.redactor_for(lp, conn)
+    except LakeplaneError:
+        return Redactor(())
+
+
 async def _probe(lp: Services, ws_name: str, conn: Any) -> dict[str, Any]:
     started = time.perf_counter()
     entry: dict[str, Any] = {
@@ -56,11 +65,11 @@ async def _probe(lp: Services, ws_name: str, conn: Any) -> dict[str, Any]:
     except TimeoutError:
         entry["ok"], entry["error"] = False, f"no answer within {PROBE_TIMEOUT_S:g} s"
     except LakeplaneError as exc:
-        entry["ok"], entry["error"] = False, connections.redactor_for(lp, conn)(exc.detail)[:300]
+        entry["ok"], entry["error"] = False, (await _redactor(lp, conn))(exc.detail)[:300]
     except Exception as exc:  # a plugin bug shows as a failed component, not a broken page
         entry["ok"], entry["error"] = (
             False,
-            connections.redactor_for(lp, conn)(f"{type(exc).__name__}: {exc}")[:300],
+            (await _redactor(lp, conn))(f"{type(exc).__name__}: {exc}")[:300],
         )
     entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return entry

@@ -62,9 +62,9 @@ class ConnectionController(Controller):
 
     @delete("/{conn_id:str}", operation_id="deleteConnection", opt={"permission": "workspace:editor"})
     async def delete_connection(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, conn_id: str
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
     ) -> None:
-        await services.delete(db, principal(request).actor(request), workspace(request).id, conn_id)
+        await services.delete(db, lp, principal(request).actor(request), workspace(request).id, conn_id)
 
     @post(
         "/{conn_id:str}/test",

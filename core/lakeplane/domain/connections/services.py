@@ -1,8 +1,15 @@
 """Connections: how a workspace reaches an object store, catalog or engine.
 
 Secret parameters (declared with :data:`lakeplane.interfaces.Secret` by the plugin)
-are encrypted before they are stored, are never returned, and are decrypted only
-to build the plugin instance that needs them (:func:`open_component`).
+go to the configured :class:`~lakeplane.interfaces.SecretStore` (sealed in the row by
+default, or a Kubernetes Secret); the row keeps only what the store hands back. They are
+never returned, and are read back only to build the plugin instance that needs them
+(:func:`open_component`) and to redact them.
+
+A store outside the database is written before the row's transaction commits and cleaned
+up after it: a failed create removes what it stored, a delete removes the secrets once
+the row is gone, so a crash leaves at worst an unused Secret behind, never a row whose
+secrets are missing.
 """
 
 from __future__ import annotations
@@ -21,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lakeplane import audit
 from lakeplane.db.models import Connection
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
-from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
+from lakeplane.errors import Conflict, LakeplaneError, NotFound, SecretUnavailable, ValidationFailed
 from lakeplane.ids import new_id
-from lakeplane.interfaces import Component, endpoint_fields, secret_fields
+from lakeplane.interfaces import Component, SecretStore, endpoint_fields, secret_fields
 from lakeplane.plugins import Selected
 from lakeplane.security.endpoints import check_endpoint
 from lakeplane.security.redact import Redactor
@@ -62,7 +69,7 @@ def implementation(lp: Services, role: str, plugin: str) -> Selected:
 
 def decode_params(selected: Selected, params: dict[str, Any]) -> msgspec.Struct:
     """Check ``params`` against the plugin's declared parameters, refusing any other key."""
-    params_type = selected.impl.cls.Params
+    params_type: type[msgspec.Struct] = selected.impl.cls.Params
     declared = set(params_type.__struct_fields__)
     unknown = sorted(set(params) - declared)
     if unknown:
@@ -100,12 +107,9 @@ def _split(selected: Selected, params: dict[str, Any]) -> tuple[dict[str, Any], 
     return plain, secrets
 
 
-def _seal(lp: Services, conn_id: str, secrets: dict[str, str]) -> dict[str, Any]:
-    return {k: lp.keyring.encrypt(v, f"{conn_id}/{k}") for k, v in secrets.items()}
-
-
-def reveal(lp: Services, conn: Connection | Row[Any]) -> dict[str, str]:
-    return {k: lp.keyring.decrypt(env, f"{conn.id}/{k}") for k, env in conn.secrets.items()}
+async def reveal(lp: Services, conn: Connection | Row[Any]) -> dict[str, str]:
+    """The plaintext of the connection's secrets, from the secret store."""
+    return await lp.secret_store.get(conn.id, dict(conn.secrets))
 
 
 async def create(
@@ -116,6 +120,7 @@ async def create(
     await check_endpoints(lp, selected, data.params)
     plain, secrets = _split(selected, data.params)
     conn_id = new_id("conn")
+    stored = await lp.secret_store.put(conn_id, secrets, {})
     conn = Connection(
         id=conn_id,
         workspace_id=workspace_id,
@@ -124,7 +129,7 @@ async def create(
         plugin=data.plugin,
         description=data.description,
         params=plain,
-        secrets=_seal(lp, conn_id, secrets),
+        secrets=stored,
         created_by=actor.id,
     )
     try:
@@ -146,7 +151,11 @@ async def create(
                 },
             )
     except IntegrityError:
+        await lp.secret_store.remove(conn_id, stored)
         raise Conflict(f"a connection named {data.name!r} already exists in this workspace") from None
+    except BaseException:
+        await lp.secret_store.remove(conn_id, stored)
+        raise
     return conn
 
 
@@ -191,7 +200,7 @@ async def update(
             if data.params is not None:
                 selected = implementation(lp, conn.role, conn.plugin)
                 plain, secrets = _split(selected, data.params)
-                merged = {**conn.params, **plain, **reveal(lp, conn), **secrets}
+                merged = {**conn.params, **plain, **(await reveal(lp, conn)), **secrets}
                 merged = {k: v for k, v in merged.items() if v is not None}
                 decode_params(selected, merged)
                 await check_endpoints(lp, selected, merged)
@@ -203,9 +212,9 @@ async def update(
                 )
                 changed += sorted(secrets)
                 conn.params = new_plain
-                conn.secrets = {**conn.secrets, **_seal(lp, conn.id, secrets)}
+                conn.secrets = await lp.secret_store.put(conn.id, secrets, dict(conn.secrets))
                 for key in [k for k, v in data.params.items() if v is None and k in conn.secrets]:
-                    conn.secrets = {k: v for k, v in conn.secrets.items() if k != key}
+                    conn.secrets = await lp.secret_store.remove(conn.id, dict(conn.secrets), [key])
                     changed.append(key)
             if data.name is not None and data.name != conn.name:
                 conn.name, changed = data.name, [*changed, "name"]
@@ -227,9 +236,10 @@ async def update(
     return conn
 
 
-async def delete(db: AsyncSession, actor: audit.Actor, workspace_id: str, conn_id: str) -> None:
+async def delete(db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, conn_id: str) -> None:
     async with db.begin():
         conn = await get(db, workspace_id, conn_id)
+        stored = dict(conn.secrets)
         await db.delete(conn)
         await audit.record(
             db,
@@ -240,23 +250,25 @@ async def delete(db: AsyncSession, actor: audit.Actor, workspace_id: str, conn_i
             workspace_id=workspace_id,
             details={"name": conn.name},
         )
+    await lp.secret_store.remove(conn_id, stored)
 
 
-def build(lp: Services, conn: Connection | Row[Any]) -> Component:
-    """A plugin instance for ``conn``, with its secrets decrypted into the params."""
+async def build(lp: Services, conn: Connection | Row[Any]) -> Component:
+    """A plugin instance for ``conn``, with its secrets from the secret store in the params."""
     selected = implementation(lp, conn.role, conn.plugin)
-    params = decode_params(selected, {**conn.params, **reveal(lp, conn)})
+    params = decode_params(selected, {**conn.params, **(await reveal(lp, conn))})
     return selected.create(params)
 
 
 @contextlib.asynccontextmanager
 async def open_component(lp: Services, conn: Connection | Row[Any]) -> AsyncIterator[Component]:
-    async with build(lp, conn) as component:
+    async with await build(lp, conn) as component:
         yield component
 
 
-def redactor_for(lp: Services, *conns: Connection) -> Redactor:
-    return Redactor(value for conn in conns for value in reveal(lp, conn).values())
+async def redactor_for(lp: Services, *conns: Connection | Row[Any]) -> Redactor:
+    values = [value for conn in conns for value in (await reveal(lp, conn)).values()]
+    return Redactor(values)
 
 
 async def test(
@@ -264,7 +276,7 @@ async def test(
 ) -> TestResult:
     conn = await get(db, workspace_id, conn_id)
     await db.commit()  # end the read before the slow call; keeps loaded rows usable
-    redact = redactor_for(lp, conn)
+    redact = await redactor_for(lp, conn)
     started = time.perf_counter()
     timeout = lp.config.security.connection_test_timeout_s
     try:
@@ -303,15 +315,56 @@ def _ms(started: float) -> float:
 
 
 async def rotate_secrets(db: AsyncSession, lp: Services, actor: audit.Actor) -> int:
-    """Re-encrypt every stored secret with the primary key; returns connections changed."""
+    """Store every connection's secrets again under the store's current key; returns
+    connections changed (none for a store whose backing service keeps the keys)."""
     count = 0
     async with db.begin():
         for conn in (await db.scalars(select(Connection).with_for_update())).all():
-            if not any(lp.keyring.needs_rotation(env) for env in conn.secrets.values()):
+            rotated = await lp.secret_store.rotate(conn.id, dict(conn.secrets))
+            if rotated is None:
                 continue
-            conn.secrets = _seal(lp, conn.id, reveal(lp, conn))
+            conn.secrets = rotated
             count += 1
         await audit.record(
             db, actor, "secrets.rotate", details={"connections": count, "key_id": lp.keyring.primary_key_id}
         )
     return count
+
+
+async def migrate_secrets(db: AsyncSession, lp: Services, target: SecretStore, actor: audit.Actor) -> int:
+    """Move every connection's secrets from the configured store to ``target``; returns the
+    connections moved.
+
+    Per connection: the values are written to ``target``, the row then points there and an
+    audit record says so, in one transaction; only after the commit are they removed from
+    the old store. Stopped at any point, each connection reads its secrets from one store
+    or the other, and running it again finishes the job.
+    """
+    with_secrets = select(Connection.id).where(Connection.secrets != {}).order_by(Connection.id)
+    moved = 0
+    for conn_id in (await db.scalars(with_secrets)).all():
+        await db.commit()
+        async with db.begin():
+            conn = await db.scalar(select(Connection).where(Connection.id == conn_id).with_for_update())
+            if conn is None or not conn.secrets:
+                continue
+            old = dict(conn.secrets)
+            try:
+                values = await lp.secret_store.get(conn.id, old)
+            except SecretUnavailable:
+                # Moved by an earlier run that stopped before this point: already in the target.
+                await target.get(conn.id, old)
+                continue
+            conn.secrets = await target.put(conn.id, values, {})
+            await audit.record(
+                db,
+                actor,
+                "secrets.migrate",
+                target_type="connection",
+                target_id=conn.id,
+                workspace_id=conn.workspace_id,
+                details={"from": lp.secret_store.name, "to": target.name, "fields": sorted(values)},
+            )
+        await lp.secret_store.remove(conn_id, old)
+        moved += 1
+    return moved

@@ -22,12 +22,14 @@ from lakeplane.testing.contracts._support import assert_no_secrets, secret_value
 from lakeplane.testing.contracts.auth import PasswordAuthProviderContract, RedirectAuthProviderContract
 from lakeplane.testing.contracts.catalog import CatalogContract
 from lakeplane.testing.contracts.object_store import ObjectStoreContract
+from lakeplane.testing.contracts.secret_store import SecretStoreContract
 
 __all__ = [
     "CatalogContract",
     "ObjectStoreContract",
     "PasswordAuthProviderContract",
     "RedirectAuthProviderContract",
+    "SecretStoreContract",
     "assert_no_secrets",
     "secret_values",
     "unreachable_url",

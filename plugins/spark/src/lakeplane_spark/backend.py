@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 
 from lakeplane.interfaces import ActiveWork, Check, EngineHandle, EngineStatus, LogChunk, Submission
 from lakeplane.security.redact import Redactor
@@ -38,6 +39,10 @@ class SparkBackend(abc.ABC):
 
     @abc.abstractmethod
     async def status(self, handle: EngineHandle) -> EngineStatus: ...
+
+    async def wait(self, handle: EngineHandle, seconds: float) -> None:
+        """Return once the work may have changed state, or after ``seconds``."""
+        await asyncio.sleep(seconds)
 
     @abc.abstractmethod
     async def cancel(self, handle: EngineHandle) -> None: ...

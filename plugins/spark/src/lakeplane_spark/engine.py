@@ -103,6 +103,13 @@ class SparkEngine(Engine):
             return EngineStatus(EngineState.LOST, f"handle {handle.id} was not issued by a Spark backend")
         return await backend.status(handle)
 
+    async def wait(self, handle: EngineHandle, seconds: float) -> None:
+        backend = self._backend_of(handle)
+        if backend is None:
+            await super().wait(handle, seconds)
+            return
+        await backend.wait(handle, seconds)
+
     async def cancel(self, handle: EngineHandle) -> None:
         backend = self._backend_of(handle)
         if backend is not None:

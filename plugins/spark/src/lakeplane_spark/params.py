@@ -65,6 +65,8 @@ class SparkParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kubeconfig: str | None = None
     kube_context: str | None = None
     spark_version: str = "4.0.1"
+    #: Annotations on every driver pod (a service mesh's or autoscaler's opt-outs, say).
+    driver_annotations: dict[str, str] = {}
 
 
 class SparkOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -75,3 +77,6 @@ class SparkOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: only here for drivers still running, one namespace at a time. The Helm chart writes its
     #: ``spark.workspaceNamespaces`` here: the namespaces where it grants the control plane a Role.
     workspace_namespaces: list[K8sName] = []
+    #: A finished driver pod (and what it owns) is deleted this long after it ended; the Spark
+    #: Operator applies the same TTL to a SparkApplication.
+    finished_ttl_s: Annotated[int, msgspec.Meta(ge=0)] = 3 * 24 * 3600

@@ -258,10 +258,13 @@ def driver_pod_manifest(params: SparkParams, submission: Submission, spec: Spark
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
     ]
+    metadata = _metadata(names.driver_pod, names, {**labels, ROLE_LABEL: "driver"})
+    if params.driver_annotations:
+        metadata["annotations"] = dict(params.driver_annotations)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": _metadata(names.driver_pod, names, {**labels, ROLE_LABEL: "driver"}),
+        "metadata": metadata,
         "spec": {
             "serviceAccountName": params.service_account,
             "restartPolicy": "Never",
@@ -322,6 +325,7 @@ def spark_application_manifest(
             "driver": {
                 **pod_common,
                 "labels": {**labels, ROLE_LABEL: "driver"},
+                **({"annotations": dict(params.driver_annotations)} if params.driver_annotations else {}),
                 "cores": r.driver_cores,
                 "memory": r.driver_memory,
                 "serviceAccount": params.service_account,
