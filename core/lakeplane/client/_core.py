@@ -93,13 +93,13 @@ class RetryPolicy:
         if response.status_code == 503 and not call.safe:
             return None
         asked = _errors.retry_after(response)
-        wait: float = self.backoff * 2**attempt if asked is None else float(asked)
+        wait: float = self.backoff * 2.0**attempt if asked is None else float(asked)
         return wait if wait <= self.max_wait else None
 
     def wait_after_failure(self, call: Call[Any], attempt: int) -> float | None:
         if attempt >= self.attempts or not call.safe:
             return None
-        return self.backoff * 2**attempt
+        return self.backoff * 2.0**attempt
 
 
 def outcome(call: Call[T], response: httpx.Response) -> T:
