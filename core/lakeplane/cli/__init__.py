@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "lakeplane.cli.auth_commands",
     "lakeplane.cli.run_commands",
     "lakeplane.cli.schedule_commands",
+    "lakeplane.cli.client_commands",
     "lakeplane.local.cli",
     "lakeplane.demo.cli",
 )
