@@ -55,9 +55,13 @@ def emit(args: argparse.Namespace, kind: str, value: Any) -> None:
         if not many:
             out.write(msgspec.json.encode(value).decode() + "\n")
             return
+        items = iter(value)
+        first = next(items, None)  # a refused first page leaves stdout empty
         out.write("[")
-        for i, item in enumerate(value):
-            out.write(("," if i else "") + msgspec.json.encode(item).decode())
+        if first is not None:
+            out.write(msgspec.json.encode(first).decode())
+            for item in items:
+                out.write("," + msgspec.json.encode(item).decode())
         out.write("]\n")
         return
     rows = [msgspec.to_builtins(v) for v in (value if many else [value])]

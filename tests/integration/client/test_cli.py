@@ -161,8 +161,11 @@ def test_refusals_are_one_line(served: Served, config_home: Path) -> None:
     ok("login", served.url, "--token", served.token)
     invalid = one_error_line(lakeplane("workspaces", "create", "Bad Slug!", "bad"))
     assert "validation failed" in invalid and "slug" in invalid
-    not_found = one_error_line(lakeplane("runs", "get", "run_missing", "-w", "no-such-ws"))
-    assert "not found" in not_found
+    not_found = lakeplane("runs", "list", "-w", "no-such-ws", "-o", "json")
+    assert "not found" in one_error_line(not_found) and not_found.stdout == ""
+    ok("workspaces", "create", "cli-refusals", "refusals")
+    taken = one_error_line(lakeplane("workspaces", "create", "cli-refusals", "again"))
+    assert taken == "lakeplane: error: conflict: a workspace with slug 'cli-refusals' already exists"
     expired = one_error_line(lakeplane("workspaces", "list", env={"LAKEPLANE_TOKEN": "lp_" + "x" * 43}))
     assert "not authenticated" in expired and f"lakeplane login {served.url}" in expired
     wrong = one_error_line(
