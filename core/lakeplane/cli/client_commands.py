@@ -444,6 +444,36 @@ def cmd_schedules_delete(args: argparse.Namespace, lp: Any) -> None:
     lp.schedules.delete(args.workspace, args.id)
 
 
+def _updater(kind: str, resource: str) -> Callable[[argparse.Namespace], int]:
+    """``<resource> update ID --set KEY=VALUE ...``: a PATCH with exactly the fields given."""
+
+    @command(resource != "workspaces")
+    def run(args: argparse.Namespace, lp: Any) -> None:
+        changes = dict(args.set)
+        target = getattr(lp, resource)
+        if resource == "workspaces":
+            emit(args, kind, target.update(args.id, **changes))
+        else:
+            emit(args, kind, target.update(args.workspace, args.id, **changes))
+
+    return run
+
+
+def _add_update(group: Any, kind: str, resource: str) -> None:
+    parser = _leaf(
+        group, "update", f"change a {kind}", _updater(kind, resource), workspace=resource != "workspaces"
+    )
+    parser.add_argument("id")
+    parser.add_argument(
+        "--set",
+        action="append",
+        type=_pair,
+        required=True,
+        metavar="KEY=VALUE",
+        help="a field to change (repeatable); the value is read as JSON when it parses",
+    )
+
+
 # -- completion --------------------------------------------------------------------------------
 
 
@@ -554,6 +584,7 @@ def register(subparsers: Any) -> None:
     create.add_argument("slug")
     create.add_argument("name")
     create.add_argument("--description", default="")
+    _add_update(ws, "workspace", "workspaces")
 
     conns = _group(subparsers, "connections", "a workspace's connections")
     listing = _leaf(conns, "list", "list connections", cmd_connections_list)
@@ -571,6 +602,7 @@ def register(subparsers: Any) -> None:
         "id"
     )
     _leaf(conns, "delete", "remove a connection", cmd_connections_delete).add_argument("id")
+    _add_update(conns, "connection", "connections")
 
     jobs = _group(subparsers, "jobs", "a workspace's jobs")
     _leaf(jobs, "list", "list jobs", cmd_jobs_list).add_argument("--archived", action="store_true")
@@ -589,6 +621,7 @@ def register(subparsers: Any) -> None:
     create.add_argument("--timeout", dest="timeout_s", type=float, metavar="SECONDS")
     create.add_argument("--max-concurrency", type=int)
     _leaf(jobs, "versions", "list a job's versions", cmd_jobs_versions).add_argument("id")
+    _add_update(jobs, "job", "jobs")
 
     runs = _group(subparsers, "runs", "submit and follow runs")
     submit = _leaf(runs, "submit", "queue a run of a job", cmd_runs_submit)
@@ -634,6 +667,7 @@ def register(subparsers: Any) -> None:
     create.add_argument("--tag", action="append")
     create.add_argument("--description", default="")
     _leaf(datasets, "delete", "unregister a dataset", cmd_datasets_delete).add_argument("id")
+    _add_update(datasets, "dataset", "datasets")
 
     schedules = _group(subparsers, "schedules", "cron schedules of jobs")
     _leaf(schedules, "list", "list schedules", cmd_schedules_list).add_argument("--job", metavar="JOB_ID")
@@ -650,6 +684,7 @@ def register(subparsers: Any) -> None:
         ("delete", cmd_schedules_delete),
     ):
         _leaf(schedules, name, f"{name} a schedule", func).add_argument("id")
+    _add_update(schedules, "schedule", "schedules")
 
     completion = subparsers.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=("bash", "zsh"))

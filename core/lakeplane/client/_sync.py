@@ -8,7 +8,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
-import msgspec
 
 from lakeplane.client import _api
 from lakeplane.client._core import (
@@ -32,7 +31,6 @@ from lakeplane.domain.workspaces.schemas import WorkspaceOut
 from lakeplane.web.pagination import Page
 
 T = TypeVar("T")
-UNSET: Any = msgspec.UNSET
 
 
 class Client:
@@ -143,8 +141,9 @@ class Workspaces(_Resource):
     def create(self, slug: str, name: str, description: str = "") -> WorkspaceOut:
         return self._c.call(_api.create_workspace(fields(slug=slug, name=name, description=description)))
 
-    def update(self, ws: str, *, name: str = UNSET, description: str = UNSET) -> WorkspaceOut:
-        return self._c.call(_api.update_workspace(ws, fields(name=name, description=description)))
+    def update(self, ws: str, **changes: Any) -> WorkspaceOut:
+        """``changes``: name, description."""
+        return self._c.call(_api.update_workspace(ws, changes))
 
 
 class Connections(_Resource):

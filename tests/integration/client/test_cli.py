@@ -107,6 +107,14 @@ def test_the_demo_flow_through_the_cli(served: Served, config_home: Path) -> Non
     assert rerun["rerun_of"] == run["id"]
     assert "cli-demo" in ok("workspaces", "list")
     assert json.loads(ok("jobs", "get", job["id"], "-w", "cli-demo", "-o", "json"))["name"] == "hello"
+    changed = ok(
+        "jobs", "update", job["id"], "-w", "cli-demo", "--set", 'definition={"message": "bye"}', "-o", "json"
+    )
+    assert json.loads(changed)["current_version"] == 2
+    assert (
+        json.loads(ok("workspaces", "update", "cli-demo", "--set", "name=Renamed", "-o", "json"))["name"]
+        == "Renamed"
+    )
     assert conn["id"] in ok("connections", "list", "-w", "cli-demo")
     sched = json.loads(
         ok("schedules", "create", job["id"], "0 3 * * *", "-w", "cli-demo", "--paused", "-o", "json")
