@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -215,8 +216,18 @@ def test_bash_completion(line: str, expected: set[str], tmp_path: Path) -> None:
     assert expected <= set(done.stdout.split()), done.stdout
 
 
-def test_zsh_completion_is_generated_from_the_same_parser() -> None:
-    script = ok("completion", "zsh")
-    assert script.startswith("#compdef lakeplane")
-    assert '"lakeplane runs" "submit' in script or '"lakeplane runs" "' in script
-    assert "compdef _lakeplane lakeplane" in script
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("lakeplane runs ", {"submit", "logs", "stop"}), ("lakeplane runs list --output ", {"table", "json"})],
+)
+def test_zsh_completion(line: str, expected: set[str], tmp_path: Path) -> None:
+    script = tmp_path / "complete.zsh"
+    script.write_text(ok("completion", "zsh"))
+    words = line.split(" ")
+    probe = (
+        f'source {script}; compadd() {{ shift; print -l -- "$@"; }}; '
+        f"words=({' '.join(repr(w) for w in words)}); CURRENT={len(words)}; _lakeplane"
+    )
+    done = subprocess.run(["zsh", "-f", "-c", probe], capture_output=True, text=True, check=True)
+    assert expected <= set(done.stdout.split()), done.stdout
