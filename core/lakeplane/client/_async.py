@@ -254,10 +254,15 @@ class Runs(_Resource):
 
     async def follow_logs(self, ws: str, run_id: str, *, poll: float = 1.0) -> AsyncIterator[str]:
         """Log text as it arrives, until the run is over and its whole log has been read."""
-        offset = 0
+        offset, seen, source = 0, 0, None
         while True:
             chunk = await self.logs(ws, run_id, offset)
+            if source == "database" and chunk.source != source:
+                # The ended run's stored copy counts bytes, not line ids: read on from what was shown.
+                chunk = await self.logs(ws, run_id, seen)
+            source = chunk.source
             if chunk.text:
+                seen += len(chunk.text.encode())
                 yield chunk.text
             if chunk.complete:
                 return

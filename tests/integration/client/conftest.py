@@ -4,6 +4,8 @@ engine), both on a fresh Postgres database, for the client and the CLI."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import secrets
 import subprocess
@@ -32,7 +34,7 @@ class Served:
         self.url, self.lp, self.token, self.username, self.tmp = url, lp, token, username, tmp
 
 
-def _config_file(url: str, path: Path, config: Any) -> None:
+def _config_file(url: str, path: Path, config: Any, store: dict[str, Any] | None) -> None:
     keys = config.security.encryption_keys
     lines = [
         "[database]",
@@ -44,9 +46,11 @@ def _config_file(url: str, path: Path, config: Any) -> None:
         'allowed_endpoints = ["127.0.0.1", "localhost"]',
         "[worker]",
         "poll_interval_s = 0.05",
-        "",
     ]
-    path.write_text("\n".join(lines))
+    if store:
+        lines += ["[object_store]", 'plugin = "s3"', "[object_store.options]"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in store.items()]
+    path.write_text("\n".join([*lines, ""]))
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -65,10 +69,21 @@ def served_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 async def served(postgres_url: str, served_tmp: Path) -> AsyncIterator[Served]:
+    async with serve(postgres_url, served_tmp) as found:
+        yield found
+
+
+@contextlib.asynccontextmanager
+async def serve(postgres_url: str, tmp: Path, store: dict[str, Any] | None = None) -> AsyncIterator[Served]:
+    """An API and a worker on a fresh database; run logs go to ``store`` when given."""
+    served_tmp = tmp
     url = await create_database(postgres_url, prefix="lp_client")
-    config = make_config(url, security={"allowed_endpoints": ["127.0.0.1", "localhost"]})
+    sections: dict[str, Any] = {"security": {"allowed_endpoints": ["127.0.0.1", "localhost"]}}
+    if store:
+        sections["object_store"] = {"plugin": "s3", "options": store}
+    config = make_config(url, **sections)
     config_path = served_tmp / "lakeplane.toml"
-    _config_file(url, config_path, config)
+    _config_file(url, config_path, config, store)
     (port,) = free_ports(1)
     procs = [
         _start(

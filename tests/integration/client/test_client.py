@@ -9,6 +9,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from lakeplane.local.ports import free_ports
 from lakeplane.testing.app import make_user
 from lakeplane.timeutil import utcnow
 
-from .conftest import PASSWORD, Served
+from .conftest import PASSWORD, Served, serve
 
 
 def slug() -> str:
@@ -230,3 +231,28 @@ def test_no_answer_is_server_unreachable() -> None:
     with Client(f"http://127.0.0.1:{port}", retry=RetryPolicy(backoff=0.01)) as lp:
         with pytest.raises(ServerUnreachable, match=str(port)):
             list(lp.workspaces.list())
+
+
+async def test_following_logs_reads_on_across_the_move_to_the_object_store(
+    postgres_url: str, seaweedfs_service: Any, tmp_path: Path
+) -> None:
+    store = {
+        "endpoint_url": seaweedfs_service.s3_endpoint,
+        "region": seaweedfs_service.region,
+        "access_key_id": seaweedfs_service.access_key_id,
+        "secret_access_key": seaweedfs_service.secret_access_key,
+        "bucket": seaweedfs_service.bucket,
+    }
+    async with serve(postgres_url, tmp_path, store) as served, AsyncClient(served.url, served.token) as lp:
+        ws = await lp.workspaces.create(slug(), "logs")
+        job = await lp.jobs.create(ws.slug, "slow", "noop", {"delay_s": 2, "message": "done"})
+        run = await lp.runs.submit(ws.slug, job.id)
+        sources: list[str] = []
+        chunks: list[str] = []
+        async for text in lp.runs.follow_logs(ws.slug, run.id, poll=0.2):
+            chunks.append(text)
+            sources.append((await lp.runs.logs(ws.slug, run.id)).source)
+        whole = await lp.runs.logs(ws.slug, run.id)
+        assert whole.source == "object_store" and whole.complete
+        assert "database" in sources, "some of the log was read while the run was live"
+        assert "".join(chunks) == whole.text
