@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "lakeplane.cli.run_commands",
     "lakeplane.cli.schedule_commands",
     "lakeplane.cli.backup_commands",
+    "lakeplane.cli.client_commands",
     "lakeplane.local.cli",
     "lakeplane.demo.cli",
 )
