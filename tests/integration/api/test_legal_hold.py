@@ -78,7 +78,7 @@ async def test_retention_policy_refuses_expiry_of_younger_snapshots(
     base, ds = await make_dataset(admin_client)
     url = f"{base}/{ds['id']}/retention"
     bad = await admin_client.put(url, json={"expire_older_than_days": 0, "keep_last": 3})
-    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "expire_older_than_days", bad.text
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "expire_older_than_days", bad.text
     set_ = await admin_client.put(
         url, json={"expire_older_than_days": 14, "keep_last": 3, "orphan_older_than_days": 3}
     )

@@ -50,7 +50,7 @@ def test_validation_errors_and_retry_after_are_kept() -> None:
     ("code", "status", "cls"),
     [
         ("method-not-allowed", 405, errors.ClientError),
-        ("unsupported-media-type", 415, errors.ClientError),
+        ("something-new", 415, errors.ClientError),
         ("internal", 500, errors.ServerError),
         ("something-new", 404, errors.NotFound),
         ("something-new", 503, errors.ServiceUnavailable),
