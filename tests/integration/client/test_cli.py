@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -216,7 +215,6 @@ def test_bash_completion(line: str, expected: set[str], tmp_path: Path) -> None:
     assert expected <= set(done.stdout.split()), done.stdout
 
 
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 @pytest.mark.parametrize(
     ("line", "expected"),
     [("lakeplane runs ", {"submit", "logs", "stop"}), ("lakeplane runs list --output ", {"table", "json"})],
