@@ -18,6 +18,8 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from sqlalchemy import text
 
+from lakeplane.errors import ConfigError
+
 log = logging.getLogger("lakeplane.metrics")
 
 MAX_WORKSPACE_LABELS = 50
@@ -49,7 +51,10 @@ AUDIT_HEAD = Gauge("lakeplane_audit_head_seq", "Sequence number of the audit cha
 
 def serve(host: str, port: int) -> None:
     """Serve the process's registry on ``host:port`` (a daemon thread)."""
-    start_http_server(port, addr=host)
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise ConfigError("metrics", f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     log.info("metrics on http://%s:%d/metrics", host, port)
 
 

@@ -7,8 +7,9 @@ gives its containers (secret references filled in). Then the migration Job's com
 and the API, worker and scheduler Deployments' commands, run as the chart runs them:
 same arguments, same environment, the same config file, against the test Postgres. The
 API must answer its readiness probe and the worker and scheduler their liveness
-command (``lakeplane health``). Only the API's ``--host``/``--port`` are changed to a
-free loopback port.
+command (``lakeplane health``), and each serves its metrics. Only the API's
+``--host``/``--port`` and each process's metrics listener are moved to free loopback
+ports, and each gets a private temporary directory, as a pod has.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def _secret_value(key: str, database_url: str) -> str:
         return base64.urlsafe_b64encode(secrets.token_bytes(48)).decode()
     if key.startswith("encryption-key-"):
         return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    if key == "client-secret":  # the OIDC client's secret (values set lakeplane-oidc.yaml)
+        return secrets.token_urlsafe(24)
     raise AssertionError(f"the chart reads an unexpected secret key {key!r}")
 
 
@@ -115,6 +118,18 @@ def environment(
     assert MOUNT in mounts, f"{container['name']} does not mount the config at {MOUNT}"
     env["LAKEPLANE_CONFIG"] = str(config)
     return env
+
+
+def as_own_pod(env: dict[str, str], name: str, tmp_path: Path) -> int:
+    """What a pod has of its own and these processes share on one machine: a /tmp (the
+    heartbeat files) and the metrics port, moved to a free loopback port (returned)."""
+    private_tmp = tmp_path / "tmp" / name
+    private_tmp.mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(private_tmp)
+    (port,) = free_ports(1)
+    env["LAKEPLANE_METRICS__HOST"] = LOOPBACK
+    env["LAKEPLANE_METRICS__PORT"] = str(port)
+    return port
 
 
 def _argv(container: dict[str, Any]) -> list[str]:
@@ -224,11 +239,14 @@ def test_control_plane_runs_from_the_rendered_chart(
     argv = _argv(api)
     argv[argv.index("--host") + 1] = LOOPBACK
     argv[argv.index("--port") + 1] = str(port)
-    started.start("api", argv, environment(api, config, lakeplane_db_url, fill), tmp_path)
+    api_env = environment(api, config, lakeplane_db_url, fill)
+    metrics_ports = {"api": as_own_pod(api_env, "api", tmp_path)}
+    started.start("api", argv, api_env, tmp_path)
     probes = {}
     for name in ("worker", "scheduler"):
         container = rendered.container("Deployment", f"-{name}")
         env = environment(container, config, lakeplane_db_url, fill)
+        metrics_ports[name] = as_own_pod(env, name, tmp_path)
         started.start(name, _argv(container), env, tmp_path)
         probes[name] = (container["livenessProbe"]["exec"]["command"], env)
 
@@ -253,3 +271,6 @@ def test_control_plane_runs_from_the_rendered_chart(
             [_lakeplane(), *command[1:]], env=env, capture_output=True, text=True, timeout=60
         )
         assert probe.returncode == 0, f"{name} liveness: {probe.stderr or probe.stdout}"
+    for name, metrics_port in metrics_ports.items():
+        scraped = httpx.get(f"http://{LOOPBACK}:{metrics_port}/metrics", timeout=5, trust_env=False)
+        assert scraped.status_code == 200 and "lakeplane_" in scraped.text, f"{name} metrics"
