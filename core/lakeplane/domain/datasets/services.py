@@ -24,6 +24,7 @@ from lakeplane.domain.datasets.schemas import (
     DatasetUpdate,
     RetentionPolicy,
 )
+from lakeplane.domain.etags import check_if_match
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Catalog, TableIdent, TableInfo
@@ -121,10 +122,9 @@ async def create(
     return ds
 
 
-async def get(db: AsyncSession, workspace_id: str, dataset_id: str) -> Dataset:
-    ds = await db.scalar(
-        select(Dataset).where(Dataset.workspace_id == workspace_id, Dataset.id == dataset_id)
-    )
+async def get(db: AsyncSession, workspace_id: str, dataset_id: str, *, for_update: bool = False) -> Dataset:
+    query = select(Dataset).where(Dataset.workspace_id == workspace_id, Dataset.id == dataset_id)
+    ds = await db.scalar(query.with_for_update() if for_update else query)
     if ds is None:
         raise NotFound(f"dataset {dataset_id!r} not found in this workspace")
     return ds
@@ -166,10 +166,16 @@ def live_summary(info: TableInfo) -> dict[str, Any]:
 
 
 async def update(
-    db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str, data: DatasetUpdate
+    db: AsyncSession,
+    actor: audit.Actor,
+    workspace_id: str,
+    dataset_id: str,
+    data: DatasetUpdate,
+    if_match: str | None = None,
 ) -> Dataset:
     async with db.begin():
-        ds = await get(db, workspace_id, dataset_id)
+        ds = await get(db, workspace_id, dataset_id, for_update=True)
+        check_if_match(if_match, to_out(ds), f"dataset {dataset_id!r}")
         changed: list[str] = []
         if data.owner is not None and data.owner != ds.owner:
             ds.owner, changed = data.owner, [*changed, "owner"]
@@ -190,9 +196,12 @@ async def update(
     return ds
 
 
-async def delete(db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str) -> None:
+async def delete(
+    db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str, if_match: str | None = None
+) -> None:
     async with db.begin():
-        ds = await get(db, workspace_id, dataset_id)
+        ds = await get(db, workspace_id, dataset_id, for_update=True)
+        check_if_match(if_match, to_out(ds), f"dataset {dataset_id!r}")
         await db.delete(ds)
         await audit.record(
             db,
