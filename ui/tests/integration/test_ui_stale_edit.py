@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lakeplane.db.models import Job
+from lakeplane.db.models import Connection, Job
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -59,3 +59,33 @@ async def test_stale_job_edit_is_refused_and_overwrites_nothing(signed_in, works
     assert fresh and fresh[1] != mine[1]
     again = await editor.post(edit_url, data=form(csrf, "mine", html.unescape(fresh[1])))
     assert again.status_code == 303, again.text
+
+
+async def test_stale_connection_edit_and_delete_are_refused(signed_in, workspace, lakeplane_services):
+    editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
+    params = {"p.host": "127.0.0.1", "p.port": "8080", "p.user": "lakeplane", "p.http_scheme": "https"}
+    created = await editor.post(
+        f"/ui/w/{workspace.slug}/connections/new",
+        data={"csrf_token": csrf, "plugin": "engine:trino", "name": "trino-etag", **params},
+    )
+    assert created.status_code == 303, created.text
+    conn_url = created.headers["location"].split("?")[0]
+    conn_id = conn_url.rsplit("/", 1)[1]
+    read = await editor.get(conn_url)
+    tags = {html.unescape(t) for t in ETAG_FIELD.findall(read.text)}
+    assert len(tags) == 1  # the edit and the delete form carry the same tag
+    (tag,) = tags
+
+    def edit_form(description):
+        return {"csrf_token": csrf, "name": "trino-etag", "description": description, "etag": tag, **params}
+
+    assert (await editor.post(conn_url, data=edit_form("theirs"))).status_code == 303
+    stale = await editor.post(conn_url, data=edit_form("mine"))
+    assert stale.status_code == 412, stale.text
+    assert "was changed by someone else since it was read" in stale.text
+    refused = await editor.post(f"{conn_url}/delete", data={"csrf_token": csrf, "etag": tag})
+    assert refused.status_code == 412, refused.text
+
+    async with lakeplane_services.sessions() as db:
+        found = await db.scalar(select(Connection.description).where(Connection.id == conn_id))
+    assert found == "theirs"
