@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lakeplane.db.models import Connection, Job
+from lakeplane.db.models import Connection, Dataset, Job
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -88,4 +88,32 @@ async def test_stale_connection_edit_and_delete_are_refused(signed_in, workspace
 
     async with lakeplane_services.sessions() as db:
         found = await db.scalar(select(Connection.description).where(Connection.id == conn_id))
+    assert found == "theirs"
+
+
+async def test_stale_dataset_edit_and_unregister_are_refused(signed_in, workspace, lakeplane_services):
+    editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
+    created = await editor.post(
+        f"/ui/w/{workspace.slug}/datasets",
+        data={"csrf_token": csrf, "name": "ledger-etag", "owner": "finance", "location": "s3://lake/l"},
+    )
+    assert created.status_code == 303, created.text
+    ds_url = created.headers["location"].split("?")[0]
+    ds_id = ds_url.rsplit("/", 1)[1]
+    tags = {html.unescape(t) for t in ETAG_FIELD.findall((await editor.get(ds_url)).text)}
+    assert len(tags) == 1
+    (tag,) = tags
+
+    def edit_form(description):
+        return {"csrf_token": csrf, "owner": "finance", "tags": "", "description": description, "etag": tag}
+
+    assert (await editor.post(ds_url, data=edit_form("theirs"))).status_code == 303
+    stale = await editor.post(ds_url, data=edit_form("mine"))
+    assert stale.status_code == 412, stale.text
+    assert "was changed by someone else since it was read" in stale.text
+    refused = await editor.post(f"{ds_url}/delete", data={"csrf_token": csrf, "etag": tag})
+    assert refused.status_code == 412, refused.text
+
+    async with lakeplane_services.sessions() as db:
+        found = await db.scalar(select(Dataset.description).where(Dataset.id == ds_id))
     assert found == "theirs"

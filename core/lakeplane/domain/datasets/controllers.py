@@ -53,8 +53,7 @@ class DatasetController(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, dataset_id: str
     ) -> Response[DatasetDetail]:
         detail = await services.detail(db, lp, workspace(request).id, dataset_id)
-        out = DatasetOut(**{f: getattr(detail, f) for f in DatasetOut.__struct_fields__})
-        return Response(detail, headers={"ETag": etag(out)})
+        return Response(detail, headers={"ETag": services.tag_of(detail)})
 
     @patch("/{dataset_id:str}", operation_id="updateDataset", opt={"permission": "workspace:editor"})
     async def update_dataset(

@@ -24,13 +24,18 @@ from lakeplane.domain.datasets.schemas import (
     DatasetUpdate,
     RetentionPolicy,
 )
-from lakeplane.domain.etags import check_if_match
+from lakeplane.domain.etags import check_if_match, etag
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Catalog, TableIdent, TableInfo
 from lakeplane.timeutil import utcnow
 from lakeplane.web.pagination import fetch_page, select_rows
 from lakeplane.web.state import Services
+
+
+def tag_of(detail: DatasetDetail) -> str:
+    """The ETag of a dataset: that of its stored representation, not of the live table summary."""
+    return etag(DatasetOut(**{f: getattr(detail, f) for f in DatasetOut.__struct_fields__}))
 
 
 def to_out(ds: Dataset | Row[Any]) -> DatasetOut:
