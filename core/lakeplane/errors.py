@@ -13,6 +13,7 @@ trino or kubernetes exception never reaches a caller.
     │   │   ├── ObjectNotFound
     │   │   └── TableNotFound
     │   ├── Conflict                    409
+    │   ├── PreconditionFailed          412: If-Match names a representation that is no longer current
     │   ├── NotAuthenticated            401
     │   ├── PermissionDenied            403
     │   ├── TooManyRequests             429 (``retry_after`` seconds)
@@ -83,6 +84,11 @@ class TableNotFound(NotFound):
 class Conflict(ClientError):
     status = 409
     code = "conflict"
+
+
+class PreconditionFailed(ClientError):
+    status = 412
+    code = "precondition-failed"
 
 
 class NotAuthenticated(ClientError):

@@ -4,7 +4,8 @@ Litestar derives paths, parameters and bodies from the handlers. This module add
 in one place, what every route shares: the problem documents it can answer (one
 ``Problem`` schema under ``application/problem+json``), the statuses each route can
 answer given its permission, parameters and body, the bounds of ``limit`` and the
-form of ``cursor``, the enums of values stored as text, and the security schemes.
+form of ``cursor``, the ``ETag`` header and 412 of conditional
+operations, the enums of values stored as text, and the security schemes.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ STATUS_TEXT = {
     403: "Signed in, but not allowed (role, token scope or CSRF token)",
     404: "No such resource, or not visible to the caller",
     409: "Conflicts with what is stored",
+    412: "If-Match names a representation that is no longer current; nothing was changed",
     413: "The body is larger than server.max_body_bytes",
     415: "The body is not application/json",
     422: "The request does not fit the schema or the rules",
@@ -64,6 +66,33 @@ STATUS_TEXT = {
 }
 RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+}
+ETAG = {
+    "ETag": {
+        "description": "Strong tag of the resource's current representation; send it back in If-Match",
+        "schema": {"type": "string"},
+    }
+}
+#: Operations that answer with the resource's ETag.
+TAGGED = {
+    "getJob",
+    "updateJob",
+    "getConnection",
+    "updateConnection",
+    "getDataset",
+    "updateDataset",
+    "getSchedule",
+    "updateSchedule",
+}
+#: Operations that honour If-Match, and so may answer 412.
+CONDITIONAL = {
+    "updateJob",
+    "updateConnection",
+    "deleteConnection",
+    "updateDataset",
+    "unregisterDataset",
+    "updateSchedule",
+    "deleteSchedule",
 }
 #: Values stored as text, with the values they can take.
 ENUMS: dict[tuple[str, str], list[str]] = {
@@ -195,11 +224,17 @@ def _complete_operation(path: str, method: str, operation: Operation, permission
     if path in THROTTLED:
         statuses.add(429)
     statuses |= PUBLIC_REFUSALS.get(path, set())
+    if operation.operation_id in CONDITIONAL:
+        statuses.add(412)
     responses = operation.responses = {
         code: response
         for code, response in (operation.responses or {}).items()
         if not code.startswith(("4", "5"))
     }
+    if operation.operation_id in TAGGED:
+        for code, response in responses.items():
+            if code.startswith("2") and isinstance(response, OpenAPIResponse):
+                response.headers = {**(response.headers or {}), **ETAG}  # type: ignore[dict-item]
     empty = responses.get("204")
     if isinstance(empty, OpenAPIResponse):
         empty.content = None

@@ -13,7 +13,7 @@ from lakeplane.domain.catalog import services as catalog
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.datasets.schemas import DatasetCreate, DatasetUpdate
-from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
+from lakeplane.errors import Conflict, LakeplaneError, NotFound, PreconditionFailed, ValidationFailed
 from lakeplane.web.guards import principal, workspace
 from lakeplane.web.state import Services
 from lakeplane_ui import charts
@@ -205,6 +205,7 @@ class DatasetPages(Controller):
         errors: dict[str, str] | None = None,
         message: str = "",
         status: int = 200,
+        tag: str | None = None,
     ) -> Template:
         ds = await datasets.detail(db, lp, workspace(request).id, dataset_id)
         chart, points = snapshot_chart(ds.live, f"Rows per snapshot of {ds.name}")
@@ -214,6 +215,8 @@ class DatasetPages(Controller):
             "dataset.html",
             status=status,
             ds=ds,
+            # A refused form keeps the tag it was read with: it saves only once reloaded.
+            etag=tag or datasets.tag_of(ds),
             chart=chart,
             points=points,
             errors=errors or {},
@@ -241,7 +244,11 @@ class DatasetPages(Controller):
                 DatasetUpdate,
             )
             await datasets.update(
-                db, principal(request).actor(request), workspace(request).id, dataset_id, data
+                db, principal(request).actor(request), workspace(request).id, dataset_id, data, if_match(form)
+            )
+        except PreconditionFailed as exc:
+            return await self._detail(
+                request, db, lp, dataset_id, message=exc.detail, status=412, tag=if_match(form)
             )
         except msgspec.ValidationError as exc:
             return await self._detail(
@@ -257,11 +264,23 @@ class DatasetPages(Controller):
 
     @post("/{dataset_id:str}/delete", opt={"permission": "workspace:editor"})
     async def unregister(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, dataset_id: str
-    ) -> Redirect:
-        await read_form(request)
-        await datasets.delete(db, principal(request).actor(request), workspace(request).id, dataset_id)
+        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, dataset_id: str
+    ) -> Template | Redirect:
+        form = await read_form(request)
+        try:
+            await datasets.delete(
+                db, principal(request).actor(request), workspace(request).id, dataset_id, if_match(form)
+            )
+        except PreconditionFailed as exc:
+            return await self._detail(
+                request, db, lp, dataset_id, message=exc.detail, status=412, tag=if_match(form)
+            )
         return see_other(f"/ui/w/{workspace(request).slug}/datasets?deleted=1")
+
+
+def if_match(form: dict[str, Any]) -> str | None:
+    """The ETag the form was rendered with, sent back as If-Match; None for a form without one."""
+    return str(form.get("etag") or "") or None
 
 
 CONTROLLERS = [CatalogPages, DatasetPages]

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.connections import services
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionUpdate
-from lakeplane.errors import Conflict, EndpointRefused, ValidationFailed
+from lakeplane.domain.etags import etag
+from lakeplane.errors import Conflict, EndpointRefused, PreconditionFailed, ValidationFailed
 from lakeplane.web.guards import principal, workspace
 from lakeplane.web.state import Services
 from lakeplane_ui import forms
@@ -171,6 +172,8 @@ class ConnectionPages(Controller):
             conn=conn,
             fields=fields,
             roles=ROLE_LABELS,
+            # A refused form keeps the tag it was read with: it saves only once reloaded.
+            etag=(form or {}).get("etag") or etag(conn),
             form=form or {},
             errors=errors or {},
             message=message,
@@ -220,8 +223,16 @@ class ConnectionPages(Controller):
                 params={k: v for k, v in params.items() if not (v is None and k not in stored)},
             )
             await services.update(
-                db, lp, principal(request).actor(request), workspace(request).id, conn_id, data
+                db,
+                lp,
+                principal(request).actor(request),
+                workspace(request).id,
+                conn_id,
+                data,
+                if_match(form),
             )
+        except PreconditionFailed as exc:
+            return await self._detail(request, db, lp, conn_id, form=form, message=exc.detail, status=412)
         except (ValidationFailed, EndpointRefused, Conflict) as exc:
             errs = forms.errors_by_field(field_errors(exc) if isinstance(exc, ValidationFailed) else {}, "p")
             if isinstance(exc, Conflict):
@@ -244,10 +255,20 @@ class ConnectionPages(Controller):
     @post("/{conn_id:str}/delete", opt={"permission": "workspace:editor"})
     async def delete(
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
-    ) -> Redirect:
-        await read_form(request)
-        await services.delete(db, lp, principal(request).actor(request), workspace(request).id, conn_id)
+    ) -> Template | Redirect:
+        form = await read_form(request)
+        try:
+            await services.delete(
+                db, lp, principal(request).actor(request), workspace(request).id, conn_id, if_match(form)
+            )
+        except PreconditionFailed as exc:
+            return await self._detail(request, db, lp, conn_id, form=form, message=exc.detail, status=412)
         return see_other(f"/ui/w/{workspace(request).slug}/connections?deleted=1")
+
+
+def if_match(form: dict[str, Any]) -> str | None:
+    """The ETag the form was rendered with, sent back as If-Match; None for a form without one."""
+    return str(form.get("etag") or "") or None
 
 
 CONTROLLERS = [ConnectionPages]

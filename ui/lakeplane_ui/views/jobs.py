@@ -13,10 +13,11 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.connections import services as connections
+from lakeplane.domain.etags import etag
 from lakeplane.domain.jobs import services
 from lakeplane.domain.jobs.schemas import JobCreate, JobUpdate
 from lakeplane.domain.runs import services as runs
-from lakeplane.errors import Conflict, NotFound, ValidationFailed
+from lakeplane.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from lakeplane.web.guards import principal, workspace
 from lakeplane.web.state import Services
 from lakeplane_ui import charts, forms
@@ -390,6 +391,7 @@ class JobPages(Controller):
                 "timeout_s": f"{version.timeout_s:g}" if version.timeout_s else "",
                 "max_concurrency": str(version.max_concurrency or ""),
                 "connection_id": version.connection_id or "",
+                "etag": etag(services.to_out(job)),
             }
         )
         params = [
@@ -434,7 +436,23 @@ class JobPages(Controller):
             if common["retry_backoff_s"] is not None:
                 payload["retry_backoff_s"] = common["retry_backoff_s"]
             data = msgspec.convert(payload, JobUpdate)
-            await services.update(db, lp, principal(request).actor(request), ws_row.id, job_id, data)
+            if_match = str(form.get("etag") or "") or None
+            await services.update(
+                db, lp, principal(request).actor(request), ws_row.id, job_id, data, if_match
+            )
+        except PreconditionFailed as exc:
+            # The form keeps the stale tag: saving it again is refused until the editor is reloaded.
+            return await self._editor(
+                request,
+                db,
+                lp,
+                job=job_out,
+                job_type=job_out.type,
+                form=form,
+                message=exc.detail,
+                status=412,
+                params=rows_from_form(form),
+            )
         except SAVE_ERRORS as exc:
             return await self._refused(request, db, lp, form, job=job_out, job_type=job_out.type, exc=exc)
         return see_other(f"/ui/w/{ws_row.slug}/jobs/{job_id}?saved=1")

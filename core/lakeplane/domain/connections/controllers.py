@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.connections import services
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
+from lakeplane.domain.etags import IfMatch, etag
 from lakeplane.web.guards import principal, workspace
 from lakeplane.web.pagination import Page, page
 from lakeplane.web.state import Services
@@ -42,8 +43,9 @@ class ConnectionController(Controller):
     @get("/{conn_id:str}", operation_id="getConnection", opt={"permission": "workspace:viewer"})
     async def get_connection(
         self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, conn_id: str
-    ) -> ConnectionOut:
-        return services.to_out(await services.get(db, workspace(request).id, conn_id))
+    ) -> Response[ConnectionOut]:
+        out = services.to_out(await services.get(db, workspace(request).id, conn_id))
+        return Response(out, headers={"ETag": etag(out)})
 
     @patch("/{conn_id:str}", operation_id="updateConnection", opt={"permission": "workspace:editor"})
     async def update_connection(
@@ -54,17 +56,27 @@ class ConnectionController(Controller):
         ws: str,
         conn_id: str,
         data: ConnectionUpdate,
-    ) -> ConnectionOut:
+        if_match: IfMatch = None,
+    ) -> Response[ConnectionOut]:
         conn = await services.update(
-            db, lp, principal(request).actor(request), workspace(request).id, conn_id, data
+            db, lp, principal(request).actor(request), workspace(request).id, conn_id, data, if_match
         )
-        return services.to_out(conn)
+        out = services.to_out(conn)
+        return Response(out, headers={"ETag": etag(out)})
 
     @delete("/{conn_id:str}", operation_id="deleteConnection", opt={"permission": "workspace:editor"})
     async def delete_connection(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        lp: Services,
+        ws: str,
+        conn_id: str,
+        if_match: IfMatch = None,
     ) -> None:
-        await services.delete(db, lp, principal(request).actor(request), workspace(request).id, conn_id)
+        await services.delete(
+            db, lp, principal(request).actor(request), workspace(request).id, conn_id, if_match
+        )
 
     @post(
         "/{conn_id:str}/test",

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lakeplane import audit
 from lakeplane.db.models import Connection
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
+from lakeplane.domain.etags import check_if_match
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, SecretUnavailable, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Component, SecretStore, endpoint_fields, secret_fields
@@ -176,10 +177,9 @@ async def search(
     return await fetch_page(db, query, Connection.id, cursor, limit)
 
 
-async def get(db: AsyncSession, workspace_id: str, conn_id: str) -> Connection:
-    conn = await db.scalar(
-        select(Connection).where(Connection.id == conn_id, Connection.workspace_id == workspace_id)
-    )
+async def get(db: AsyncSession, workspace_id: str, conn_id: str, *, for_update: bool = False) -> Connection:
+    query = select(Connection).where(Connection.id == conn_id, Connection.workspace_id == workspace_id)
+    conn = await db.scalar(query.with_for_update() if for_update else query)
     if conn is None:
         raise NotFound(f"connection {conn_id!r} not found in this workspace")
     return conn
@@ -192,10 +192,12 @@ async def update(
     workspace_id: str,
     conn_id: str,
     data: ConnectionUpdate,
+    if_match: str | None = None,
 ) -> Connection:
     try:
         async with db.begin():
-            conn = await get(db, workspace_id, conn_id)
+            conn = await get(db, workspace_id, conn_id, for_update=True)
+            check_if_match(if_match, to_out(conn), f"connection {conn_id!r}")
             changed: list[str] = []
             if data.params is not None:
                 selected = implementation(lp, conn.role, conn.plugin)
@@ -236,9 +238,17 @@ async def update(
     return conn
 
 
-async def delete(db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, conn_id: str) -> None:
+async def delete(
+    db: AsyncSession,
+    lp: Services,
+    actor: audit.Actor,
+    workspace_id: str,
+    conn_id: str,
+    if_match: str | None = None,
+) -> None:
     async with db.begin():
-        conn = await get(db, workspace_id, conn_id)
+        conn = await get(db, workspace_id, conn_id, for_update=True)
+        check_if_match(if_match, to_out(conn), f"connection {conn_id!r}")
         stored = dict(conn.secrets)
         await db.delete(conn)
         await audit.record(

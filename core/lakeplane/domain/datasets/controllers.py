@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.datasets import services
@@ -14,6 +14,7 @@ from lakeplane.domain.datasets.schemas import (
     LegalHoldSet,
     RetentionPolicy,
 )
+from lakeplane.domain.etags import IfMatch, etag
 from lakeplane.web.guards import principal, workspace
 from lakeplane.web.pagination import Page, page
 from lakeplane.web.state import Services
@@ -50,23 +51,38 @@ class DatasetController(Controller):
     @get("/{dataset_id:str}", operation_id="getDataset", opt={"permission": "workspace:viewer"})
     async def get_dataset(
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, dataset_id: str
-    ) -> DatasetDetail:
-        return await services.detail(db, lp, workspace(request).id, dataset_id)
+    ) -> Response[DatasetDetail]:
+        detail = await services.detail(db, lp, workspace(request).id, dataset_id)
+        return Response(detail, headers={"ETag": services.tag_of(detail)})
 
     @patch("/{dataset_id:str}", operation_id="updateDataset", opt={"permission": "workspace:editor"})
     async def update_dataset(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, dataset_id: str, data: DatasetUpdate
-    ) -> DatasetOut:
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        dataset_id: str,
+        data: DatasetUpdate,
+        if_match: IfMatch = None,
+    ) -> Response[DatasetOut]:
         ds = await services.update(
-            db, principal(request).actor(request), workspace(request).id, dataset_id, data
+            db, principal(request).actor(request), workspace(request).id, dataset_id, data, if_match
         )
-        return services.to_out(ds)
+        out = services.to_out(ds)
+        return Response(out, headers={"ETag": etag(out)})
 
     @delete("/{dataset_id:str}", operation_id="unregisterDataset", opt={"permission": "workspace:editor"})
     async def unregister_dataset(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, dataset_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        dataset_id: str,
+        if_match: IfMatch = None,
     ) -> None:
-        await services.delete(db, principal(request).actor(request), workspace(request).id, dataset_id)
+        await services.delete(
+            db, principal(request).actor(request), workspace(request).id, dataset_id, if_match
+        )
 
     @put("/{dataset_id:str}/legal-hold", operation_id="setLegalHold", opt={"permission": "admin"})
     async def set_legal_hold(

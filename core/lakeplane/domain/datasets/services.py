@@ -24,12 +24,18 @@ from lakeplane.domain.datasets.schemas import (
     DatasetUpdate,
     RetentionPolicy,
 )
+from lakeplane.domain.etags import check_if_match, etag
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Catalog, TableIdent, TableInfo
 from lakeplane.timeutil import utcnow
 from lakeplane.web.pagination import fetch_page, select_rows
 from lakeplane.web.state import Services
+
+
+def tag_of(detail: DatasetDetail) -> str:
+    """The ETag of a dataset: that of its stored representation, not of the live table summary."""
+    return etag(DatasetOut(**{f: getattr(detail, f) for f in DatasetOut.__struct_fields__}))
 
 
 def to_out(ds: Dataset | Row[Any]) -> DatasetOut:
@@ -121,10 +127,9 @@ async def create(
     return ds
 
 
-async def get(db: AsyncSession, workspace_id: str, dataset_id: str) -> Dataset:
-    ds = await db.scalar(
-        select(Dataset).where(Dataset.workspace_id == workspace_id, Dataset.id == dataset_id)
-    )
+async def get(db: AsyncSession, workspace_id: str, dataset_id: str, *, for_update: bool = False) -> Dataset:
+    query = select(Dataset).where(Dataset.workspace_id == workspace_id, Dataset.id == dataset_id)
+    ds = await db.scalar(query.with_for_update() if for_update else query)
     if ds is None:
         raise NotFound(f"dataset {dataset_id!r} not found in this workspace")
     return ds
@@ -166,10 +171,16 @@ def live_summary(info: TableInfo) -> dict[str, Any]:
 
 
 async def update(
-    db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str, data: DatasetUpdate
+    db: AsyncSession,
+    actor: audit.Actor,
+    workspace_id: str,
+    dataset_id: str,
+    data: DatasetUpdate,
+    if_match: str | None = None,
 ) -> Dataset:
     async with db.begin():
-        ds = await get(db, workspace_id, dataset_id)
+        ds = await get(db, workspace_id, dataset_id, for_update=True)
+        check_if_match(if_match, to_out(ds), f"dataset {dataset_id!r}")
         changed: list[str] = []
         if data.owner is not None and data.owner != ds.owner:
             ds.owner, changed = data.owner, [*changed, "owner"]
@@ -190,9 +201,12 @@ async def update(
     return ds
 
 
-async def delete(db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str) -> None:
+async def delete(
+    db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str, if_match: str | None = None
+) -> None:
     async with db.begin():
-        ds = await get(db, workspace_id, dataset_id)
+        ds = await get(db, workspace_id, dataset_id, for_update=True)
+        check_if_match(if_match, to_out(ds), f"dataset {dataset_id!r}")
         await db.delete(ds)
         await audit.record(
             db,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.domain.etags import IfMatch, etag
 from lakeplane.domain.jobs import services
 from lakeplane.domain.jobs.schemas import JobCreate, JobOut, JobUpdate, JobVersionOut
 from lakeplane.web.guards import principal, workspace
@@ -43,9 +44,10 @@ class JobController(Controller):
     @get("/{job_id:str}", operation_id="getJob", opt={"permission": "workspace:viewer"})
     async def get_job(
         self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, job_id: str
-    ) -> JobOut:
+    ) -> Response[JobOut]:
         job = await services.get(db, workspace(request).id, job_id)
-        return services.to_out(job, await services.get_version(db, job.id, job.current_version))
+        out = services.to_out(job, await services.get_version(db, job.id, job.current_version))
+        return Response(out, headers={"ETag": etag(services.to_out(job))})
 
     @patch("/{job_id:str}", operation_id="updateJob", opt={"permission": "workspace:editor"})
     async def update_job(
@@ -56,11 +58,12 @@ class JobController(Controller):
         ws: str,
         job_id: str,
         data: JobUpdate,
-    ) -> JobOut:
+        if_match: IfMatch = None,
+    ) -> Response[JobOut]:
         job, version = await services.update(
-            db, lp, principal(request).actor(request), workspace(request).id, job_id, data
+            db, lp, principal(request).actor(request), workspace(request).id, job_id, data, if_match
         )
-        return services.to_out(job, version)
+        return Response(services.to_out(job, version), headers={"ETag": etag(services.to_out(job))})
 
     @get("/{job_id:str}/versions", operation_id="listJobVersions", opt={"permission": "workspace:viewer"})
     async def list_versions(

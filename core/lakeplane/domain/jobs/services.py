@@ -25,6 +25,7 @@ from lakeplane import audit
 from lakeplane.config import config_error
 from lakeplane.db.models import Job, JobVersion
 from lakeplane.domain.connections import services as connections
+from lakeplane.domain.etags import check_if_match
 from lakeplane.domain.jobs.schemas import JobCreate, JobOut, JobUpdate, JobVersionOut, ParameterSpec
 from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.ids import new_id
@@ -316,11 +317,18 @@ async def get_version(db: AsyncSession, job_id: str, version: int) -> JobVersion
 
 
 async def update(
-    db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, job_id: str, data: JobUpdate
+    db: AsyncSession,
+    lp: Services,
+    actor: audit.Actor,
+    workspace_id: str,
+    job_id: str,
+    data: JobUpdate,
+    if_match: str | None = None,
 ) -> tuple[Job, JobVersion]:
     try:
         async with db.begin():
             job = await get(db, workspace_id, job_id, for_update=True)
+            check_if_match(if_match, to_out(job), f"job {job_id!r}")
             current = await get_version(db, job.id, job.current_version)
             fields: dict[str, Any] = {
                 "definition": current.definition,

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.domain.etags import IfMatch, etag
 from lakeplane.domain.schedules import services
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from lakeplane.web.guards import principal, workspace
@@ -42,10 +43,11 @@ class ScheduleController(Controller):
     @get("/{schedule_id:str}", operation_id="getSchedule", opt={"permission": "workspace:viewer"})
     async def get_schedule(
         self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, schedule_id: str
-    ) -> dict[str, Any]:
+    ) -> Response[dict[str, Any]]:
         found = await services.get(db, workspace(request).id, schedule_id)
         upcoming = services.preview(found.cron, found.timezone, 5) if not found.paused else []
-        return {"schedule": services.to_out(found), "upcoming": upcoming}
+        out = services.to_out(found)
+        return Response({"schedule": out, "upcoming": upcoming}, headers={"ETag": etag(out)})
 
     @patch("/{schedule_id:str}", operation_id="updateSchedule", opt={"permission": "workspace:editor"})
     async def update_schedule(
@@ -55,11 +57,13 @@ class ScheduleController(Controller):
         ws: str,
         schedule_id: str,
         data: ScheduleUpdate,
-    ) -> ScheduleOut:
+        if_match: IfMatch = None,
+    ) -> Response[ScheduleOut]:
         updated = await services.update(
-            db, principal(request).actor(request), workspace(request).id, schedule_id, data
+            db, principal(request).actor(request), workspace(request).id, schedule_id, data, if_match
         )
-        return services.to_out(updated)
+        out = services.to_out(updated)
+        return Response(out, headers={"ETag": etag(out)})
 
     @post(
         "/{schedule_id:str}/pause",
@@ -93,6 +97,13 @@ class ScheduleController(Controller):
 
     @delete("/{schedule_id:str}", operation_id="deleteSchedule", opt={"permission": "workspace:editor"})
     async def delete_schedule(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, schedule_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ws: str,
+        schedule_id: str,
+        if_match: IfMatch = None,
     ) -> None:
-        await services.delete(db, principal(request).actor(request), workspace(request).id, schedule_id)
+        await services.delete(
+            db, principal(request).actor(request), workspace(request).id, schedule_id, if_match
+        )

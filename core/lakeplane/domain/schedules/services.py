@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.db.models import Schedule
+from lakeplane.domain.etags import check_if_match
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from lakeplane.errors import NotFound, ValidationFailed
@@ -128,24 +129,29 @@ async def create(db: AsyncSession, actor: audit.Actor, workspace_id: str, data: 
     return schedule
 
 
-async def get(db: AsyncSession, workspace_id: str, schedule_id: str) -> Schedule:
-    found = await db.scalar(
-        select(Schedule).where(Schedule.workspace_id == workspace_id, Schedule.id == schedule_id)
-    )
+async def get(db: AsyncSession, workspace_id: str, schedule_id: str, *, for_update: bool = False) -> Schedule:
+    query = select(Schedule).where(Schedule.workspace_id == workspace_id, Schedule.id == schedule_id)
+    found = await db.scalar(query.with_for_update() if for_update else query)
     if found is None:
         raise NotFound(f"schedule {schedule_id!r} not found in this workspace")
     return found
 
 
 async def update(
-    db: AsyncSession, actor: audit.Actor, workspace_id: str, schedule_id: str, data: ScheduleUpdate
+    db: AsyncSession,
+    actor: audit.Actor,
+    workspace_id: str,
+    schedule_id: str,
+    data: ScheduleUpdate,
+    if_match: str | None = None,
 ) -> Schedule:
     if data.cron is not None:
         check_cron(data.cron)
     if data.timezone is not None:
         zone(data.timezone)
     async with db.begin():
-        schedule = await get(db, workspace_id, schedule_id)
+        schedule = await get(db, workspace_id, schedule_id, for_update=True)
+        check_if_match(if_match, to_out(schedule), f"schedule {schedule_id!r}")
         changed = []
         for field in ("cron", "timezone", "parameters", "misfire_policy"):
             value = getattr(data, field)
@@ -192,9 +198,12 @@ async def set_paused(
     return schedule
 
 
-async def delete(db: AsyncSession, actor: audit.Actor, workspace_id: str, schedule_id: str) -> None:
+async def delete(
+    db: AsyncSession, actor: audit.Actor, workspace_id: str, schedule_id: str, if_match: str | None = None
+) -> None:
     async with db.begin():
-        schedule = await get(db, workspace_id, schedule_id)
+        schedule = await get(db, workspace_id, schedule_id, for_update=True)
+        check_if_match(if_match, to_out(schedule), f"schedule {schedule_id!r}")
         await db.delete(schedule)
         await audit.record(
             db,

@@ -1,0 +1,119 @@
+"""A job edit form carries the job's ETag: saving a form read before someone else's save
+answers 412 with the editor and a message, and the other save stays."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from sqlalchemy import select
+
+from lakeplane.db.models import Connection, Dataset, Job
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+JOB_LINK = re.compile(r"/jobs/(job_[A-Z0-9]+)")
+ETAG_FIELD = re.compile(r'name="etag" value="([^"]+)"')
+
+
+def form(csrf, name, tag):
+    return {
+        "csrf_token": csrf,
+        "type": "noop",
+        "name": name,
+        "d.delay_s": "0",
+        "d.fail": "false",
+        "d.message": f"saved as {name}",
+        "queue": "default",
+        "max_attempts": "1",
+        "retry_backoff_s": "10",
+        "etag": tag,
+    }
+
+
+async def test_stale_job_edit_is_refused_and_overwrites_nothing(signed_in, workspace, lakeplane_services):
+    editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
+    created = await editor.post(f"/ui/w/{workspace.slug}/jobs/new", data=form(csrf, "first", ""))
+    assert created.status_code == 303, created.text
+    job_id = JOB_LINK.search(created.headers["location"])[1]
+    edit_url = f"/ui/w/{workspace.slug}/jobs/{job_id}/edit"
+
+    mine = ETAG_FIELD.search((await editor.get(edit_url)).text)
+    theirs = ETAG_FIELD.search((await editor.get(edit_url)).text)
+    assert mine and theirs and mine[1] == theirs[1]
+
+    saved = await editor.post(edit_url, data=form(csrf, "theirs", html.unescape(theirs[1])))
+    assert saved.status_code == 303, saved.text
+
+    stale = await editor.post(edit_url, data=form(csrf, "mine", html.unescape(mine[1])))
+    assert stale.status_code == 412, stale.text
+    assert "text/html" in stale.headers["content-type"]
+    assert "was changed by someone else since it was read" in stale.text
+    assert 'value="saved as mine"' in stale.text  # the form as sent, to copy from
+
+    async with lakeplane_services.sessions() as db:
+        assert await db.scalar(select(Job.name).where(Job.id == job_id)) == "theirs"
+
+    fresh = ETAG_FIELD.search((await editor.get(edit_url)).text)
+    assert fresh and fresh[1] != mine[1]
+    again = await editor.post(edit_url, data=form(csrf, "mine", html.unescape(fresh[1])))
+    assert again.status_code == 303, again.text
+
+
+async def test_stale_connection_edit_and_delete_are_refused(signed_in, workspace, lakeplane_services):
+    editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
+    params = {"p.host": "127.0.0.1", "p.port": "8080", "p.user": "lakeplane", "p.http_scheme": "https"}
+    created = await editor.post(
+        f"/ui/w/{workspace.slug}/connections/new",
+        data={"csrf_token": csrf, "plugin": "engine:trino", "name": "trino-etag", **params},
+    )
+    assert created.status_code == 303, created.text
+    conn_url = created.headers["location"].split("?")[0]
+    conn_id = conn_url.rsplit("/", 1)[1]
+    read = await editor.get(conn_url)
+    tags = {html.unescape(t) for t in ETAG_FIELD.findall(read.text)}
+    assert len(tags) == 1  # the edit and the delete form carry the same tag
+    (tag,) = tags
+
+    def edit_form(description):
+        return {"csrf_token": csrf, "name": "trino-etag", "description": description, "etag": tag, **params}
+
+    assert (await editor.post(conn_url, data=edit_form("theirs"))).status_code == 303
+    stale = await editor.post(conn_url, data=edit_form("mine"))
+    assert stale.status_code == 412, stale.text
+    assert "was changed by someone else since it was read" in stale.text
+    refused = await editor.post(f"{conn_url}/delete", data={"csrf_token": csrf, "etag": tag})
+    assert refused.status_code == 412, refused.text
+
+    async with lakeplane_services.sessions() as db:
+        found = await db.scalar(select(Connection.description).where(Connection.id == conn_id))
+    assert found == "theirs"
+
+
+async def test_stale_dataset_edit_and_unregister_are_refused(signed_in, workspace, lakeplane_services):
+    editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
+    created = await editor.post(
+        f"/ui/w/{workspace.slug}/datasets",
+        data={"csrf_token": csrf, "name": "ledger-etag", "owner": "finance", "location": "s3://lake/l"},
+    )
+    assert created.status_code == 303, created.text
+    ds_url = created.headers["location"].split("?")[0]
+    ds_id = ds_url.rsplit("/", 1)[1]
+    tags = {html.unescape(t) for t in ETAG_FIELD.findall((await editor.get(ds_url)).text)}
+    assert len(tags) == 1
+    (tag,) = tags
+
+    def edit_form(description):
+        return {"csrf_token": csrf, "owner": "finance", "tags": "", "description": description, "etag": tag}
+
+    assert (await editor.post(ds_url, data=edit_form("theirs"))).status_code == 303
+    stale = await editor.post(ds_url, data=edit_form("mine"))
+    assert stale.status_code == 412, stale.text
+    assert "was changed by someone else since it was read" in stale.text
+    refused = await editor.post(f"{ds_url}/delete", data={"csrf_token": csrf, "etag": tag})
+    assert refused.status_code == 412, refused.text
+
+    async with lakeplane_services.sessions() as db:
+        found = await db.scalar(select(Dataset.description).where(Dataset.id == ds_id))
+    assert found == "theirs"
