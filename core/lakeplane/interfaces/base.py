@@ -57,21 +57,8 @@ class CheckResult(msgspec.Struct):
         )
 
 
-class Component(abc.ABC):
-    """Base of the four interfaces. Use as ``async with Impl(params, options) as c: ...``."""
-
-    #: Name used in config files and connections, e.g. ``"s3"``.
-    name: ClassVar[str]
-    #: Interface role: ``object_store``, ``catalog``, ``engine`` or ``auth``.
-    role: ClassVar[str]
-    Params: ClassVar[type[msgspec.Struct]]
-    Options: ClassVar[type[msgspec.Struct]] = NoOptions
-    #: One line for listings.
-    description: ClassVar[str] = ""
-
-    def __init__(self, params: Any, options: Any = None) -> None:
-        self.params = params
-        self.options = options if options is not None else self.Options()
+class Lifecycle(abc.ABC):  # noqa: B024 - a mixin of optional hooks, abstract in its subclasses
+    """``async with``: :meth:`open` on entry, :meth:`close` on exit; both optional hooks."""
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Acquire clients or sessions. Called by ``__aenter__``."""
@@ -90,6 +77,23 @@ class Component(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class Component(Lifecycle):
+    """Base of the four interfaces. Use as ``async with Impl(params, options) as c: ...``."""
+
+    #: Name used in config files and connections, e.g. ``"s3"``.
+    name: ClassVar[str]
+    #: Interface role: ``object_store``, ``catalog``, ``engine`` or ``auth``.
+    role: ClassVar[str]
+    Params: ClassVar[type[msgspec.Struct]]
+    Options: ClassVar[type[msgspec.Struct]] = NoOptions
+    #: One line for listings.
+    description: ClassVar[str] = ""
+
+    def __init__(self, params: Any, options: Any = None) -> None:
+        self.params = params
+        self.options = options if options is not None else self.Options()
 
     @abc.abstractmethod
     async def health(self) -> CheckResult:

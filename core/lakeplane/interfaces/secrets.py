@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Collection, Mapping
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
-from lakeplane.interfaces.base import CheckResult, NoOptions
+from lakeplane.interfaces.base import CheckResult, Lifecycle, NoOptions
 
 if TYPE_CHECKING:
     from lakeplane.security.crypto import Keyring
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 Stored = dict[str, Any]
 
 
-class SecretStore(abc.ABC):
+class SecretStore(Lifecycle):
     """Keeps the secret fields of connections. Use as ``async with Store(options, keyring) as s``."""
 
     #: Name used in the config's ``[secret_store]`` table, e.g. ``"database"``.
@@ -45,24 +44,6 @@ class SecretStore(abc.ABC):
         self.options = options if options is not None else self.Options()
         #: The configured encryption keys; a store that seals values itself uses them.
         self.keyring = keyring
-
-    async def open(self) -> None:  # noqa: B027 - optional hook
-        """Acquire clients. Called by ``__aenter__``."""
-
-    async def close(self) -> None:  # noqa: B027 - optional hook
-        """Release what ``open`` acquired. Called by ``__aexit__``."""
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @abc.abstractmethod
     async def health(self) -> CheckResult:
