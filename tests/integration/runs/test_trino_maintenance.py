@@ -9,6 +9,7 @@ table; a job that would expire snapshots younger than the retention policy is re
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,10 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
+from lakeplane.db.models import Run, Schedule
+from lakeplane.scheduler import Scheduler
 from lakeplane.testing.app import make_user
 from lakeplane.web.app import create_app
 from lakeplane_trino import TrinoEngine, TrinoParams
@@ -218,6 +222,34 @@ async def test_maintenance_jobs_act_on_the_table_and_honour_hold_and_policy(
         assert await data_files(sw, location) == referenced
         rows = await trino.execute(f"SELECT count(*) FROM iceberg.{schema}.events")
         assert rows.rows == [[4]]
+
+        # A cron schedule runs the maintenance job by itself: one tick at the slot fires a run.
+        await trino.execute(f"INSERT INTO iceberg.{schema}.events VALUES (5, 'k5')")
+        assert await snapshots(trino, schema) == 2
+        nightly = await make_job(
+            "nightly", {"action": "expire_snapshots", "older_than_days": 0, "keep_last": 1}
+        )
+        assert nightly.status_code == 201, nightly.text
+        schedule = await client.post(
+            f"{ws}/schedules",
+            json={"job_id": nightly.json()["id"], "cron": "0 3 * * *", "misfire_policy": "all"},
+        )
+        assert schedule.status_code == 201, schedule.text
+        async with trino_env.lp.sessions() as db:
+            slot = await db.scalar(select(Schedule.next_fire_at).where(Schedule.id == schedule.json()["id"]))
+        assert slot is not None
+        assert await Scheduler(trino_env.lp, lambda: slot + dt.timedelta(seconds=1)).tick() == 1
+        async with trino_env.lp.sessions() as db:
+            fired = (await db.scalars(select(Run.id).where(Run.schedule_id == schedule.json()["id"]))).all()
+        assert len(fired) == 1
+
+        async def fired_finished() -> bool:
+            return all(r.state in TERMINAL for r in await trino_env.runs(list(fired)))
+
+        await trino_env.wait_for(fired_finished, 180, "the scheduled maintenance run to finish")
+        (scheduled,) = await trino_env.runs(list(fired))
+        assert scheduled.state == "succeeded", scheduled.reason
+        assert await snapshots(trino, schema) == 1
 
         # A retention policy refuses expiry of snapshots younger than it allows, at save time.
         policy = await client.put(
