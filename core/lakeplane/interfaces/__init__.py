@@ -30,6 +30,7 @@ from lakeplane.interfaces.catalog import (
     TableInfo,
 )
 from lakeplane.interfaces.engine import (
+    MAINTENANCE_JOB_TYPE,
     ActiveWork,
     Engine,
     EngineHandle,
@@ -37,6 +38,8 @@ from lakeplane.interfaces.engine import (
     EngineStatus,
     Identifier,
     LogChunk,
+    MaintenanceAction,
+    MaintenanceSpec,
     ResultColumn,
     ResultPreview,
     Submission,
@@ -46,6 +49,7 @@ from lakeplane.interfaces.object_store import ObjectInfo, ObjectStore
 from lakeplane.interfaces.secrets import SecretStore, Stored
 
 __all__ = [
+    "MAINTENANCE_JOB_TYPE",
     "ActiveWork",
     "AuthProvider",
     "Catalog",
@@ -63,6 +67,8 @@ __all__ = [
     "Identity",
     "LogChunk",
     "LoginRedirect",
+    "MaintenanceAction",
+    "MaintenanceSpec",
     "NewField",
     "NoOptions",
     "ObjectInfo",

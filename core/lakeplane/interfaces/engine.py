@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import enum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -60,6 +60,27 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, Identifier):
         return str(value)
     raise NotImplementedError(f"values of type {type(value).__name__} are not encodable")
+
+
+#: The job type of Iceberg table maintenance on a registered dataset.
+MAINTENANCE_JOB_TYPE = "iceberg-maintenance"
+MaintenanceAction = Literal["expire_snapshots", "remove_orphan_files", "optimize"]
+
+
+class MaintenanceSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An ``iceberg-maintenance`` job: one action on the table of a registered dataset.
+
+    Unset values default to the dataset's retention policy when a run starts. The
+    platform checks the dataset's legal hold and policy, then hands the engine the
+    resolved values and the table as the ``table`` :class:`Identifier` parameter.
+    """
+
+    dataset_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    action: MaintenanceAction
+    #: expire_snapshots and remove_orphan_files: only what is older than this goes.
+    older_than_days: Annotated[float, msgspec.Meta(ge=0, le=36_500)] | None = None
+    #: expire_snapshots: the newest this many snapshots always stay.
+    keep_last: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
 
 
 class Submission(msgspec.Struct):

@@ -226,6 +226,9 @@ class TrinoComponent(Component):
             "iceberg.rest-catalog.security": "OAUTH2",
             "iceberg.rest-catalog.oauth2.credential": self.credential,
             "iceberg.rest-catalog.oauth2.server-uri": self.oauth2_server_uri,
+            # Retention of table maintenance is the platform's policy, checked before Trino runs it.
+            "iceberg.expire-snapshots.min-retention": "0s",
+            "iceberg.remove-orphan-files.min-retention": "0s",
             "fs.native-s3.enabled": "true",
             "s3.endpoint": self.s3_endpoint,
             "s3.path-style-access": "true",

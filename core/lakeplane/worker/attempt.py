@@ -33,9 +33,19 @@ from sqlalchemy import select
 from lakeplane import audit, logs, metrics
 from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog, Workspace
 from lakeplane.domain.connections import services as connections
+from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import logstore
-from lakeplane.interfaces import Engine, EngineHandle, EngineState, ResultPreview, Submission
+from lakeplane.errors import LakeplaneError
+from lakeplane.interfaces import (
+    Engine,
+    EngineHandle,
+    EngineState,
+    Identifier,
+    MaintenanceSpec,
+    ResultPreview,
+    Submission,
+)
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
 from lakeplane.web.state import Services
@@ -186,13 +196,30 @@ class Attempt:
         crash_point("after_claim")
         try:
             selected = jobs.engine_for(self.ctx.lp, loaded.job.type)
+            spec = jobs.decode_spec(selected, loaded.job.type, loaded.version.definition)
+            parameters = jobs.engine_values(loaded.version.parameters, loaded.run.parameters)
+        except Exception as exc:
+            await self._finish(
+                loaded, Outcome("failed", f"the engine refused the job: {self._describe(exc)}")
+            )
+            return None
+        if isinstance(spec, MaintenanceSpec):
+            saved = spec
+            try:
+                spec, table = await self._db(lambda: self._resolve_maintenance(loaded, saved))
+            except LakeplaneError as exc:
+                await self._finish(loaded, Outcome("failed", f"maintenance refused: {exc.detail}"))
+                return None
+            parameters = {"table": table}
+            self.note(f"maintenance of {table}: {msgspec.json.encode(spec).decode()}")
+        try:
             submission = Submission(
                 run_id=self.run_id,
                 attempt=self.lease.attempt,
                 workspace=loaded.workspace_slug,
                 job_type=loaded.job.type,
-                spec=jobs.decode_spec(selected, loaded.job.type, loaded.version.definition),
-                parameters=jobs.engine_values(loaded.version.parameters, loaded.run.parameters),
+                spec=spec,
+                parameters=parameters,
                 tags={"lakeplane-run": self.run_id},
                 timeout_s=loaded.version.timeout_s,
             )
@@ -209,6 +236,13 @@ class Attempt:
         await self._save_handle(handle)
         crash_point("after_handle")
         return handle
+
+    async def _resolve_maintenance(
+        self, loaded: Loaded, spec: MaintenanceSpec
+    ) -> tuple[MaintenanceSpec, Identifier]:
+        """The dataset's hold and policy as they are now, not as when the job was saved."""
+        async with self.ctx.lp.sessions() as db:
+            return await datasets.resolve_maintenance(db, loaded.job.workspace_id, spec)
 
     async def _find_tagged(self, engine: Engine) -> EngineHandle | None:
         try:

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lakeplane.errors import ValidationFailed
-from lakeplane.interfaces import Identifier
+from lakeplane.interfaces import Identifier, MaintenanceSpec, Submission
 from lakeplane_trino import (
     TrinoEngine,
     TrinoParams,
@@ -344,10 +344,43 @@ async def test_engines_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) ->
     assert tls_context(False).verify_mode is ssl.CERT_NONE
 
 
-def test_only_trino_sql_jobs() -> None:
+def test_only_trino_sql_and_maintenance_jobs() -> None:
     assert TrinoEngine.spec_type("trino_sql") is TrinoSqlSpec
+    assert TrinoEngine.spec_type("iceberg-maintenance") is MaintenanceSpec
     with pytest.raises(ValidationFailed):
         TrinoEngine.spec_type("spark_batch")
+
+
+async def test_maintenance_statements_quote_the_table_and_need_a_catalog() -> None:
+    engine = TrinoEngine({"host": "127.0.0.1", "user": "u", "catalog": "iceberg"})
+
+    def submission(spec: dict[str, object], table: object) -> Submission:
+        return Submission(
+            run_id="run_1",
+            attempt=1,
+            workspace="w",
+            job_type="iceberg-maintenance",
+            spec=msgspec.convert({"dataset_id": "ds_1", **spec}, MaintenanceSpec),
+            parameters={"table": table},
+        )
+
+    built = await engine._maintenance_statement(
+        submission({"action": "expire_snapshots", "older_than_days": 1.5, "keep_last": 1}, Identifier("s.t"))
+    )
+    assert built.sql == """ALTER TABLE "s"."t" EXECUTE expire_snapshots(retention_threshold => '129600s')"""
+    assert built.catalog == "iceberg"
+    orphans = await engine._maintenance_statement(
+        submission({"action": "remove_orphan_files", "older_than_days": 0}, Identifier("s.t"))
+    )
+    assert orphans.sql == """ALTER TABLE "s"."t" EXECUTE remove_orphan_files(retention_threshold => '0s')"""
+    optimize = await engine._maintenance_statement(submission({"action": "optimize"}, Identifier("s.t")))
+    assert optimize.sql == 'ALTER TABLE "s"."t" EXECUTE optimize'
+    for bad in ["s.t", Identifier("t"), Identifier('s.t"; DROP TABLE x; --')]:
+        with pytest.raises(ValidationFailed):
+            await engine._maintenance_statement(submission({"action": "optimize"}, bad))
+    no_catalog = TrinoEngine({"host": "127.0.0.1", "user": "u"})
+    with pytest.raises(ValidationFailed, match="catalog"):
+        await no_catalog._maintenance_statement(submission({"action": "optimize"}, Identifier("s.t")))
 
 
 def test_registered_through_the_entry_point() -> None:

@@ -27,7 +27,7 @@ from lakeplane.domain.datasets.schemas import (
 from lakeplane.domain.etags import check_if_match, etag
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
 from lakeplane.ids import new_id
-from lakeplane.interfaces import Catalog, TableIdent, TableInfo
+from lakeplane.interfaces import Catalog, Identifier, MaintenanceSpec, TableIdent, TableInfo
 from lakeplane.timeutil import utcnow
 from lakeplane.web.pagination import fetch_page, select_rows
 from lakeplane.web.state import Services
@@ -325,3 +325,38 @@ def check_maintenance(
             f"({policy.keep_last})",
             [{"field": "keep_last", "message": "fewer than the retention policy keeps"}],
         )
+
+
+async def resolve_maintenance(
+    db: AsyncSession, workspace_id: str, spec: MaintenanceSpec
+) -> tuple[MaintenanceSpec, Identifier]:
+    """The job's values with the dataset's policy filled in, and the table to act on.
+
+    Raises what :func:`check_maintenance` raises; called when a job is saved and again
+    when each run starts, so a hold set in between stops the run.
+    """
+    ds = await get(db, workspace_id, spec.dataset_id)
+    if not ds.namespace or not ds.table_name:
+        raise ValidationFailed(
+            f"dataset {ds.name!r} was registered by location only: maintenance needs its namespace and table",
+            [{"field": "definition.dataset_id", "message": "dataset has no catalog table"}],
+        )
+    if "." in ds.namespace:
+        raise ValidationFailed(
+            f"dataset {ds.name!r} is in a nested namespace, which a Trino schema cannot name",
+            [{"field": "definition.dataset_id", "message": "nested namespace"}],
+        )
+    policy = msgspec.convert(ds.retention, RetentionPolicy) if ds.retention else RetentionPolicy()
+    resolved = spec
+    if spec.action == "expire_snapshots":
+        resolved = msgspec.structs.replace(
+            spec,
+            older_than_days=policy.expire_older_than_days
+            if spec.older_than_days is None
+            else spec.older_than_days,
+            keep_last=policy.keep_last if spec.keep_last is None else spec.keep_last,
+        )
+    elif spec.action == "remove_orphan_files" and spec.older_than_days is None:
+        resolved = msgspec.structs.replace(spec, older_than_days=policy.orphan_older_than_days)
+    check_maintenance(ds, spec.action, older_than_days=resolved.older_than_days, keep_last=resolved.keep_last)
+    return resolved, Identifier(f"{ds.namespace}.{ds.table_name}")

@@ -7,7 +7,7 @@ import msgspec
 
 from lakeplane.domain.names import Name
 
-JobType = Literal["trino_sql", "spark_batch", "noop"]
+JobType = Literal["trino_sql", "spark_batch", "noop", "iceberg-maintenance"]
 ParameterType = Literal["string", "integer", "number", "boolean", "date", "identifier"]
 ParameterName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
 QueueName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]

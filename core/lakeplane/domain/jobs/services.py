@@ -25,11 +25,12 @@ from lakeplane import audit
 from lakeplane.config import config_error
 from lakeplane.db.models import Job, JobVersion
 from lakeplane.domain.connections import services as connections
+from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.etags import check_if_match
 from lakeplane.domain.jobs.schemas import JobCreate, JobOut, JobUpdate, JobVersionOut, ParameterSpec
 from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.ids import new_id
-from lakeplane.interfaces import Engine, Identifier
+from lakeplane.interfaces import Engine, Identifier, MaintenanceSpec
 from lakeplane.plugins import Selected
 from lakeplane.timeutil import utcnow
 from lakeplane.web.pagination import fetch_page, select_rows
@@ -225,7 +226,9 @@ async def _check_version(
     queue: str,
 ) -> None:
     selected = engine_for(lp, job_type)
-    decode_spec(selected, job_type, definition)
+    spec = decode_spec(selected, job_type, definition)
+    if isinstance(spec, MaintenanceSpec):
+        await datasets.resolve_maintenance(db, workspace_id, spec)
     if queue not in lp.config.worker.queues:
         raise ValidationFailed(
             f"unknown queue {queue!r} (configured: {', '.join(sorted(lp.config.worker.queues))})",

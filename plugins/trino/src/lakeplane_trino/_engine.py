@@ -34,6 +34,7 @@ import msgspec
 
 from lakeplane.errors import BadCredentials, LakeplaneError, QueryFailed, ValidationFailed
 from lakeplane.interfaces import (
+    MAINTENANCE_JOB_TYPE,
     ActiveWork,
     Check,
     CheckResult,
@@ -42,7 +43,9 @@ from lakeplane.interfaces import (
     EngineHandle,
     EngineState,
     EngineStatus,
+    Identifier,
     LogChunk,
+    MaintenanceSpec,
     ResultColumn,
     ResultPreview,
     Submission,
@@ -68,14 +71,19 @@ def _version() -> str:
         return "unknown"
 
 
+#: Slack of ``keep_last``: snapshots up to this much older than the last kept one stay too.
+KEEP_LAST_MARGIN_S = 60
+
+
 class TrinoEngine(Engine):
-    """Runs one SQL statement per ``trino_sql`` job on a Trino coordinator."""
+    """Runs one SQL statement per ``trino_sql`` job on a Trino coordinator, and
+    ``iceberg-maintenance`` jobs as ``ALTER TABLE ... EXECUTE`` on the connection's catalog."""
 
     name: ClassVar[str] = "trino"
     description: ClassVar[str] = "Trino SQL: one statement per job, parameters bound as values"
     Params: ClassVar[type[msgspec.Struct]] = TrinoParams
     Options: ClassVar[type[msgspec.Struct]] = TrinoOptions
-    job_types: ClassVar[frozenset[str]] = frozenset({"trino_sql"})
+    job_types: ClassVar[frozenset[str]] = frozenset({"trino_sql", MAINTENANCE_JOB_TYPE})
 
     params: TrinoParams
     options: TrinoOptions
@@ -95,7 +103,7 @@ class TrinoEngine(Engine):
                 f"the trino engine runs {', '.join(sorted(cls.job_types))}, not {job_type!r}",
                 [{"field": "job_type", "message": "unsupported"}],
             )
-        return TrinoSqlSpec
+        return MaintenanceSpec if job_type == MAINTENANCE_JOB_TYPE else TrinoSqlSpec
 
     async def open(self) -> None:
         self._http = TrinoHttp(self.params, f"lakeplane-trino/{_version()}")
@@ -192,8 +200,12 @@ class TrinoEngine(Engine):
     # -- jobs -----------------------------------------------------------------------------
 
     async def submit(self, submission: Submission) -> EngineHandle:
-        spec = _decode_spec(submission.spec)
-        statement = bind_statement(spec.sql, submission.parameters)
+        if submission.job_type == MAINTENANCE_JOB_TYPE:
+            spec = await self._maintenance_statement(submission)
+            statement = spec.sql
+        else:
+            spec = _decode_spec(submission.spec)
+            statement = bind_statement(spec.sql, submission.parameters)
         headers = self._headers(spec, _client_tags(submission), submission.timeout_s)
         page = await self.http.start(statement, headers)
         query = TrackedQuery(page, self.options.preview_rows, self.options.progress_interval_s)
@@ -204,6 +216,47 @@ class TrinoEngine(Engine):
         self._track(query)
         query.task = asyncio.create_task(query.read_to_end(self.http), name=f"trino-results-{query.query_id}")
         return self._handle(query.query_id, page.info_uri, submission.run_id, submission.attempt)
+
+    async def _maintenance_statement(self, submission: Submission) -> TrinoSqlSpec:
+        """``ALTER TABLE ... EXECUTE`` for the resolved spec on the ``table`` parameter (``schema.table``)."""
+        spec = submission.spec
+        if not isinstance(spec, MaintenanceSpec):
+            spec = msgspec.convert(spec, MaintenanceSpec)
+        table = submission.parameters.get("table")
+        if not isinstance(table, Identifier) or len(table.parts) != 2:
+            raise ValidationFailed(
+                "maintenance needs the table as a schema.table identifier",
+                [{"field": "table", "message": "required"}],
+            )
+        if self.params.catalog is None:
+            raise ValidationFailed(
+                "maintenance needs the Trino connection's catalog: set 'catalog' to the Iceberg catalog",
+                [{"field": "catalog", "message": "required for iceberg-maintenance"}],
+            )
+        schema, name = table.parts
+        target = f"{quote_identifier(schema)}.{quote_identifier(name)}"
+        if spec.action == "optimize":
+            sql = f"ALTER TABLE {target} EXECUTE optimize"
+        else:
+            threshold_s = math.ceil((spec.older_than_days or 0) * 86_400)
+            if spec.action == "expire_snapshots" and spec.keep_last is not None and spec.keep_last > 1:
+                threshold_s = max(threshold_s, await self._keep_last_threshold(schema, name, spec.keep_last))
+            sql = f"ALTER TABLE {target} EXECUTE {spec.action}(retention_threshold => '{threshold_s}s')"
+        return TrinoSqlSpec(sql=sql, catalog=self.params.catalog)
+
+    async def _keep_last_threshold(self, schema: str, name: str, keep_last: int) -> int:
+        """Seconds that spare the newest ``keep_last`` snapshots: the age of the last of them plus
+        :data:`KEEP_LAST_MARGIN_S`, as Trino measures the threshold from when the ``ALTER`` starts.
+        (Iceberg always keeps the current snapshot, so ``keep_last`` 1 needs no query.)"""
+        quote_identifier(name)  # a plain identifier, so the suffixed name below is one too
+        snapshots = f'{quote_identifier(schema)}."{name}$snapshots"'
+        found = await self.execute(
+            "SELECT to_unixtime(current_timestamp) - to_unixtime(min(committed_at)) FROM "  # noqa: S608 - checked, quoted names
+            f"(SELECT committed_at FROM {snapshots} ORDER BY committed_at DESC LIMIT {int(keep_last)})",
+            catalog=self.params.catalog,
+        )
+        age = found.rows[0][0] if found.rows else None
+        return 0 if age is None else math.ceil(float(age)) + KEEP_LAST_MARGIN_S
 
     async def status(self, handle: EngineHandle) -> EngineStatus:
         """From this process's reader while it is current, else from Trino's ``/v1/query``."""
