@@ -17,11 +17,11 @@ from lakeplane.security.endpoints import EndpointGuard, endpoint_guard
 __all__ = ["GuardedResolver", "guard_connector"]
 
 
-def guard_connector(connector: Any, service: str, url: str) -> None:
+def guard_connector(connector: Any) -> None:
     """Send the connections of an aiohttp connector that a library built itself (as
-    kubernetes_asyncio does, taking no resolver) through the guard; ``url`` is checked as
-    written too, since aiohttp skips its resolver for a literal address."""
-    endpoint_guard().check(service, url, resolve=False)
+    kubernetes_asyncio does, taking no resolver) through the guard. The caller checks the
+    URL as written before it builds the client, since aiohttp skips its resolver for a
+    literal address."""
     connector._resolver = GuardedResolver()
 
 

@@ -274,7 +274,7 @@ async def test_round_trip_brings_everything_back(
         try:
             async with lp.sessions() as db:
                 conn = (await db.scalars(select(Connection))).one()
-                assert reveal(lp, conn) == {"secret_access_key": CONNECTION_SECRET}
+                assert await reveal(lp, conn) == {"secret_access_key": CONNECTION_SECRET}
         finally:
             await lp.engine.dispose()
 

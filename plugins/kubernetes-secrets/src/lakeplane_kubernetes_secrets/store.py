@@ -36,6 +36,7 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 from lakeplane.errors import ConfigError, Conflict, LakeplaneError, SecretUnavailable
 from lakeplane.interfaces import Check, CheckResult, CheckStatus, SecretStore, Stored
 from lakeplane.security.connect_aiohttp import guard_connector
+from lakeplane.security.endpoints import endpoint_guard
 from lakeplane_kubernetes_secrets._errors import kubernetes_errors
 
 K8sName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -261,8 +262,9 @@ async def connect(options: KubernetesSecretsOptions) -> client.ApiClient:
             "secret_store.options.kubeconfig",
             f"cannot load the Kubernetes configuration from {where}: {first_line}",
         ) from exc
+    endpoint_guard().check("kubernetes", configuration.host or "", resolve=False)
     api = client.ApiClient(configuration=configuration)
-    guard_connector(api.rest_client.pool_manager.connector, "kubernetes", configuration.host or "")
+    guard_connector(api.rest_client.pool_manager.connector)
     return api
 
 

@@ -57,6 +57,7 @@ from lakeplane.interfaces import (
     Submission,
 )
 from lakeplane.security.connect_aiohttp import guard_connector
+from lakeplane.security.endpoints import endpoint_guard
 from lakeplane_spark._errors import Request, config_error, kubernetes_errors
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.driverlog import failure_tail, reported_stats
@@ -164,8 +165,9 @@ async def connect(params: SparkParams) -> CountingApiClient:
 
 def guarded_api_client(configuration: client.Configuration) -> CountingApiClient:
     """An ApiClient whose connections go through the endpoint guard, after resolution."""
+    endpoint_guard().check("kubernetes", configuration.host or "", resolve=False)
     api = CountingApiClient(configuration=configuration)
-    guard_connector(api.rest_client.pool_manager.connector, "kubernetes", configuration.host or "")
+    guard_connector(api.rest_client.pool_manager.connector)
     return api
 
 
