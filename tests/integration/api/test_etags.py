@@ -57,7 +57,11 @@ async def _schedule(client: Any, ws: str) -> str:
     job = (await _job(client, ws)).rsplit("/", 1)[1]
     resp = await client.post(f"/api/v1/workspaces/{ws}/schedules", json={"job_id": job, "cron": "0 * * * *"})
     assert resp.status_code == 201, resp.text
-    return f"/api/v1/workspaces/{ws}/schedules/{resp.json()['id']}"
+    url = f"/api/v1/workspaces/{ws}/schedules/{resp.json()['id']}"
+    # The database is shared with the scheduler's tests: this schedule must never fire there.
+    paused = await client.post(f"{url}/pause")
+    assert paused.status_code == 200, paused.text
+    return url
 
 
 Make = Callable[[Any, str], Awaitable[str]]
