@@ -54,8 +54,8 @@ from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import submit_run
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
-from lakeplane.web.state import Services
 
 SQL = "SELECT 1"
 USER = "bench"

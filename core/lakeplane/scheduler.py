@@ -25,8 +25,8 @@ from lakeplane.domain.runs.services import submit_run
 from lakeplane.domain.schedules.services import MAX_CATCH_UP, next_after, slots_between
 from lakeplane.errors import LakeplaneError
 from lakeplane.liveness import Heartbeat
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.state import Services
 
 log = logging.getLogger("lakeplane.scheduler")
 ACTOR = audit.Actor.system("scheduler")

@@ -22,10 +22,10 @@ from sqlalchemy.engine import make_url
 from lakeplane import audit
 from lakeplane.db.migrate import head_revision, known_revisions, upgrade
 from lakeplane.db.models import AuditEvent
+from lakeplane.domain.auth.principals import TOKEN_PREFIX, hash_secret
 from lakeplane.security.crypto import Keyring
 from lakeplane.testing.app import make_config
 from lakeplane.web.app import create_app
-from lakeplane.web.guards import TOKEN_PREFIX, hash_secret
 
 FIRST = known_revisions()[0]
 NOW = dt.datetime(2026, 11, 20, 8, 30, tzinfo=dt.UTC)

@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 from lakeplane.db.models import RoleBinding, User
 from lakeplane.domain.auth import services as auth_services
 from lakeplane.ids import new_id
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 SIGNIN_INPUT = re.compile(r'name="signin_csrf" value="([^"]+)"')

@@ -44,8 +44,8 @@ from lakeplane.db.engine import create_engine
 from lakeplane.domain.runs import logstore
 from lakeplane.errors import ConfigError, LakeplaneError
 from lakeplane.interfaces import ObjectStore
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.state import Services
 
 Progress = Callable[[str], None]
 LOG_PREFIX = "runs/"

@@ -94,7 +94,7 @@ def load_config(args: argparse.Namespace) -> config_module.Config:
 
 
 def load_services(args: argparse.Namespace) -> Any:
-    from lakeplane.web.state import Services
+    from lakeplane.runtime import Services
 
     return Services.build(load_config(args))
 

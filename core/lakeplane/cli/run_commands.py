@@ -43,7 +43,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.errors import ConfigError
     from lakeplane.liveness import Heartbeat, default_path
-    from lakeplane.web.state import Services
+    from lakeplane.runtime import Services
     from lakeplane.worker import Worker
 
     config = config_module.load(args.config)

@@ -24,8 +24,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from lakeplane import config, logs, metrics
     from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.liveness import Heartbeat, default_path
+    from lakeplane.runtime import Services
     from lakeplane.scheduler import serve
-    from lakeplane.web.state import Services
 
     loaded = config.load(args.config)
     logs.apply(loaded)

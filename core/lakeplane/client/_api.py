@@ -9,6 +9,7 @@ from urllib.parse import quote
 import msgspec
 
 from lakeplane.client._core import Call, get, idempotency_key, send
+from lakeplane.db.pagination import Page
 from lakeplane.domain.auth.schemas import MeOut, SessionOut
 from lakeplane.domain.connections.schemas import ConnectionOut, TestResult
 from lakeplane.domain.datasets.schemas import DatasetDetail, DatasetOut
@@ -17,7 +18,6 @@ from lakeplane.domain.runs.schemas import ResultOut, RunLogOut, RunOut
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleOut
 from lakeplane.domain.tokens.schemas import TokenCreated
 from lakeplane.domain.workspaces.schemas import WorkspaceOut
-from lakeplane.web.pagination import Page
 
 #: States a run never leaves.
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})

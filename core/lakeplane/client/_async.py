@@ -21,6 +21,7 @@ from lakeplane.client._core import (
     outcome,
     unreachable,
 )
+from lakeplane.db.pagination import Page
 from lakeplane.domain.auth.schemas import MeOut
 from lakeplane.domain.connections.schemas import ConnectionOut, TestResult
 from lakeplane.domain.datasets.schemas import DatasetDetail, DatasetOut
@@ -28,7 +29,6 @@ from lakeplane.domain.jobs.schemas import JobOut, JobVersionOut
 from lakeplane.domain.runs.schemas import ResultOut, RunLogOut, RunOut
 from lakeplane.domain.schedules.schemas import ScheduleOut
 from lakeplane.domain.workspaces.schemas import WorkspaceOut
-from lakeplane.web.pagination import Page
 
 T = TypeVar("T")
 

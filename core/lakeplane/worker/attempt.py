@@ -46,9 +46,9 @@ from lakeplane.interfaces import (
     ResultPreview,
     Submission,
 )
+from lakeplane.runtime import Services
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
-from lakeplane.web.state import Services
 from lakeplane.worker import engines
 from lakeplane.worker.faults import crash_point
 from lakeplane.worker.queue import Lease

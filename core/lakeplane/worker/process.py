@@ -38,7 +38,7 @@ from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
 from lakeplane.interfaces import ActiveWork
 from lakeplane.liveness import Heartbeat
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 from lakeplane.worker import engines, queue
 from lakeplane.worker.attempt import Attempt, Context, Loaded, load
 from lakeplane.worker.recorder import Recorder, transient

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lakeplane import audit
 from lakeplane.db.engine import is_outage
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, Transition, record_transitions
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 log = logging.getLogger("lakeplane.worker")
 

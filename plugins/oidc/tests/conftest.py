@@ -14,10 +14,11 @@ from litestar import Litestar
 
 from lakeplane.db.models import Workspace
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.testing.keycloak import KeycloakAdmin, KeycloakService
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services, services
+from lakeplane.web.state import services
 
 REALM_FILE = Path(__file__).with_name("realm.json")
 WEB_SECRET = "lakeplane-web-test-secret"

@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 
 from lakeplane.db.models import AuditEvent, User
 from lakeplane.errors import NotAuthenticated
+from lakeplane.runtime import Services
 from lakeplane.testing.auth import person
-from lakeplane.web.state import Services, services
+from lakeplane.web.state import services
 
 from .conftest import callback_params, keycloak_sign_in, oidc_app, oidc_options, sign_in
 

@@ -16,9 +16,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from lakeplane.config import Config
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services
 
 ClientFactory = Callable[..., Awaitable[AsyncTestClient[Litestar]]]
 

@@ -130,7 +130,7 @@ async def test_token_is_refused_after_revoke_and_after_expiry(client, lp):
         )
     # The cache holds the old expiry for a few seconds; expiry is checked against the clock
     # only for what the cache knows, so move the cached copy's clock rather than wait.
-    from lakeplane.web.guards import token_cache
+    from lakeplane.domain.auth.principals import token_cache
     from lakeplane.web.state import services
 
     app_services = services(client.app.state)

@@ -21,8 +21,8 @@ import pytest
 from lakeplane import audit
 from lakeplane.domain.auth.services import create_admin, password_provider
 from lakeplane.local.ports import free_ports
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
-from lakeplane.web.state import Services
 
 PASSWORD = "correct horse battery staple"
 

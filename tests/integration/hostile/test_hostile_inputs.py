@@ -35,10 +35,11 @@ from litestar import Litestar
 from sqlalchemy import Table, select
 
 from lakeplane.db.models import Base
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
 from lakeplane.testing.routes import concrete, operations
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services, services
+from lakeplane.web.state import services
 
 PROBLEM = "application/problem+json"
 JSON = "application/json"

@@ -29,10 +29,10 @@ from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import LEGAL, submit_run
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
 from lakeplane.timeutil import utcnow
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services
 
 LEASE_S = 3.0
 

@@ -33,9 +33,9 @@ from lakeplane.db.models import Connection
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.connections.services import reveal
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services
 
 from .conftest import RunsEnv, api_client, make_env
 

@@ -26,8 +26,8 @@ from lakeplane.db.models import RunLog
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.local import kube as local_kube
+from lakeplane.runtime import Services
 from lakeplane.testing.kube import KubeCluster
-from lakeplane.web.state import Services
 from lakeplane.worker.faults import EXIT_CODE
 
 from .conftest import LEASE_S, make_env

@@ -22,9 +22,9 @@ from lakeplane.db.models import AuditEvent, Connection, Workspace
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionUpdate
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.testing.kube import KubeCluster
-from lakeplane.web.state import Services
 
 SECRET = "s3-secret-" + secrets.token_hex(12)
 ACTOR = audit.Actor.system("test")

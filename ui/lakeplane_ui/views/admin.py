@@ -17,8 +17,8 @@ from lakeplane.domain.users import services as users
 from lakeplane.domain.users.schemas import PasswordReset, UserCreate, UserUpdate
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.state import Services
 from lakeplane_ui.web import field_errors, page, pager, read_form, see_other, url
 
 ROLES = ("viewer", "editor", "admin")

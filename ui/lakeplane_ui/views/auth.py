@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.domain.auth import services
+from lakeplane.domain.auth.principals import client_ip
 from lakeplane.errors import (
     NotAuthenticated,
     NotFound,
@@ -21,8 +22,8 @@ from lakeplane.errors import (
     ValidationFailed,
 )
 from lakeplane.interfaces import PasswordAuthProvider, RedirectAuthProvider
-from lakeplane.web.guards import SESSION_COOKIE, client_ip, principal
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
+from lakeplane.web.guards import SESSION_COOKIE, principal
 from lakeplane_ui.web import SIGNIN_CSRF_COOKIE, new_signin_token, page, see_other
 
 

@@ -14,8 +14,8 @@ from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.datasets.schemas import DatasetCreate, DatasetUpdate
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, PreconditionFailed, ValidationFailed
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.state import Services
 from lakeplane_ui import charts
 from lakeplane_ui.web import field_errors, page, pager, read_form, see_other
 

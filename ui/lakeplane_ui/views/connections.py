@@ -13,8 +13,8 @@ from lakeplane.domain.connections import services
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionUpdate
 from lakeplane.domain.etags import etag
 from lakeplane.errors import Conflict, EndpointRefused, PreconditionFailed, ValidationFailed
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.state import Services
 from lakeplane_ui import forms
 from lakeplane_ui.web import field_errors, page, pager, read_form, see_other
 

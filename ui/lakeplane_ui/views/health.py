@@ -15,10 +15,10 @@ from lakeplane.domain.connections import services as connections
 from lakeplane.domain.system.controllers import readiness
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import LakeplaneError
+from lakeplane.runtime import Services
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
 from lakeplane.web.guards import principal
-from lakeplane.web.state import Services
 from lakeplane_ui.web import page
 
 PROBE_TIMEOUT_S = 5.0

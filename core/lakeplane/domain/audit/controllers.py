@@ -17,7 +17,7 @@ from lakeplane.db.models import AuditEvent
 from lakeplane.domain.audit import services
 from lakeplane.domain.audit.schemas import AuditEventOut, AuditPage, VerifyOut
 from lakeplane.errors import ValidationFailed
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 NDJSON = "application/x-ndjson"
 

@@ -11,8 +11,8 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import AuditEvent
+from lakeplane.db.pagination import check_limit
 from lakeplane.errors import ValidationFailed
-from lakeplane.web.pagination import check_limit
 
 EXPORT_BATCH = 1000
 

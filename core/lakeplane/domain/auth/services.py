@@ -26,13 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from lakeplane import audit
 from lakeplane.db.models import AuditEvent, RoleBinding, User, UserSession, Workspace
 from lakeplane.domain.auth import throttle
+from lakeplane.domain.auth.principals import Principal, forget_user, hash_secret
 from lakeplane.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, TooManyRequests
 from lakeplane.ids import new_id
 from lakeplane.interfaces import AuthProvider, Identity, StoredCredential
 from lakeplane.interfaces.auth import PasswordAuthProvider, RedirectAuthProvider
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.guards import Principal, forget_user, hash_secret
-from lakeplane.web.state import Services
 
 BOOTSTRAP_ENV = "LAKEPLANE_BOOTSTRAP_TOKEN"
 MIN_BOOTSTRAP_CHARS = 32
@@ -281,7 +281,7 @@ async def change_password(
 async def end_credentials(db: AsyncSession, user_id: str, **changes: Any) -> User:
     """Apply ``changes`` to a user and bump its epoch: every session and token dies.
 
-    Runs in the caller's transaction; call :func:`~lakeplane.web.guards.forget_user`
+    Runs in the caller's transaction; call :func:`~lakeplane.domain.auth.principals.forget_user`
     after it commits.
     """
     user = await db.get(User, user_id, with_for_update=True)

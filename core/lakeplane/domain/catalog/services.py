@@ -11,7 +11,7 @@ from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets.services import live_summary
 from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import Catalog, TableIdent
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 _PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,199}$")
 

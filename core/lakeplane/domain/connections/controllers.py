@@ -5,12 +5,12 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page, page
 from lakeplane.domain.connections import services
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
 from lakeplane.domain.etags import IfMatch, etag
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.pagination import Page, page
-from lakeplane.web.state import Services
 
 
 class ConnectionController(Controller):

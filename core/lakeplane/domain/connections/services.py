@@ -27,17 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.db.models import Connection
+from lakeplane.db.pagination import fetch_page, select_rows
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
 from lakeplane.domain.etags import check_if_match
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, SecretUnavailable, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Component, SecretStore, endpoint_fields, secret_fields
 from lakeplane.plugins import Selected
+from lakeplane.runtime import Services
 from lakeplane.security.endpoints import check_endpoint
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
 
 
 def to_out(conn: Connection | Row[Any]) -> ConnectionOut:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.db.models import Dataset, Workspace
+from lakeplane.db.pagination import fetch_page, select_rows
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets.schemas import (
     DatasetCreate,
@@ -28,9 +29,8 @@ from lakeplane.domain.etags import check_if_match, etag
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Catalog, Identifier, MaintenanceSpec, TableIdent, TableInfo
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
 
 
 def tag_of(detail: DatasetDetail) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lakeplane import audit
 from lakeplane.config import config_error
 from lakeplane.db.models import Job, JobVersion
+from lakeplane.db.pagination import fetch_page, select_rows
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.etags import check_if_match
@@ -32,9 +33,8 @@ from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Engine, Identifier, MaintenanceSpec
 from lakeplane.plugins import Selected
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
 
 #: One to three dot-separated plain identifiers (``table``, ``schema.table``, ``catalog.schema.table``).
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,2}$")

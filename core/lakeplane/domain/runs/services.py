@@ -24,14 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.db.models import JobVersion, Run, RunLog, RunTransition
+from lakeplane.db.pagination import paginate
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.schemas import ResultOut, RunLogOut, RunOut, TransitionOut
 from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import paginate
-from lakeplane.web.state import Services
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})

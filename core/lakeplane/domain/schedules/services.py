@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.db.models import Schedule
+from lakeplane.db.pagination import fetch_page, select_rows
 from lakeplane.domain.etags import check_if_match
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from lakeplane.errors import NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import fetch_page, select_rows
 
 MAX_CATCH_UP = 100
 

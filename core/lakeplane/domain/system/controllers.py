@@ -11,7 +11,7 @@ from litestar import Controller, MediaType, Request, Response, get
 from sqlalchemy import text
 
 from lakeplane import plugins as plugin_loading
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 HEALTH_TIMEOUT_S = 3.0
 

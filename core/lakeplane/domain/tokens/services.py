@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.db.models import ApiToken, User
+from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain.auth.principals import ROLE_RANK, TOKEN_PREFIX, Principal, forget_token, hash_secret
 from lakeplane.domain.tokens.schemas import TokenCreate, TokenCreated, TokenOut
 from lakeplane.errors import NotFound, PermissionDenied, ValidationFailed
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.guards import ROLE_RANK, TOKEN_PREFIX, Principal, forget_token, hash_secret
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
 
 
 def to_out(token: ApiToken | Row[Any]) -> TokenOut:

@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.db.models import RoleBinding, User, Workspace
+from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain.auth.principals import forget_user
 from lakeplane.domain.auth.services import end_credentials, password_provider
 from lakeplane.domain.users.schemas import MemberOut, UserCreate, UserOut, UserUpdate
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from lakeplane.ids import new_id
-from lakeplane.web.guards import forget_user
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 
 def to_out(user: User | Row[Any]) -> UserOut:

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import audit
 from lakeplane.db.models import RoleBinding, Workspace
+from lakeplane.db.pagination import fetch_page, select_rows
 from lakeplane.domain.workspaces.schemas import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
 from lakeplane.errors import Conflict
 from lakeplane.ids import new_id
-from lakeplane.web.pagination import fetch_page, select_rows
 
 
 def to_out(ws: Workspace | Row[Any], role: str | None = None) -> WorkspaceOut:
