@@ -97,11 +97,19 @@ class Component(Lifecycle):
 
     @abc.abstractmethod
     async def health(self) -> CheckResult:
-        """Is the service up? Cheap; used by ``/health/ready`` and the health page."""
+        """Is the service up? One cheap request; used by ``/health/ready`` and the health page.
+
+        A service that is down or refuses the credentials is a result with ``ok`` false and the
+        reason in its check, not an exception.
+        """
 
     @abc.abstractmethod
     async def validate(self) -> CheckResult:
-        """Do these parameters work? Reachability, credentials, required buckets or catalogs."""
+        """Do these parameters work? Reachability, credentials, required buckets or catalogs.
+
+        Run before a connection is saved or tested; every failed check is in the result, with
+        ``ok`` false, rather than raised.
+        """
 
 
 def secret_fields(params_type: type[msgspec.Struct]) -> frozenset[str]:

@@ -153,8 +153,19 @@ async def detail(db: AsyncSession, lp: Services, workspace_id: str, dataset_id: 
     return out
 
 
+def table_summary(info: TableInfo) -> dict[str, Any]:
+    """What a dataset shows of its table: location, schema, row count, last snapshot."""
+    snapshot = info.current_snapshot
+    return {
+        "location": info.location,
+        "schema": msgspec.to_builtins(info.schema),
+        "row_count": snapshot.total_records if snapshot else 0,
+        "last_snapshot": msgspec.to_builtins(snapshot) if snapshot else None,
+    }
+
+
 def live_summary(info: TableInfo) -> dict[str, Any]:
-    summary = Catalog.describe(info)
+    summary = table_summary(info)
     summary["partition_spec"] = [
         {"source": p.source_field, "transform": p.transform, "name": p.name} for p in info.partition_spec
     ]
