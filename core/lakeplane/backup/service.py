@@ -1,3 +1,4 @@
+# Long module: a backup and its restore share the archive, location and log-copy steps, and read best side by side.
 """``lakeplane backup`` and ``lakeplane restore``: the metadata database and the run logs.
 
 A backup is built in a temporary file and only then moved into place (a directory) or

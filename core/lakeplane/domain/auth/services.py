@@ -1,3 +1,4 @@
+# Long module: password and redirect sign-in share one session, throttle and role-mapping path; split, each half would import the other.
 """Signing in: password and redirect logins, sessions, password change, bootstrap.
 
 The auth provider only says who someone is (:class:`~lakeplane.interfaces.Identity`);

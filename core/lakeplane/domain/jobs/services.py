@@ -1,3 +1,4 @@
+# Long module: job creation, versioning and parameter checking are one rule set that the submit path reuses.
 """Jobs and their immutable versions.
 
 A job's definition is checked by decoding it into the spec type of the engine that
