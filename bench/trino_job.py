@@ -90,7 +90,7 @@ async def run(host: str, port: int, runs: int, py_spy: Path | None = None) -> bo
             actor,
             ws,
             ConnectionCreate(
-                name="trino", role="engine", plugin="trino", params={"host": host, "port": port, "user": USER}
+                name="trino", kind="engine", plugin="trino", params={"host": host, "port": port, "user": USER}
             ),
         )
     async with lp.sessions() as db:

@@ -34,7 +34,7 @@ class Services:
 
     @classmethod
     def build(cls, config: Config, loaded: plugin_loading.Plugins | None = None) -> Services:
-        loaded = loaded or plugin_loading.load(config.plugins.blocked)
+        loaded = loaded or plugin_loading.load(config.plugins)
         selection = plugin_loading.select(config, loaded.registry)
         engine = create_engine(config.database)
         # Every plugin client of this process connects through this guard.

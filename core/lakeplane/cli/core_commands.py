@@ -179,7 +179,7 @@ def _migrate_check(database: config_module.DatabaseConfig) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     config = load_config(args)
-    loaded = plugin_loading.load(config.plugins.blocked)
+    loaded = plugin_loading.load(config.plugins)
     plugin_loading.select(config, loaded.registry)
     print(_to_toml(config_module.masked(config_module.to_dict(config))))
     print("# config is valid", file=sys.stderr)

@@ -136,8 +136,8 @@ class Connection(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    #: Interface role: ``object_store``, ``catalog`` or ``engine``.
-    role: Mapped[str] = mapped_column(String(20))
+    #: Interface kind: ``object_store``, ``catalog`` or ``engine`` (column ``role``).
+    kind: Mapped[str] = mapped_column("role", String(20))
     plugin: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: Non-secret parameters, as given.

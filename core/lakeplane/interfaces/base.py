@@ -84,8 +84,8 @@ class Component(Lifecycle):
 
     #: Name used in config files and connections, e.g. ``"s3"``.
     name: ClassVar[str]
-    #: Interface role: ``object_store``, ``catalog``, ``engine`` or ``auth``.
-    role: ClassVar[str]
+    #: Interface kind: ``object_store``, ``catalog``, ``engine`` or ``auth``.
+    kind: ClassVar[str]
     Params: ClassVar[type[msgspec.Struct]]
     Options: ClassVar[type[msgspec.Struct]] = NoOptions
     #: One line for listings.

@@ -78,7 +78,7 @@ class Catalog(Component):
     """An Iceberg catalog. Raises :class:`lakeplane.errors.NotFound` subclasses for a
     missing namespace or table and :class:`lakeplane.errors.Conflict` when one exists."""
 
-    role: ClassVar[str] = "catalog"
+    kind: ClassVar[str] = "catalog"
 
     @abc.abstractmethod
     async def list_namespaces(self, parent: Namespace = ()) -> list[Namespace]:

@@ -142,7 +142,7 @@ class ActiveWork(msgspec.Struct):
 class Engine(Component):
     """Runs jobs of the types in ``job_types``."""
 
-    role: ClassVar[str] = "engine"
+    kind: ClassVar[str] = "engine"
     job_types: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod

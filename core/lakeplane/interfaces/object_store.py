@@ -24,7 +24,7 @@ class ObjectStore(Component):
     """A bucket-and-key store. Raises :class:`lakeplane.errors.ObjectNotFound` for a
     missing bucket or key and :class:`lakeplane.errors.BadCredentials` when refused."""
 
-    role: ClassVar[str] = "object_store"
+    kind: ClassVar[str] = "object_store"
 
     @abc.abstractmethod
     async def list_buckets(self) -> list[str]:

@@ -18,7 +18,7 @@ from litestar.openapi.spec import Components, OpenAPI, Operation, PathItem, Secu
 from litestar.openapi.spec.response import OpenAPIResponse
 
 from lakeplane.db.pagination import AUDIT_CURSOR_PATTERN, CURSOR_PATTERN, MAX_LIMIT
-from lakeplane.domain.connections.schemas import Role as ConnectionRole
+from lakeplane.domain.connections.schemas import ConnectionKind
 from lakeplane.domain.jobs.schemas import JobType
 from lakeplane.domain.runs.services import STATES
 from lakeplane.domain.users.schemas import Role
@@ -100,7 +100,7 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("TransitionOut", "to_state"): list(STATES),
     ("TransitionOut", "from_state"): list(STATES),
     ("JobOut", "type"): list(get_args(JobType)),
-    ("ConnectionOut", "role"): list(get_args(ConnectionRole)),
+    ("ConnectionOut", "role"): list(get_args(ConnectionKind)),
     ("MemberOut", "role"): list(get_args(Role)),
     ("WorkspaceOut", "role"): list(get_args(Role)),
 }

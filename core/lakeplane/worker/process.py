@@ -304,7 +304,7 @@ class Worker:
             enabled = {s.impl.name: s for s in self.lp.selection.engines.values()}
             sources = [
                 engines.from_connection(self.lp, conn)
-                for conn in (await db.scalars(select(Connection).where(Connection.role == "engine"))).all()
+                for conn in (await db.scalars(select(Connection).where(Connection.kind == "engine"))).all()
                 if conn.plugin in enabled
             ]
             sources += [engines.from_config(selected) for selected in enabled.values()]

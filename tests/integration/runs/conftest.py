@@ -172,7 +172,7 @@ class RunsEnv:
                 self.workspace_id,
                 ConnectionCreate(
                     name=f"trino-{secrets.token_hex(2)}",
-                    role="engine",
+                    kind="engine",
                     plugin="trino",
                     params={
                         "host": trino_service.host,

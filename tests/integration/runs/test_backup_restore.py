@@ -394,7 +394,7 @@ async def test_restore_refuses_other_keys(
                 env.workspace_id,
                 ConnectionCreate(
                     name="keyed",
-                    role="object_store",
+                    kind="object_store",
                     plugin="s3",
                     params={
                         **store_options(seaweedfs_service, "lake"),

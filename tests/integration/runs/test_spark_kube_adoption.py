@@ -107,7 +107,7 @@ async def test_a_killed_workers_spark_run_is_adopted_through_the_api_server(
                 env.workspace_id,
                 ConnectionCreate(
                     name=f"spark-{secrets.token_hex(2)}",
-                    role="engine",
+                    kind="engine",
                     plugin="spark",
                     params={
                         "backend": "kubernetes",

@@ -60,7 +60,7 @@ class CatalogPages(Controller):
     ) -> Template:
         ws_row = workspace(request)
         catalogs = [
-            connections.to_out(c) for c in await connections.search(db, ws_row.id, role="catalog", limit=200)
+            connections.to_out(c) for c in await connections.search(db, ws_row.id, kind="catalog", limit=200)
         ]
         if not conn and len(catalogs) == 1:
             conn = catalogs[0].id

@@ -52,7 +52,7 @@ async def _probe(lp: Services, ws_name: str, conn: Any) -> dict[str, Any]:
         "key": conn.id,
         "name": conn.name,
         "workspace": ws_name,
-        "role": conn.role,
+        "kind": conn.kind,
         "plugin": conn.plugin,
         "conn_id": conn.id,
     }

@@ -225,7 +225,7 @@ class JobPages(Controller):
                 fields = definition_fields(lp, job_type)
             except ValidationFailed as exc:
                 errors["type"] = exc.detail
-        engines = await connections.search(db, workspace(request).id, role="engine", limit=200)
+        engines = await connections.search(db, workspace(request).id, kind="engine", limit=200)
         return await page(
             request,
             db,

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.pagination import Page, page
@@ -23,13 +24,13 @@ class ConnectionController(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         ws: str,
-        role: str | None = None,
+        kind: Annotated[str | None, QueryParameter(name="role")] = None,
         plugin: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[ConnectionOut]:
         rows = await services.search(
-            db, workspace(request).id, role=role, plugin=plugin, cursor=cursor, limit=limit
+            db, workspace(request).id, kind=kind, plugin=plugin, cursor=cursor, limit=limit
         )
         return page(rows, limit, services.to_out)
 

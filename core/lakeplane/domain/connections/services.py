@@ -45,7 +45,7 @@ def to_out(conn: Connection | Row[Any]) -> ConnectionOut:
         id=conn.id,
         workspace_id=conn.workspace_id,
         name=conn.name,
-        role=conn.role,
+        kind=conn.kind,
         plugin=conn.plugin,
         description=conn.description,
         params=dict(conn.params),
@@ -57,12 +57,12 @@ def to_out(conn: Connection | Row[Any]) -> ConnectionOut:
     )
 
 
-def implementation(lp: Services, role: str, plugin: str) -> Selected:
-    selected = lp.selection.for_plugin(role, plugin)
+def implementation(lp: Services, kind: str, plugin: str) -> Selected:
+    selected = lp.selection.for_plugin(kind, plugin)
     if selected is None:
-        enabled = sorted(s.impl.name for s in lp.selection.all() if s.impl.role == role)
+        enabled = sorted(s.impl.name for s in lp.selection.all() if s.impl.kind == kind)
         raise ValidationFailed(
-            f"plugin {plugin!r} is not enabled for {role} (enabled: {', '.join(enabled) or 'none'})",
+            f"plugin {plugin!r} is not enabled for {kind} (enabled: {', '.join(enabled) or 'none'})",
             [{"field": "plugin", "message": "not enabled"}],
         )
     return selected
@@ -116,7 +116,7 @@ async def reveal(lp: Services, conn: Connection | Row[Any]) -> dict[str, str]:
 async def create(
     db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, data: ConnectionCreate
 ) -> Connection:
-    selected = implementation(lp, data.role, data.plugin)
+    selected = implementation(lp, data.kind, data.plugin)
     decode_params(selected, data.params)
     await check_endpoints(lp, selected, data.params)
     plain, secrets = _split(selected, data.params)
@@ -126,7 +126,7 @@ async def create(
         id=conn_id,
         workspace_id=workspace_id,
         name=data.name,
-        role=data.role,
+        kind=data.kind,
         plugin=data.plugin,
         description=data.description,
         params=plain,
@@ -164,14 +164,14 @@ async def search(
     db: AsyncSession,
     workspace_id: str,
     *,
-    role: str | None = None,
+    kind: str | None = None,
     plugin: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Sequence[Row[Any]]:
     query = select_rows(Connection).where(Connection.workspace_id == workspace_id)
-    if role:
-        query = query.where(Connection.role == role)
+    if kind:
+        query = query.where(Connection.kind == kind)
     if plugin:
         query = query.where(Connection.plugin == plugin)
     return await fetch_page(db, query, Connection.id, cursor, limit)
@@ -200,7 +200,7 @@ async def update(
             check_if_match(if_match, to_out(conn), f"connection {conn_id!r}")
             changed: list[str] = []
             if data.params is not None:
-                selected = implementation(lp, conn.role, conn.plugin)
+                selected = implementation(lp, conn.kind, conn.plugin)
                 plain, secrets = _split(selected, data.params)
                 merged = {**conn.params, **plain, **(await reveal(lp, conn)), **secrets}
                 merged = {k: v for k, v in merged.items() if v is not None}
@@ -265,7 +265,7 @@ async def delete(
 
 async def build(lp: Services, conn: Connection | Row[Any]) -> Component:
     """A plugin instance for ``conn``, with its secrets from the secret store in the params."""
-    selected = implementation(lp, conn.role, conn.plugin)
+    selected = implementation(lp, conn.kind, conn.plugin)
     params = decode_params(selected, {**conn.params, **(await reveal(lp, conn))})
     return selected.create(params)
 
@@ -290,7 +290,7 @@ async def test(
     started = time.perf_counter()
     timeout = lp.config.security.connection_test_timeout_s
     try:
-        selected = implementation(lp, conn.role, conn.plugin)
+        selected = implementation(lp, conn.kind, conn.plugin)
         await check_endpoints(lp, selected, conn.params)
         async with asyncio.timeout(timeout), open_component(lp, conn) as component:
             outcome = await component.validate()

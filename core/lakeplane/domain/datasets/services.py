@@ -64,7 +64,7 @@ async def load_table(
     db: AsyncSession, lp: Services, workspace_id: str, conn_id: str, ident: TableIdent
 ) -> TableInfo:
     conn = await connections.get(db, workspace_id, conn_id)
-    if conn.role != "catalog":
+    if conn.kind != "catalog":
         raise ValidationFailed(
             f"connection {conn.name!r} is not a catalog",
             [{"field": "connection_id", "message": "not a catalog"}],

@@ -237,10 +237,10 @@ async def _check_version(
         )
     if connection_id is not None:
         conn = await connections.get(db, workspace_id, connection_id)
-        if conn.role != "engine" or conn.plugin != selected.impl.name:
+        if conn.kind != "engine" or conn.plugin != selected.impl.name:
             raise ValidationFailed(
                 f"{job_type} jobs need a {selected.impl.name} engine connection; "
-                f"{conn.name!r} is a {conn.plugin} {conn.role}",
+                f"{conn.name!r} is a {conn.plugin} {conn.kind}",
                 [{"field": "connection_id", "message": "wrong kind of connection"}],
             )
         return
