@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import submit_run

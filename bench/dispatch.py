@@ -40,8 +40,8 @@ import asyncpg
 import pgserver
 from sqlalchemy import func, select, text, update
 
-from lakeplane import audit
 from lakeplane.db.models import Run, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import submit_run

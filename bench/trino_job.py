@@ -46,8 +46,8 @@ import pgserver
 import trino
 from sqlalchemy import select
 
-from lakeplane import audit
 from lakeplane.db.models import Run, RunLog, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.jobs import services as jobs

@@ -53,7 +53,7 @@ async def password_user(
 
 
 async def make_workspace(db: AsyncSession, slug: str | None = None) -> Any:
-    from lakeplane import audit
+    from lakeplane.domain import audit
     from lakeplane.domain.workspaces import services
     from lakeplane.domain.workspaces.schemas import WorkspaceCreate
 

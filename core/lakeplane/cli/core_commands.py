@@ -13,10 +13,11 @@ from typing import Any
 
 import msgspec
 
-from lakeplane import audit, logs
 from lakeplane import config as config_module
+from lakeplane import logs
 from lakeplane import plugins as plugin_loading
 from lakeplane.cli import add_config_arg
+from lakeplane.domain import audit
 from lakeplane.errors import ConfigError
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from lakeplane import audit
 from lakeplane import config as config_module
 from lakeplane.db.models import ApiToken, User
+from lakeplane.domain import audit
 from lakeplane.domain.auth.principals import hash_secret
 from lakeplane.domain.auth.services import create_admin, password_provider
 from lakeplane.domain.runs.logstore import platform_store

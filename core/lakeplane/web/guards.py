@@ -40,9 +40,9 @@ from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane import logs
-from lakeplane.audit import Actor
 from lakeplane.db.engine import outage_as_503
 from lakeplane.db.models import Workspace
+from lakeplane.domain.audit import Actor
 from lakeplane.domain.auth.principals import (
     ROLE_RANK,
     TOKEN_PREFIX,

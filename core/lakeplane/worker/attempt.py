@@ -30,8 +30,9 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy import select
 
-from lakeplane import audit, logs, metrics
+from lakeplane import logs, metrics
 from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.jobs import services as jobs

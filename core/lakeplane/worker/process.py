@@ -32,8 +32,9 @@ import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from lakeplane import audit, metrics
+from lakeplane import metrics
 from lakeplane.db.models import Connection, Run
+from lakeplane.domain import audit
 from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
 from lakeplane.interfaces import ActiveWork

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text, update
 
-from lakeplane import audit
 from lakeplane.cli import main
 from lakeplane.db.models import ApiToken, AuditEvent, RoleBinding, User, UserSession, Workspace
+from lakeplane.domain import audit
 from lakeplane.testing.auth import PASSWORD, bearer, person, sign_in, unique
 
 
@@ -292,7 +292,7 @@ async def test_audit_rows_refuse_update_and_delete(lp):
         await db.scalar(select(func.count()).select_from(AuditEvent))
     user, _ = await person(lp, "trigger")
     async with lp.sessions() as db, db.begin():
-        await audit.record(db, audit.Actor(id=user.id, name=user.username), "test.event")
+        await audit.record(db, audit.Actor(id=user.id, name=user.username), audit.Entry("test.event"))
     for statement in ("UPDATE audit_events SET actor_name = 'someone else'", "DELETE FROM audit_events"):
         async with lp.sessions() as db:
             with pytest.raises(Exception, match=r"append-only"):

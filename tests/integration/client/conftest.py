@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.auth.services import create_admin, password_provider
 from lakeplane.local.ports import free_ports
 from lakeplane.runtime import Services

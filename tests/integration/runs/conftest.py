@@ -20,9 +20,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from lakeplane import audit
 from lakeplane.db.engine import is_outage
 from lakeplane.db.models import AuditEvent, Run, RunTransition, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.jobs import services as jobs

@@ -26,10 +26,10 @@ from aiobotocore.session import get_session
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from lakeplane import audit
 from lakeplane.backup import archive
 from lakeplane.backup.service import to_remove
 from lakeplane.db.models import Connection
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.connections.services import reveal

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from lakeplane import audit
 from lakeplane.db.models import AuditEvent, Connection, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionUpdate
 from lakeplane.ids import new_id

@@ -396,7 +396,7 @@ class AuditPages(Controller):
             "since": (_iso(since) if since and not errors else None),
             "until": (_iso(until, end=True) if until and not errors else None),
         }
-        from lakeplane import audit
+        from lakeplane.domain import audit
 
         return await page(
             request,

@@ -10,7 +10,7 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.auth import services
 from lakeplane.domain.auth.principals import client_ip
 from lakeplane.errors import (

@@ -17,7 +17,7 @@ import time
 
 import msgspec
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.auth import services
 from lakeplane.domain.auth.principals import CachedToken, Principal, forget_user, token_cache
 from lakeplane.interfaces.auth import RedirectAuthProvider

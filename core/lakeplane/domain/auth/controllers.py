@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.auth import services
 from lakeplane.domain.auth.principals import client_ip
 from lakeplane.domain.auth.schemas import (

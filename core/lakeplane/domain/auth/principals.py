@@ -21,8 +21,8 @@ from litestar.connection import ASGIConnection
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.audit import Actor
 from lakeplane.db.models import ApiToken, RoleBinding, User, UserSession, Workspace
+from lakeplane.domain.audit import Actor
 from lakeplane.runtime import Services
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}

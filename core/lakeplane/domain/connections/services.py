@@ -25,9 +25,9 @@ from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import Connection
 from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
 from lakeplane.domain.etags import check_if_match
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, SecretUnavailable, ValidationFailed
@@ -140,16 +140,18 @@ async def create(
             await audit.record(
                 db,
                 actor,
-                "connection.create",
-                target_type="connection",
-                target_id=conn.id,
-                workspace_id=workspace_id,
-                details={
-                    "name": data.name,
-                    "plugin": data.plugin,
-                    "params": sorted(plain),
-                    "secrets": sorted(secrets),
-                },
+                audit.Entry(
+                    "connection.create",
+                    target_type="connection",
+                    target_id=conn.id,
+                    workspace_id=workspace_id,
+                    details={
+                        "name": data.name,
+                        "plugin": data.plugin,
+                        "params": sorted(plain),
+                        "secrets": sorted(secrets),
+                    },
+                ),
             )
     except IntegrityError:
         await lp.secret_store.remove(conn_id, stored)
@@ -227,11 +229,13 @@ async def update(
             await audit.record(
                 db,
                 actor,
-                "connection.update",
-                target_type="connection",
-                target_id=conn.id,
-                workspace_id=workspace_id,
-                details={"changed": changed},
+                audit.Entry(
+                    "connection.update",
+                    target_type="connection",
+                    target_id=conn.id,
+                    workspace_id=workspace_id,
+                    details={"changed": changed},
+                ),
             )
     except IntegrityError:
         raise Conflict(f"a connection named {data.name!r} already exists in this workspace") from None
@@ -254,11 +258,13 @@ async def delete(
         await audit.record(
             db,
             actor,
-            "connection.delete",
-            target_type="connection",
-            target_id=conn.id,
-            workspace_id=workspace_id,
-            details={"name": conn.name},
+            audit.Entry(
+                "connection.delete",
+                target_type="connection",
+                target_id=conn.id,
+                workspace_id=workspace_id,
+                details={"name": conn.name},
+            ),
         )
     await lp.secret_store.remove(conn_id, stored)
 
@@ -311,11 +317,13 @@ async def test(
         await audit.record(
             db,
             actor,
-            "connection.test",
-            target_type="connection",
-            target_id=conn_id,
-            workspace_id=workspace_id,
-            outcome="success" if result.ok else "failure",
+            audit.Entry(
+                "connection.test",
+                target_type="connection",
+                target_id=conn_id,
+                workspace_id=workspace_id,
+                outcome="success" if result.ok else "failure",
+            ),
         )
     return result
 
@@ -336,7 +344,12 @@ async def rotate_secrets(db: AsyncSession, lp: Services, actor: audit.Actor) -> 
             conn.secrets = rotated
             count += 1
         await audit.record(
-            db, actor, "secrets.rotate", details={"connections": count, "key_id": lp.keyring.primary_key_id}
+            db,
+            actor,
+            audit.Entry(
+                "secrets.rotate",
+                details={"connections": count, "key_id": lp.keyring.primary_key_id},
+            ),
         )
     return count
 
@@ -369,11 +382,13 @@ async def migrate_secrets(db: AsyncSession, lp: Services, target: SecretStore, a
             await audit.record(
                 db,
                 actor,
-                "secrets.migrate",
-                target_type="connection",
-                target_id=conn.id,
-                workspace_id=conn.workspace_id,
-                details={"from": lp.secret_store.name, "to": target.name, "fields": sorted(values)},
+                audit.Entry(
+                    "secrets.migrate",
+                    target_type="connection",
+                    target_id=conn.id,
+                    workspace_id=conn.workspace_id,
+                    details={"from": lp.secret_store.name, "to": target.name, "fields": sorted(values)},
+                ),
             )
         await lp.secret_store.remove(conn_id, old)
         moved += 1

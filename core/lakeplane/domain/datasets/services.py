@@ -14,9 +14,9 @@ from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import Dataset, Workspace
 from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets.schemas import (
     DatasetCreate,
@@ -116,11 +116,13 @@ async def create(
             await audit.record(
                 db,
                 actor,
-                "dataset.register",
-                target_type="dataset",
-                target_id=ds.id,
-                workspace_id=workspace_id,
-                details={"name": ds.name, "location": ds.location},
+                audit.Entry(
+                    "dataset.register",
+                    target_type="dataset",
+                    target_id=ds.id,
+                    workspace_id=workspace_id,
+                    details={"name": ds.name, "location": ds.location},
+                ),
             )
     except IntegrityError:
         raise Conflict(f"a dataset named {data.name!r} already exists in this workspace") from None
@@ -203,11 +205,13 @@ async def update(
         await audit.record(
             db,
             actor,
-            "dataset.update",
-            target_type="dataset",
-            target_id=ds.id,
-            workspace_id=workspace_id,
-            details={"changed": changed},
+            audit.Entry(
+                "dataset.update",
+                target_type="dataset",
+                target_id=ds.id,
+                workspace_id=workspace_id,
+                details={"changed": changed},
+            ),
         )
     return ds
 
@@ -222,11 +226,13 @@ async def delete(
         await audit.record(
             db,
             actor,
-            "dataset.unregister",
-            target_type="dataset",
-            target_id=ds.id,
-            workspace_id=workspace_id,
-            details={"name": ds.name},
+            audit.Entry(
+                "dataset.unregister",
+                target_type="dataset",
+                target_id=ds.id,
+                workspace_id=workspace_id,
+                details={"name": ds.name},
+            ),
         )
 
 
@@ -277,11 +283,13 @@ async def set_legal_hold(
         await audit.record(
             db,
             actor,
-            "dataset.legal_hold.set" if reason is not None else "dataset.legal_hold.lift",
-            target_type="dataset",
-            target_id=ds.id,
-            workspace_id=workspace_id,
-            details={"reason": reason} if reason is not None else {"lifted_reason": previous},
+            audit.Entry(
+                "dataset.legal_hold.set" if reason is not None else "dataset.legal_hold.lift",
+                target_type="dataset",
+                target_id=ds.id,
+                workspace_id=workspace_id,
+                details={"reason": reason} if reason is not None else {"lifted_reason": previous},
+            ),
         )
     return ds
 
@@ -296,11 +304,13 @@ async def set_retention(
         await audit.record(
             db,
             actor,
-            "dataset.retention.set",
-            target_type="dataset",
-            target_id=ds.id,
-            workspace_id=workspace_id,
-            details=msgspec.to_builtins(policy),
+            audit.Entry(
+                "dataset.retention.set",
+                target_type="dataset",
+                target_id=ds.id,
+                workspace_id=workspace_id,
+                details=msgspec.to_builtins(policy),
+            ),
         )
     return ds
 

@@ -22,10 +22,10 @@ from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.config import config_error
 from lakeplane.db.models import Job, JobVersion
 from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.etags import check_if_match
@@ -290,11 +290,13 @@ async def create(
             await audit.record(
                 db,
                 actor,
-                "job.create",
-                target_type="job",
-                target_id=job.id,
-                workspace_id=workspace_id,
-                details={"name": job.name, "type": job.type, "version": 1},
+                audit.Entry(
+                    "job.create",
+                    target_type="job",
+                    target_id=job.id,
+                    workspace_id=workspace_id,
+                    details={"name": job.name, "type": job.type, "version": 1},
+                ),
             )
     except IntegrityError:
         raise Conflict(f"a job named {data.name!r} already exists in this workspace") from None
@@ -384,11 +386,13 @@ async def update(
             await audit.record(
                 db,
                 actor,
-                "job.update",
-                target_type="job",
-                target_id=job.id,
-                workspace_id=workspace_id,
-                details={"changed": changed, "version": job.current_version},
+                audit.Entry(
+                    "job.update",
+                    target_type="job",
+                    target_id=job.id,
+                    workspace_id=workspace_id,
+                    details={"changed": changed, "version": job.current_version},
+                ),
             )
     except IntegrityError:
         raise Conflict(f"a job named {data.name!r} already exists in this workspace") from None
