@@ -58,6 +58,7 @@ from lakeplane.interfaces import (
 )
 from lakeplane.security.connect_aiohttp import guard_connector
 from lakeplane.security.endpoints import endpoint_guard
+from lakeplane.timeutil import elapsed_ms
 from lakeplane_spark._errors import Request, config_error, kubernetes_errors
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.driverlog import failure_tail, reported_stats
@@ -217,9 +218,9 @@ class KubernetesBackend(SparkBackend):
             self._operator = None
             operator = await self.has_spark_operator()
         except (EngineUnavailable, BadCredentials, ConfigError) as exc:
-            return Check("kubernetes", CheckStatus.FAILED, exc.detail, _ms(started))
+            return Check("kubernetes", CheckStatus.FAILED, exc.detail, elapsed_ms(started))
         detail = "Spark Operator found" if operator else "no Spark Operator: plain driver pods"
-        return Check("kubernetes", CheckStatus.OK, detail, _ms(started))
+        return Check("kubernetes", CheckStatus.OK, detail, elapsed_ms(started))
 
     def _namespaces_check(self) -> Check:
         if self.namespaces:
@@ -545,7 +546,3 @@ async def _delete(call: Any, request: Request) -> None:
             await call
     except NotFound:
         pass
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
