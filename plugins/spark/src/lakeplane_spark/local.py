@@ -32,6 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from lakeplane.drivers.maven import DownloadFailed, cache_dir
 from lakeplane.errors import EngineUnavailable, ValidationFailed
 from lakeplane.interfaces import (
     ActiveWork,
@@ -43,8 +44,6 @@ from lakeplane.interfaces import (
     LogChunk,
     Submission,
 )
-from lakeplane.local.downloads import cache_dir
-from lakeplane.local.errors import DownloadFailed
 from lakeplane.timeutil import elapsed_ms
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.conf import catalog_conf, secret_conf
