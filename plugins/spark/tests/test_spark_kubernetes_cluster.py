@@ -1,3 +1,4 @@
+# Long module: the tests share one cluster, the chart's RBAC and the workspace set-up, made once here.
 """The Kubernetes backend against a real API server, with only what the chart grants the worker.
 
 ``kube_cluster`` (from ``lakeplane.testing``) runs kube-apiserver, etcd, the controller

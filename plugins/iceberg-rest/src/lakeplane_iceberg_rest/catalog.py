@@ -1,3 +1,4 @@
+# Long module: every Catalog method is one pyiceberg call on the same thread-bound client, and reads best beside the others.
 """``IcebergRestCatalog``: any Iceberg REST catalog, through pyiceberg.
 
 pyiceberg is synchronous (requests underneath), so every call that may touch the

@@ -1,3 +1,4 @@
+# Long module: the Engine methods share the tracked queries and the one HTTP session to the coordinator.
 """The ``trino`` engine: ``trino_sql`` jobs on a Trino coordinator, over its HTTP APIs.
 
 Why HTTP with httpx rather than the ``trino`` client: the client's ``execute()``

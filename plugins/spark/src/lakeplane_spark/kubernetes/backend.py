@@ -1,3 +1,4 @@
+# Long module: submit, status, cancel, logs and clean-up all read the same run objects and their naming rules.
 """The ``kubernetes`` backend: a run's driver in the workspace's namespace, through kubernetes-asyncio.
 
 The objects come from :mod:`lakeplane_spark.kubernetes.manifests`; this module only
