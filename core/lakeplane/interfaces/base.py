@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import abc
 import enum
-import time
 from types import TracebackType
 from typing import Annotated, Any, ClassVar, Self
 
 import msgspec
+
+from lakeplane.timeutil import elapsed_ms
 
 #: A connection parameter that is encrypted at rest, never returned and redacted from logs.
 Secret = Annotated[str, msgspec.Meta(extra={"secret": True})]
@@ -53,7 +54,7 @@ class CheckResult(msgspec.Struct):
         return cls(
             ok=all(c.status is CheckStatus.OK for c in checks),
             checks=checks,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            latency_ms=elapsed_ms(started),
         )
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lakeplane.drivers.maven import DownloadFailed
 from lakeplane.local import kube as local_kube
 from lakeplane.local import processes
 from lakeplane.local.errors import LocalStackError
@@ -135,7 +136,7 @@ def _command(
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health probe otherwise
         try:
             return asyncio.run(action(args))
-        except LocalStackError as exc:
+        except (LocalStackError, DownloadFailed) as exc:
             print(f"lakeplane: error: {exc.detail}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:

@@ -37,7 +37,7 @@ from lakeplane.plugins import Selected
 from lakeplane.runtime import Services
 from lakeplane.security.endpoints import check_endpoint
 from lakeplane.security.redact import Redactor
-from lakeplane.timeutil import utcnow
+from lakeplane.timeutil import elapsed_ms, utcnow
 
 
 def to_out(conn: Connection | Row[Any]) -> ConnectionOut:
@@ -306,11 +306,11 @@ async def test(
             checks=[{**msgspec.to_builtins(c), "message": redact(c.message)} for c in outcome.checks],
         )
     except TimeoutError:
-        result = TestResult(False, _ms(started), [], error=f"no answer within {timeout:g} s")
+        result = TestResult(False, elapsed_ms(started), [], error=f"no answer within {timeout:g} s")
     except LakeplaneError as exc:
-        result = TestResult(False, _ms(started), [], error=redact(exc.detail))
+        result = TestResult(False, elapsed_ms(started), [], error=redact(exc.detail))
     except Exception as exc:  # a plugin bug must still give the user a result, not a 500
-        result = TestResult(False, _ms(started), [], error=redact(f"{type(exc).__name__}: {exc}"))
+        result = TestResult(False, elapsed_ms(started), [], error=redact(f"{type(exc).__name__}: {exc}"))
     async with db.begin():
         fresh = await get(db, workspace_id, conn_id)
         fresh.last_test_ok, fresh.last_tested_at = result.ok, utcnow()
@@ -326,10 +326,6 @@ async def test(
             ),
         )
     return result
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
 
 
 async def rotate_secrets(db: AsyncSession, lp: Services, actor: audit.Actor) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from lakeplane import plugins as plugin_loading
 from lakeplane.runtime import Services
+from lakeplane.timeutil import elapsed_ms
 
 HEALTH_TIMEOUT_S = 3.0
 
@@ -21,9 +22,14 @@ async def database_health(lp: Services) -> dict[str, Any]:
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT_S), lp.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-        return {"name": "database", "ok": True, "latency_ms": _ms(started)}
+        return {"name": "database", "ok": True, "latency_ms": elapsed_ms(started)}
     except Exception as exc:
-        return {"name": "database", "ok": False, "latency_ms": _ms(started), "error": type(exc).__name__}
+        return {
+            "name": "database",
+            "ok": False,
+            "latency_ms": elapsed_ms(started),
+            "error": type(exc).__name__,
+        }
 
 
 async def platform_object_store_health(lp: Services) -> dict[str, Any]:
@@ -37,12 +43,12 @@ async def platform_object_store_health(lp: Services) -> dict[str, Any]:
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT_S), platform_store(lp) as store:
             result = await store.health()
-        entry: dict[str, Any] = {"name": name, "ok": result.ok, "latency_ms": _ms(started)}
+        entry: dict[str, Any] = {"name": name, "ok": result.ok, "latency_ms": elapsed_ms(started)}
         if not result.ok:
             entry["error"] = "; ".join(c.message for c in result.checks if c.message)[:300]
         return entry
     except Exception as exc:
-        return {"name": name, "ok": False, "latency_ms": _ms(started), "error": type(exc).__name__}
+        return {"name": name, "ok": False, "latency_ms": elapsed_ms(started), "error": type(exc).__name__}
 
 
 async def readiness(lp: Services) -> dict[str, Any]:
@@ -54,10 +60,6 @@ async def readiness(lp: Services) -> dict[str, Any]:
     ]
     ok = all(c["ok"] for c in checks)
     return {"status": "ok" if ok else "unavailable", "components": components}
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
 
 
 class SystemController(Controller):
