@@ -271,7 +271,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     """Probe for containers: the API answers /health/ready; workers and schedulers reach the database."""
     import httpx
 
-    from lakeplane.domain.system.controllers import database_health
+    from lakeplane.domain.system.services import database_health
 
     if args.live and args.component != "api":
         return _heartbeat_health(args)

@@ -12,7 +12,7 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.connections import services as connections
-from lakeplane.domain.system.controllers import readiness
+from lakeplane.domain.system.services import readiness
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import LakeplaneError
 from lakeplane.runtime import Services
