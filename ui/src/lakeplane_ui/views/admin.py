@@ -10,6 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.audit import services as audit_services
 from lakeplane.domain.tokens import services as tokens
 from lakeplane.domain.tokens.schemas import TokenCreate
@@ -19,16 +20,12 @@ from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane_ui.web import field_errors, page, pager, read_form, see_other, url
+from lakeplane_ui import forms
+from lakeplane_ui.forms import field_errors, struct_errors
+from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other, url
 
 ROLES = ("viewer", "editor", "admin")
 OUTCOMES = ("success", "failure", "denied", "throttled")
-
-
-def struct_errors(exc: msgspec.ValidationError, default: str) -> dict[str, str]:
-    text = str(exc).replace("`", "")
-    reason, _, where = text.partition(" - at $.")
-    return {(where.split(".")[0].split("[")[0] or default): reason}
 
 
 def token_form(form: dict[str, Any]) -> TokenCreate:
@@ -57,17 +54,17 @@ class UserPages(Controller):
         message: str = "",
         status: int = 200,
     ) -> Template:
-        rows = list(await users.list_users(db, cursor, 50))
+        found = page_of(await users.list_users(db, cursor, PAGE_SIZE), PAGE_SIZE, users.to_out)
         return await page(
             request,
             db,
             "users.html",
             status=status,
-            users=[users.to_out(u) for u in rows[:50]],
+            users=found.items,
             form=form or {},
             errors=errors or {},
             message=message,
-            **pager(request, rows[49].id if len(rows) > 50 else None),
+            **pager(request, found),
         )
 
     @get("/", opt={"permission": "admin"})
@@ -101,7 +98,7 @@ class UserPages(Controller):
                 db,
                 form=form,
                 errors=struct_errors(exc, "username"),
-                message="Fix the fields marked below.",
+                message=forms.FIX_FIELDS,
                 status=422,
             )
         except (ValidationFailed, Conflict) as exc:
@@ -175,7 +172,7 @@ class UserPages(Controller):
                 user_id,
                 errors=struct_errors(exc, "display_name"),
                 status=422,
-                message="Fix the fields marked below.",
+                message=forms.FIX_FIELDS,
             )
         except (ValidationFailed, Conflict, PermissionDenied) as exc:
             return await self._detail(request, db, user_id, message=exc.detail, status=422)
@@ -387,7 +384,6 @@ class AuditPages(Controller):
         except ValidationFailed as exc:
             errors = field_errors(exc) or {"since": exc.detail}
         ws_rows = await workspaces.list_for(db, "", True, None, 200)
-        next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
         export_query = {
             "actor": actor,
             "action": action,
@@ -398,12 +394,13 @@ class AuditPages(Controller):
         }
         from lakeplane import audit
 
+        found = page_of(rows, limit, audit.to_json, id_of=lambda e: str(e.seq))
         return await page(
             request,
             db,
             "audit.html",
             status=422 if errors else 200,
-            events=[audit.to_json(e) for e in rows[:limit]],
+            events=found.items,
             errors=errors,
             outcomes=OUTCOMES,
             workspace_names={w.id: w.slug for w, _ in ws_rows},
@@ -416,7 +413,7 @@ class AuditPages(Controller):
                 "since": since or "",
                 "until": until or "",
             },
-            **pager(request, next_cursor),
+            **pager(request, found),
         )
 
 

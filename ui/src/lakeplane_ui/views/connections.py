@@ -9,14 +9,15 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.connections import services
-from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionUpdate
 from lakeplane.domain.etags import etag
-from lakeplane.errors import Conflict, EndpointRefused, PreconditionFailed, ValidationFailed
+from lakeplane.errors import Conflict, PreconditionFailed, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
 from lakeplane_ui import forms
-from lakeplane_ui.web import field_errors, page, pager, read_form, see_other
+from lakeplane_ui.forms import if_match
+from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
 
 ROLES = ("object_store", "catalog", "engine")
 ROLE_LABELS = {"object_store": "Object store", "catalog": "Catalog", "engine": "Engine"}
@@ -49,20 +50,20 @@ class ConnectionPages(Controller):
         ws: str,
         role: str | None = None,
         cursor: str | None = None,
-        limit: int = 50,
+        limit: int = PAGE_SIZE,
     ) -> Template:
         rows = await services.search(
             db, workspace(request).id, role=role if role in ROLES else None, cursor=cursor, limit=limit
         )
-        next_cursor = rows[limit - 1].id if len(rows) > limit else None
+        found = page_of(rows, limit, services.to_out)
         return await page(
             request,
             db,
             "connections.html",
-            connections=[services.to_out(c) for c in rows[:limit]],
+            connections=found.items,
             roles=ROLE_LABELS,
             role_filter=role or "",
-            **pager(request, next_cursor),
+            **pager(request, found),
         )
 
     @get("/new", opt={"permission": "workspace:editor"})
@@ -109,41 +110,25 @@ class ConnectionPages(Controller):
         form = await read_form(request)
         plugin = str(form.get("plugin", ""))
         role, _, name = plugin.partition(":")
-        errors: dict[str, str] = {}
         if role not in ROLES or not name:
             return await self._form(
                 request, db, lp, "", form, {"plugin": "choose a kind of connection"}, status=422
             )
-        fields = params_form(lp, role, name)
-        params, errors = forms.parse(fields, form, "p")
-        if not str(form.get("name", "")).strip():
-            errors["name"] = "required"
-        if errors:
-            return await self._form(
-                request, db, lp, plugin, form, errors, "Fix the fields marked below.", 422
-            )
+        posted = forms.ConnectionForm.read(form, params_form(lp, role, name), new=True)
+        if posted.errors:
+            return await self._form(request, db, lp, plugin, form, posted.errors, forms.FIX_FIELDS, 422)
         try:
-            data = ConnectionCreate(
-                name=str(form["name"]).strip(),
-                role=role,  # type: ignore[arg-type]
-                plugin=name,
-                params=params,  # type: ignore[arg-type]
-                description=str(form.get("description", "")),
-            )
-            data = msgspec.convert(msgspec.to_builtins(data), ConnectionCreate)
             conn = await services.create(
-                db, lp, principal(request).actor(request), workspace(request).id, data
+                db, lp, principal(request).actor(request), workspace(request).id, posted.create(role, name)
             )
-        except (ValidationFailed, EndpointRefused) as exc:
-            errs = forms.errors_by_field(field_errors(exc) if isinstance(exc, ValidationFailed) else {}, "p")
-            return await self._form(request, db, lp, plugin, form, errs, exc.detail, 422)
-        except Conflict as exc:
-            return await self._form(request, db, lp, plugin, form, {"name": exc.detail}, exc.detail, 409)
+        except forms.ConnectionForm.SAVE_ERRORS as exc:
+            status = 409 if isinstance(exc, Conflict) else 422
+            return await self._form(
+                request, db, lp, plugin, form, posted.save_errors(exc), exc.detail, status
+            )
         except msgspec.ValidationError as exc:
             message = str(exc).replace("`", "").split(" - at ")[0]
-            return await self._form(
-                request, db, lp, plugin, form, {"name": message}, "Fix the fields marked below.", 422
-            )
+            return await self._form(request, db, lp, plugin, form, {"name": message}, forms.FIX_FIELDS, 422)
         return see_other(f"/ui/w/{workspace(request).slug}/connections/{conn.id}?created=1")
 
     async def _detail(
@@ -195,50 +180,40 @@ class ConnectionPages(Controller):
         fields = params_form(lp, conn.role, conn.plugin)
         stored = set(conn.secrets) | set(conn.params)
         await db.rollback()
-        params, errors = forms.parse(fields, form, "p", keep_blank_secrets=True)
-        # A blank non-secret input clears an optional parameter.
-        for f in fields:
-            if (
-                f.kind != "secret"
-                and f"p.{f.name}" in form
-                and not str(form[f"p.{f.name}"]).strip()
-                and not f.required
-            ):
-                params.setdefault(f.name, None)
-        if errors:
+        posted = forms.ConnectionForm.read(form, fields, new=False)
+        if posted.errors:
             return await self._detail(
                 request,
                 db,
                 lp,
                 conn_id,
                 form=form,
-                errors=errors,
-                message="Fix the fields marked below.",
+                errors=posted.errors,
+                message=forms.FIX_FIELDS,
                 status=422,
             )
         try:
-            data = ConnectionUpdate(
-                name=str(form.get("name", "")).strip() or None,
-                description=form.get("description"),
-                params={k: v for k, v in params.items() if not (v is None and k not in stored)},
-            )
             await services.update(
                 db,
                 lp,
                 principal(request).actor(request),
                 workspace(request).id,
                 conn_id,
-                data,
+                posted.update(stored),
                 if_match(form),
             )
         except PreconditionFailed as exc:
             return await self._detail(request, db, lp, conn_id, form=form, message=exc.detail, status=412)
-        except (ValidationFailed, EndpointRefused, Conflict) as exc:
-            errs = forms.errors_by_field(field_errors(exc) if isinstance(exc, ValidationFailed) else {}, "p")
-            if isinstance(exc, Conflict):
-                errs["name"] = exc.detail
+        except forms.ConnectionForm.SAVE_ERRORS as exc:
             return await self._detail(
-                request, db, lp, conn_id, form=form, errors=errs, message=exc.detail, status=422
+                request,
+                db,
+                lp,
+                conn_id,
+                form=form,
+                errors=posted.save_errors(exc),
+                message=exc.detail,
+                status=422,
             )
         return see_other(f"/ui/w/{workspace(request).slug}/connections/{conn_id}?saved=1")
 
@@ -264,11 +239,6 @@ class ConnectionPages(Controller):
         except PreconditionFailed as exc:
             return await self._detail(request, db, lp, conn_id, form=form, message=exc.detail, status=412)
         return see_other(f"/ui/w/{workspace(request).slug}/connections?deleted=1")
-
-
-def if_match(form: dict[str, Any]) -> str | None:
-    """The ETag the form was rendered with, sent back as If-Match; None for a form without one."""
-    return str(form.get("etag") or "") or None
 
 
 CONTROLLERS = [ConnectionPages]
