@@ -8,6 +8,7 @@ input it came from.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from typing import Any
 
@@ -167,3 +168,19 @@ def struct_errors(exc: msgspec.ValidationError, default: str) -> dict[str, str]:
 def if_match(form: dict[str, Any]) -> str | None:
     """The ETag the form was rendered with, sent back as If-Match; None for a form without one."""
     return str(form.get("etag") or "") or None
+
+
+def moment(value: str | None, field: str, *, end: bool = False) -> dt.datetime | None:
+    """A ``since``/``until`` filter: a day or a moment, UTC unless it says otherwise. With
+    ``end``, a day means its end, so ``until=2026-11-25`` takes in the whole day."""
+    if not value:
+        return None
+    try:
+        found = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"{field} must be a date like 2026-11-25", [{"field": field, "message": "not a date"}]
+        ) from None
+    if end and len(value) == 10:
+        found += dt.timedelta(days=1)
+    return found if found.tzinfo else found.replace(tzinfo=dt.UTC)

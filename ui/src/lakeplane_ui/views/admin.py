@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import msgspec
@@ -338,20 +337,6 @@ class MemberPages(Controller):
         return see_other(f"/ui/w/{workspace(request).slug}/members?removed=1")
 
 
-def _when(value: str | None, field: str, end: bool = False) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(
-            f"{field} must be a date", [{"field": field, "message": "not a date"}]
-        ) from None
-    if len(value) == 10 and end:
-        moment += dt.timedelta(days=1)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 class AuditPages(Controller):
     path = "/admin/audit"
 
@@ -377,8 +362,8 @@ class AuditPages(Controller):
                 action or None,
                 workspace_id or None,
                 outcome or None,
-                _when(since, "since"),
-                _when(until, "until", end=True),
+                forms.moment(since, "since"),
+                forms.moment(until, "until", end=True),
             )
             rows = list(await audit_services.search(db, where, cursor, limit))
         except ValidationFailed as exc:
@@ -418,8 +403,8 @@ class AuditPages(Controller):
 
 
 def _iso(value: str, end: bool = False) -> str | None:
-    moment = _when(value, "since", end)
-    return moment.isoformat() if moment else None
+    found = forms.moment(value, "since", end=end)
+    return found.isoformat() if found else None
 
 
 CONTROLLERS = [UserPages, AccountPages, MemberPages, AuditPages]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
@@ -181,17 +182,9 @@ class ConnectionPages(Controller):
         stored = set(conn.secrets) | set(conn.params)
         await db.rollback()
         posted = forms.ConnectionForm.read(form, fields, new=False)
+        refused = functools.partial(self._detail, request, db, lp, conn_id, form=form)
         if posted.errors:
-            return await self._detail(
-                request,
-                db,
-                lp,
-                conn_id,
-                form=form,
-                errors=posted.errors,
-                message=forms.FIX_FIELDS,
-                status=422,
-            )
+            return await refused(errors=posted.errors, message=forms.FIX_FIELDS, status=422)
         try:
             await services.update(
                 db,
@@ -203,18 +196,9 @@ class ConnectionPages(Controller):
                 if_match(form),
             )
         except PreconditionFailed as exc:
-            return await self._detail(request, db, lp, conn_id, form=form, message=exc.detail, status=412)
+            return await refused(message=exc.detail, status=412)
         except forms.ConnectionForm.SAVE_ERRORS as exc:
-            return await self._detail(
-                request,
-                db,
-                lp,
-                conn_id,
-                form=form,
-                errors=posted.save_errors(exc),
-                message=exc.detail,
-                status=422,
-            )
+            return await refused(errors=posted.save_errors(exc), message=exc.detail, status=422)
         return see_other(f"/ui/w/{workspace(request).slug}/connections/{conn_id}?saved=1")
 
     @post("/{conn_id:str}/test", opt={"permission": "workspace:editor"})

@@ -3,7 +3,6 @@ stop, rerun and the rerun/retry lineage."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -21,18 +20,6 @@ from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
 
 STATES = services.STATES
 LINEAGE_DEPTH = 20
-
-
-def _parse_day(value: str | None, field: str) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        day = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(
-            f"{field} must be a date like 2026-11-25", [{"field": field, "message": "not a date"}]
-        ) from None
-    return day if day.tzinfo else day.replace(tzinfo=dt.UTC)
 
 
 class RunPages(Controller):
@@ -55,10 +42,8 @@ class RunPages(Controller):
         errors: dict[str, str] = {}
         rows: list[Any] = []
         try:
-            created_after = _parse_day(since, "since")
-            created_before = _parse_day(until, "until")
-            if created_before is not None and until and len(until) == 10:
-                created_before += dt.timedelta(days=1)
+            created_after = forms.moment(since, "since")
+            created_before = forms.moment(until, "until", end=True)
             rows = list(
                 await services.list_runs(
                     db,
@@ -164,10 +149,7 @@ class RunPages(Controller):
     ) -> Redirect:
         await read_form(request)
         ws_row = workspace(request)
-        original = await services.get(db, ws_row.id, run_id)
-        run = await services.submit_run(
-            db, lp, principal(request).actor(request), ws_row.id, original.job_id, {}, rerun_of=original.id
-        )
+        run = await services.rerun(db, lp, principal(request).actor(request), ws_row.id, run_id, {})
         return see_other(f"/ui/w/{ws_row.slug}/runs/{run.id}")
 
 
