@@ -13,6 +13,7 @@ from lakeplane_ui.forms._fields import (
     parse,
     struct_errors,
     struct_fields,
+    tag_shown,
 )
 from lakeplane_ui.forms._jobs import PARAMETER_TYPES, JobForm, JobSaveError, JobTypes
 
@@ -32,4 +33,5 @@ __all__ = [
     "parse",
     "struct_errors",
     "struct_fields",
+    "tag_shown",
 ]

@@ -184,3 +184,9 @@ def moment(value: str | None, field: str, *, end: bool = False) -> dt.datetime |
     if end and len(value) == 10:
         found += dt.timedelta(days=1)
     return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
+
+
+def tag_shown(form: dict[str, Any] | None, current: str) -> str:
+    """The ETag an edit form carries: the one a refused form was read with, so that it saves
+    only once reloaded, else the current one."""
+    return if_match(form or {}) or current

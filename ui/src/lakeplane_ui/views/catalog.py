@@ -186,7 +186,7 @@ class DatasetPages(Controller):
         errors: dict[str, str] | None = None,
         message: str = "",
         status: int = 200,
-        tag: str | None = None,
+        form: dict[str, Any] | None = None,
     ) -> Template:
         ds = await datasets.detail(db, lp, workspace(request).id, dataset_id)
         chart, points = snapshot_chart(ds.live, f"Rows per snapshot of {ds.name}")
@@ -196,8 +196,7 @@ class DatasetPages(Controller):
             "dataset.html",
             status=status,
             ds=ds,
-            # A refused form keeps the tag it was read with: it saves only once reloaded.
-            etag=tag or datasets.tag_of(ds),
+            etag=forms.tag_shown(form, datasets.tag_of(ds)),
             chart=chart,
             points=points,
             errors=errors or {},
@@ -221,9 +220,7 @@ class DatasetPages(Controller):
                 db, principal(request).actor(request), workspace(request).id, dataset_id, data, if_match(form)
             )
         except PreconditionFailed as exc:
-            return await self._detail(
-                request, db, lp, dataset_id, message=exc.detail, status=412, tag=if_match(form)
-            )
+            return await self._detail(request, db, lp, dataset_id, form=form, message=exc.detail, status=412)
         except msgspec.ValidationError as exc:
             return await self._detail(
                 request,
@@ -246,9 +243,7 @@ class DatasetPages(Controller):
                 db, principal(request).actor(request), workspace(request).id, dataset_id, if_match(form)
             )
         except PreconditionFailed as exc:
-            return await self._detail(
-                request, db, lp, dataset_id, message=exc.detail, status=412, tag=if_match(form)
-            )
+            return await self._detail(request, db, lp, dataset_id, form=form, message=exc.detail, status=412)
         return see_other(f"/ui/w/{workspace(request).slug}/datasets?deleted=1")
 
 

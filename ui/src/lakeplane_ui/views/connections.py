@@ -158,8 +158,7 @@ class ConnectionPages(Controller):
             conn=conn,
             fields=fields,
             roles=ROLE_LABELS,
-            # A refused form keeps the tag it was read with: it saves only once reloaded.
-            etag=(form or {}).get("etag") or etag(conn),
+            etag=forms.tag_shown(form, etag(conn)),
             form=form or {},
             errors=errors or {},
             message=message,
