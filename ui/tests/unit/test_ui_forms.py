@@ -129,3 +129,13 @@ def test_a_dataset_form_registers_by_location_or_by_catalog_and_edits_the_same_f
     assert by_catalog.namespace == ["demo", "sub"] and by_catalog.table == "t"
     edited = forms.DatasetForm(sent).update()
     assert (edited.owner, edited.tags, edited.description) == ("energy", ["a", "b"], "d")
+
+
+def test_a_user_form_creates_and_edits_the_same_profile():
+    sent = {"username": " ada ", "display_name": "Ada", "email": " ", "is_admin": "1", "password": "pw-123"}
+    person = forms.UserForm(sent).create()
+    assert (person.username, person.email, person.is_admin, person.password) == ("ada", None, True, "pw-123")
+    robot = forms.UserForm({**sent, "is_service_account": "1"}).create()
+    assert robot.is_service_account and robot.password is None
+    edited = forms.UserForm({**sent, "disabled": "1"}).update()
+    assert (edited.display_name, edited.email, edited.is_admin, edited.disabled) == ("Ada", None, True, True)

@@ -16,6 +16,7 @@ from lakeplane_ui.forms._fields import (
     tag_shown,
 )
 from lakeplane_ui.forms._jobs import PARAMETER_TYPES, JobForm, JobSaveError, JobTypes
+from lakeplane_ui.forms._users import UserForm
 
 __all__ = [
     "FIX_FIELDS",
@@ -26,6 +27,7 @@ __all__ = [
     "JobForm",
     "JobSaveError",
     "JobTypes",
+    "UserForm",
     "errors_by_field",
     "field_errors",
     "if_match",

@@ -14,13 +14,12 @@ from lakeplane.domain.audit import services as audit_services
 from lakeplane.domain.tokens import services as tokens
 from lakeplane.domain.tokens.schemas import TokenCreate
 from lakeplane.domain.users import services as users
-from lakeplane.domain.users.schemas import PasswordReset, UserCreate, UserUpdate
+from lakeplane.domain.users.schemas import PasswordReset
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
 from lakeplane_ui import forms
-from lakeplane_ui.forms import field_errors, struct_errors
 from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other, url
 
 ROLES = ("viewer", "editor", "admin")
@@ -77,31 +76,22 @@ class UserPages(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services
     ) -> Template | Redirect:
         form = await read_form(request)
-        service_account = bool(form.get("is_service_account"))
         try:
-            data = msgspec.convert(
-                {
-                    "username": str(form.get("username", "")).strip(),
-                    "display_name": str(form.get("display_name", "")),
-                    "email": str(form.get("email", "")).strip() or None,
-                    "password": None if service_account else (str(form.get("password", "")) or None),
-                    "is_admin": bool(form.get("is_admin")),
-                    "is_service_account": service_account,
-                },
-                UserCreate,
-            )
+            data = forms.UserForm(form).create()
             user = await users.create(db, lp, principal(request).actor(request), data)
         except msgspec.ValidationError as exc:
             return await self._list(
                 request,
                 db,
                 form=form,
-                errors=struct_errors(exc, "username"),
+                errors=forms.struct_errors(exc, "username"),
                 message=forms.FIX_FIELDS,
                 status=422,
             )
         except (ValidationFailed, Conflict) as exc:
-            errors = field_errors(exc) if isinstance(exc, ValidationFailed) else {"username": exc.detail}
+            errors = (
+                forms.field_errors(exc) if isinstance(exc, ValidationFailed) else {"username": exc.detail}
+            )
             return await self._list(
                 request,
                 db,
@@ -154,22 +144,14 @@ class UserPages(Controller):
     ) -> Template | Redirect:
         form = await read_form(request)
         try:
-            data = msgspec.convert(
-                {
-                    "display_name": str(form.get("display_name", "")),
-                    "email": str(form.get("email", "")).strip() or None,
-                    "disabled": bool(form.get("disabled")),
-                    "is_admin": bool(form.get("is_admin")),
-                },
-                UserUpdate,
-            )
+            data = forms.UserForm(form).update()
             await users.update(db, lp, principal(request).actor(request), user_id, data)
         except msgspec.ValidationError as exc:
             return await self._detail(
                 request,
                 db,
                 user_id,
-                errors=struct_errors(exc, "display_name"),
+                errors=forms.struct_errors(exc, "display_name"),
                 status=422,
                 message=forms.FIX_FIELDS,
             )
@@ -367,7 +349,7 @@ class AuditPages(Controller):
             )
             rows = list(await audit_services.search(db, where, cursor, limit))
         except ValidationFailed as exc:
-            errors = field_errors(exc) or {"since": exc.detail}
+            errors = forms.field_errors(exc) or {"since": exc.detail}
         ws_rows = await workspaces.list_for(db, "", True, None, 200)
         export_query = {
             "actor": actor,
