@@ -1,4 +1,5 @@
-"""HTML inputs generated from a plugin's msgspec Struct (connection params, job definitions).
+"""HTML inputs generated from a plugin's msgspec Struct (connection params, job definitions),
+and what every form object reads from a post: errors by input, the ETag, date filters.
 
 Every posted value arrives as text; :func:`parse` turns each one into the field's
 type before the domain service sees it, and reports a field error next to the
