@@ -46,6 +46,7 @@ class NoopEngine(Engine):
     description: ClassVar[str] = "Finishes at once or after a delay; for testing pipelines"
     Params: ClassVar[type[msgspec.Struct]] = NoopParams
     job_types: ClassVar[frozenset[str]] = frozenset({"noop"})
+    job_type_labels = {"noop": "No-op (testing)"}
     _cancelled: ClassVar[set[str]] = set()
 
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import enum
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
@@ -144,6 +145,12 @@ class Engine(Component):
 
     kind: ClassVar[str] = "engine"
     job_types: ClassVar[frozenset[str]] = frozenset()
+    #: What people call each job type; one left out is called by its name ("spark_batch": "Spark batch").
+    job_type_labels: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def job_type_label(cls, job_type: str) -> str:
+        return cls.job_type_labels.get(job_type) or job_type.replace("_", " ").replace("-", " ").capitalize()
 
     @classmethod
     @abc.abstractmethod

@@ -118,4 +118,13 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     HTTPException: http_error,
     Exception: unexpected_error,
 }
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM", "MediaType", "problem"]
+
+
+def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """The problem the API answers ``exc`` with: the admin UI shows the same one as a page."""
+    handler = next(h for kind, h in EXCEPTION_HANDLERS.items() if isinstance(exc, kind))
+    response: Response[dict[str, Any]] = handler(request, exc)
+    return response
+
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM", "MediaType", "problem", "problem_for"]

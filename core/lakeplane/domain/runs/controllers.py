@@ -99,16 +99,13 @@ class RunController(Controller):
         run_id: str,
         data: RerunRequest | None = None,
     ) -> RunOut:
-        ws_id = workspace(request).id
-        original = await services.get(db, ws_id, run_id)
-        run = await services.submit_run(
+        run = await services.rerun(
             db,
             lp,
             principal(request).actor(request),
-            ws_id,
-            original.job_id,
+            workspace(request).id,
+            run_id,
             data.parameters if data else {},
-            rerun_of=original.id,
         )
         return services.to_out(run)
 

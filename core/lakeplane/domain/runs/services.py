@@ -297,6 +297,19 @@ async def _by_key(db: AsyncSession, workspace_id: str, job_id: str, key: str) ->
     return existing
 
 
+async def rerun(
+    db: AsyncSession,
+    lp: Services,
+    actor: audit.Actor,
+    workspace_id: str,
+    run_id: str,
+    parameters: dict[str, Any],
+) -> Run:
+    """A new run of ``run_id``'s job version, linked to it; ``parameters`` override its values."""
+    original = await get(db, workspace_id, run_id)
+    return await submit_run(db, lp, actor, workspace_id, original.job_id, parameters, rerun_of=original.id)
+
+
 async def get(db: AsyncSession, workspace_id: str, run_id: str, *, for_update: bool = False) -> Run:
     query = select(Run).where(Run.id == run_id, Run.workspace_id == workspace_id)
     if for_update:

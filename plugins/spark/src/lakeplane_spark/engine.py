@@ -57,6 +57,7 @@ class SparkEngine(Engine):
     Params: ClassVar[type[msgspec.Struct]] = SparkParams
     Options: ClassVar[type[msgspec.Struct]] = SparkOptions
     job_types: ClassVar[frozenset[str]] = frozenset({JOB_TYPE})
+    job_type_labels = {JOB_TYPE: "Spark batch"}
 
     params: SparkParams
     options: SparkOptions

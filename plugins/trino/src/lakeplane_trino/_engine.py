@@ -86,6 +86,7 @@ class TrinoEngine(Engine):
     Params: ClassVar[type[msgspec.Struct]] = TrinoParams
     Options: ClassVar[type[msgspec.Struct]] = TrinoOptions
     job_types: ClassVar[frozenset[str]] = frozenset({"trino_sql", MAINTENANCE_JOB_TYPE})
+    job_type_labels = {"trino_sql": "Trino SQL"}
 
     params: TrinoParams
     options: TrinoOptions

@@ -10,12 +10,14 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.schedules import services
 from lakeplane.domain.schedules.schemas import ScheduleCreate
 from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.web.guards import principal, workspace
-from lakeplane_ui.web import field_errors, page, pager, read_form, see_other
+from lakeplane_ui import forms
+from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
 
 
 class SchedulePages(Controller):
@@ -35,21 +37,22 @@ class SchedulePages(Controller):
         preview: list[Any] | None = None,
     ) -> Template:
         ws_row = workspace(request)
-        rows = list(await services.list_schedules(db, ws_row.id, job_id or None, cursor, 50))
+        rows = await services.list_schedules(db, ws_row.id, job_id or None, cursor, PAGE_SIZE)
+        found = page_of(rows, PAGE_SIZE, services.to_out)
         job_rows = await jobs.list_jobs(db, ws_row.id, None, 500)
         return await page(
             request,
             db,
             "schedules.html",
             status=status,
-            schedules=[services.to_out(s) for s in rows[:50]],
+            schedules=found.items,
             job_names={j.id: j.name for j in job_rows},
             job_id=job_id or "",
             form=form or {"job_id": job_id or ""},
             errors=errors or {},
             message=message,
             preview=preview,
-            **pager(request, rows[49].id if len(rows) > 50 else None),
+            **pager(request, found),
         )
 
     @get("/", opt={"permission": "workspace:viewer"})
@@ -69,7 +72,7 @@ class SchedulePages(Controller):
             try:
                 preview = services.preview(cron, timezone)
             except ValidationFailed as exc:
-                errors = field_errors(exc) or {"cron": exc.detail}
+                errors = forms.field_errors(exc) or {"cron": exc.detail}
         form = {"job_id": job_id or "", "cron": cron or "", "timezone": timezone}
         return await self._page(request, db, job_id, cursor, form=form, errors=errors, preview=preview)
 
@@ -93,7 +96,7 @@ class SchedulePages(Controller):
                 None,
                 form=form,
                 errors=errors,
-                message="Fix the fields marked below.",
+                message=forms.FIX_FIELDS,
                 status=422,
             )
         try:
@@ -110,19 +113,17 @@ class SchedulePages(Controller):
             )
             await services.create(db, principal(request).actor(request), workspace(request).id, data)
         except msgspec.ValidationError as exc:
-            text = str(exc).replace("`", "")
-            reason, _, where = text.partition(" - at $.")
             return await self._page(
                 request,
                 db,
                 None,
                 form=form,
-                errors={where or "cron": reason},
+                errors=forms.struct_errors(exc, "cron"),
                 status=422,
-                message="Fix the fields marked below.",
+                message=forms.FIX_FIELDS,
             )
         except (ValidationFailed, NotFound, Conflict) as exc:
-            errs = field_errors(exc) if isinstance(exc, ValidationFailed) else {"job_id": exc.detail}
+            errs = forms.field_errors(exc) if isinstance(exc, ValidationFailed) else {"job_id": exc.detail}
             return await self._page(
                 request,
                 db,

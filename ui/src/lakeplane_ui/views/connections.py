@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 import msgspec
@@ -10,14 +11,15 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.connections import services
-from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionUpdate
 from lakeplane.domain.etags import etag
-from lakeplane.errors import Conflict, EndpointRefused, PreconditionFailed, ValidationFailed
+from lakeplane.errors import Conflict, PreconditionFailed, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
 from lakeplane_ui import forms
-from lakeplane_ui.web import field_errors, page, pager, read_form, see_other
+from lakeplane_ui.forms import if_match
+from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
 
 KINDS = ("object_store", "catalog", "engine")
 KIND_LABELS = {"object_store": "Object store", "catalog": "Catalog", "engine": "Engine"}
@@ -50,20 +52,20 @@ class ConnectionPages(Controller):
         ws: str,
         kind: Annotated[str | None, QueryParameter(name="role")] = None,
         cursor: str | None = None,
-        limit: int = 50,
+        limit: int = PAGE_SIZE,
     ) -> Template:
         rows = await services.search(
             db, workspace(request).id, kind=kind if kind in KINDS else None, cursor=cursor, limit=limit
         )
-        next_cursor = rows[limit - 1].id if len(rows) > limit else None
+        found = page_of(rows, limit, services.to_out)
         return await page(
             request,
             db,
             "connections.html",
-            connections=[services.to_out(c) for c in rows[:limit]],
+            connections=found.items,
             kinds=KIND_LABELS,
             kind_filter=kind or "",
-            **pager(request, next_cursor),
+            **pager(request, found),
         )
 
     @get("/new", opt={"permission": "workspace:editor"})
@@ -110,41 +112,25 @@ class ConnectionPages(Controller):
         form = await read_form(request)
         plugin = str(form.get("plugin", ""))
         kind, _, name = plugin.partition(":")
-        errors: dict[str, str] = {}
         if kind not in KINDS or not name:
             return await self._form(
                 request, db, lp, "", form, {"plugin": "choose a kind of connection"}, status=422
             )
-        fields = params_form(lp, kind, name)
-        params, errors = forms.parse(fields, form, "p")
-        if not str(form.get("name", "")).strip():
-            errors["name"] = "required"
-        if errors:
-            return await self._form(
-                request, db, lp, plugin, form, errors, "Fix the fields marked below.", 422
-            )
+        posted = forms.ConnectionForm.read(form, params_form(lp, kind, name), new=True)
+        if posted.errors:
+            return await self._form(request, db, lp, plugin, form, posted.errors, forms.FIX_FIELDS, 422)
         try:
-            data = ConnectionCreate(
-                name=str(form["name"]).strip(),
-                kind=kind,  # type: ignore[arg-type]
-                plugin=name,
-                params=params,  # type: ignore[arg-type]
-                description=str(form.get("description", "")),
-            )
-            data = msgspec.convert(msgspec.to_builtins(data), ConnectionCreate)
             conn = await services.create(
-                db, lp, principal(request).actor(request), workspace(request).id, data
+                db, lp, principal(request).actor(request), workspace(request).id, posted.create(kind, name)
             )
-        except (ValidationFailed, EndpointRefused) as exc:
-            errs = forms.errors_by_field(field_errors(exc) if isinstance(exc, ValidationFailed) else {}, "p")
-            return await self._form(request, db, lp, plugin, form, errs, exc.detail, 422)
-        except Conflict as exc:
-            return await self._form(request, db, lp, plugin, form, {"name": exc.detail}, exc.detail, 409)
+        except forms.ConnectionForm.SAVE_ERRORS as exc:
+            status = 409 if isinstance(exc, Conflict) else 422
+            return await self._form(
+                request, db, lp, plugin, form, posted.save_errors(exc), exc.detail, status
+            )
         except msgspec.ValidationError as exc:
             message = str(exc).replace("`", "").split(" - at ")[0]
-            return await self._form(
-                request, db, lp, plugin, form, {"name": message}, "Fix the fields marked below.", 422
-            )
+            return await self._form(request, db, lp, plugin, form, {"name": message}, forms.FIX_FIELDS, 422)
         return see_other(f"/ui/w/{workspace(request).slug}/connections/{conn.id}?created=1")
 
     async def _detail(
@@ -173,8 +159,7 @@ class ConnectionPages(Controller):
             conn=conn,
             fields=fields,
             kinds=KIND_LABELS,
-            # A refused form keeps the tag it was read with: it saves only once reloaded.
-            etag=(form or {}).get("etag") or etag(conn),
+            etag=forms.tag_shown(form, etag(conn)),
             form=form or {},
             errors=errors or {},
             message=message,
@@ -196,51 +181,24 @@ class ConnectionPages(Controller):
         fields = params_form(lp, conn.kind, conn.plugin)
         stored = set(conn.secrets) | set(conn.params)
         await db.rollback()
-        params, errors = forms.parse(fields, form, "p", keep_blank_secrets=True)
-        # A blank non-secret input clears an optional parameter.
-        for f in fields:
-            if (
-                f.kind != "secret"
-                and f"p.{f.name}" in form
-                and not str(form[f"p.{f.name}"]).strip()
-                and not f.required
-            ):
-                params.setdefault(f.name, None)
-        if errors:
-            return await self._detail(
-                request,
-                db,
-                lp,
-                conn_id,
-                form=form,
-                errors=errors,
-                message="Fix the fields marked below.",
-                status=422,
-            )
+        posted = forms.ConnectionForm.read(form, fields, new=False)
+        refused = functools.partial(self._detail, request, db, lp, conn_id, form=form)
+        if posted.errors:
+            return await refused(errors=posted.errors, message=forms.FIX_FIELDS, status=422)
         try:
-            data = ConnectionUpdate(
-                name=str(form.get("name", "")).strip() or None,
-                description=form.get("description"),
-                params={k: v for k, v in params.items() if not (v is None and k not in stored)},
-            )
             await services.update(
                 db,
                 lp,
                 principal(request).actor(request),
                 workspace(request).id,
                 conn_id,
-                data,
+                posted.update(stored),
                 if_match(form),
             )
         except PreconditionFailed as exc:
-            return await self._detail(request, db, lp, conn_id, form=form, message=exc.detail, status=412)
-        except (ValidationFailed, EndpointRefused, Conflict) as exc:
-            errs = forms.errors_by_field(field_errors(exc) if isinstance(exc, ValidationFailed) else {}, "p")
-            if isinstance(exc, Conflict):
-                errs["name"] = exc.detail
-            return await self._detail(
-                request, db, lp, conn_id, form=form, errors=errs, message=exc.detail, status=422
-            )
+            return await refused(message=exc.detail, status=412)
+        except forms.ConnectionForm.SAVE_ERRORS as exc:
+            return await refused(errors=posted.save_errors(exc), message=exc.detail, status=422)
         return see_other(f"/ui/w/{workspace(request).slug}/connections/{conn_id}?saved=1")
 
     @post("/{conn_id:str}/test", opt={"permission": "workspace:editor"})
@@ -265,11 +223,6 @@ class ConnectionPages(Controller):
         except PreconditionFailed as exc:
             return await self._detail(request, db, lp, conn_id, form=form, message=exc.detail, status=412)
         return see_other(f"/ui/w/{workspace(request).slug}/connections?deleted=1")
-
-
-def if_match(form: dict[str, Any]) -> str | None:
-    """The ETag the form was rendered with, sent back as If-Match; None for a form without one."""
-    return str(form.get("etag") or "") or None
 
 
 CONTROLLERS = [ConnectionPages]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import msgspec
@@ -10,25 +9,21 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.audit import services as audit_services
 from lakeplane.domain.tokens import services as tokens
 from lakeplane.domain.tokens.schemas import TokenCreate
 from lakeplane.domain.users import services as users
-from lakeplane.domain.users.schemas import PasswordReset, UserCreate, UserUpdate
+from lakeplane.domain.users.schemas import PasswordReset
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane_ui.web import field_errors, page, pager, read_form, see_other, url
+from lakeplane_ui import forms
+from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other, url
 
 ROLES = ("viewer", "editor", "admin")
 OUTCOMES = ("success", "failure", "denied", "throttled")
-
-
-def struct_errors(exc: msgspec.ValidationError, default: str) -> dict[str, str]:
-    text = str(exc).replace("`", "")
-    reason, _, where = text.partition(" - at $.")
-    return {(where.split(".")[0].split("[")[0] or default): reason}
 
 
 def token_form(form: dict[str, Any]) -> TokenCreate:
@@ -57,17 +52,17 @@ class UserPages(Controller):
         message: str = "",
         status: int = 200,
     ) -> Template:
-        rows = list(await users.list_users(db, cursor, 50))
+        found = page_of(await users.list_users(db, cursor, PAGE_SIZE), PAGE_SIZE, users.to_out)
         return await page(
             request,
             db,
             "users.html",
             status=status,
-            users=[users.to_out(u) for u in rows[:50]],
+            users=found.items,
             form=form or {},
             errors=errors or {},
             message=message,
-            **pager(request, rows[49].id if len(rows) > 50 else None),
+            **pager(request, found),
         )
 
     @get("/", opt={"permission": "admin"})
@@ -81,31 +76,22 @@ class UserPages(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services
     ) -> Template | Redirect:
         form = await read_form(request)
-        service_account = bool(form.get("is_service_account"))
         try:
-            data = msgspec.convert(
-                {
-                    "username": str(form.get("username", "")).strip(),
-                    "display_name": str(form.get("display_name", "")),
-                    "email": str(form.get("email", "")).strip() or None,
-                    "password": None if service_account else (str(form.get("password", "")) or None),
-                    "is_admin": bool(form.get("is_admin")),
-                    "is_service_account": service_account,
-                },
-                UserCreate,
-            )
+            data = forms.UserForm(form).create()
             user = await users.create(db, lp, principal(request).actor(request), data)
         except msgspec.ValidationError as exc:
             return await self._list(
                 request,
                 db,
                 form=form,
-                errors=struct_errors(exc, "username"),
-                message="Fix the fields marked below.",
+                errors=forms.struct_errors(exc, "username"),
+                message=forms.FIX_FIELDS,
                 status=422,
             )
         except (ValidationFailed, Conflict) as exc:
-            errors = field_errors(exc) if isinstance(exc, ValidationFailed) else {"username": exc.detail}
+            errors = (
+                forms.field_errors(exc) if isinstance(exc, ValidationFailed) else {"username": exc.detail}
+            )
             return await self._list(
                 request,
                 db,
@@ -158,24 +144,16 @@ class UserPages(Controller):
     ) -> Template | Redirect:
         form = await read_form(request)
         try:
-            data = msgspec.convert(
-                {
-                    "display_name": str(form.get("display_name", "")),
-                    "email": str(form.get("email", "")).strip() or None,
-                    "disabled": bool(form.get("disabled")),
-                    "is_admin": bool(form.get("is_admin")),
-                },
-                UserUpdate,
-            )
+            data = forms.UserForm(form).update()
             await users.update(db, lp, principal(request).actor(request), user_id, data)
         except msgspec.ValidationError as exc:
             return await self._detail(
                 request,
                 db,
                 user_id,
-                errors=struct_errors(exc, "display_name"),
+                errors=forms.struct_errors(exc, "display_name"),
                 status=422,
-                message="Fix the fields marked below.",
+                message=forms.FIX_FIELDS,
             )
         except (ValidationFailed, Conflict, PermissionDenied) as exc:
             return await self._detail(request, db, user_id, message=exc.detail, status=422)
@@ -341,20 +319,6 @@ class MemberPages(Controller):
         return see_other(f"/ui/w/{workspace(request).slug}/members?removed=1")
 
 
-def _when(value: str | None, field: str, end: bool = False) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(
-            f"{field} must be a date", [{"field": field, "message": "not a date"}]
-        ) from None
-    if len(value) == 10 and end:
-        moment += dt.timedelta(days=1)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 class AuditPages(Controller):
     path = "/admin/audit"
 
@@ -380,14 +344,13 @@ class AuditPages(Controller):
                 action or None,
                 workspace_id or None,
                 outcome or None,
-                _when(since, "since"),
-                _when(until, "until", end=True),
+                forms.moment(since, "since"),
+                forms.moment(until, "until", end=True),
             )
             rows = list(await audit_services.search(db, where, cursor, limit))
         except ValidationFailed as exc:
-            errors = field_errors(exc) or {"since": exc.detail}
+            errors = forms.field_errors(exc) or {"since": exc.detail}
         ws_rows = await workspaces.list_for(db, "", True, None, 200)
-        next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
         export_query = {
             "actor": actor,
             "action": action,
@@ -398,12 +361,13 @@ class AuditPages(Controller):
         }
         from lakeplane.domain import audit
 
+        found = page_of(rows, limit, audit.to_json, id_of=lambda e: str(e.seq))
         return await page(
             request,
             db,
             "audit.html",
             status=422 if errors else 200,
-            events=[audit.to_json(e) for e in rows[:limit]],
+            events=found.items,
             errors=errors,
             outcomes=OUTCOMES,
             workspace_names={w.id: w.slug for w, _ in ws_rows},
@@ -416,13 +380,13 @@ class AuditPages(Controller):
                 "since": since or "",
                 "until": until or "",
             },
-            **pager(request, next_cursor),
+            **pager(request, found),
         )
 
 
 def _iso(value: str, end: bool = False) -> str | None:
-    moment = _when(value, "since", end)
-    return moment.isoformat() if moment else None
+    found = forms.moment(value, "since", end=end)
+    return found.isoformat() if found else None
 
 
 CONTROLLERS = [UserPages, AccountPages, MemberPages, AuditPages]

@@ -24,9 +24,11 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page
 from lakeplane.domain.auth.principals import Principal
-from lakeplane.errors import LakeplaneError, NotAuthenticated, ValidationFailed
+from lakeplane.errors import NotAuthenticated
 from lakeplane.web.guards import CSRF_FIELD
+from lakeplane.web.problems import EXCEPTION_HANDLERS, problem_for
 from lakeplane_ui import filters
 
 log = logging.getLogger("lakeplane.ui")
@@ -59,6 +61,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+
+#: Rows a list page shows when the URL asks for no other number.
+PAGE_SIZE = 50
 
 VIEW_MODULES = ("auth", "home", "connections", "catalog", "jobs", "runs", "schedules", "admin", "health")
 
@@ -154,12 +159,6 @@ async def read_form(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return values
 
 
-def field_errors(exc: ValidationFailed) -> dict[str, str]:
-    """``{"params.host": "not a parameter"}`` from a service's validation error."""
-    errors = exc.extra.get("errors") or []
-    return {str(e.get("field", "")): str(e.get("message", "")) for e in errors if isinstance(e, dict)}
-
-
 def see_other(url: str) -> Redirect:
     return Redirect(path=url, status_code=303)
 
@@ -173,63 +172,45 @@ def new_signin_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _not_signed_in(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def _not_signed_in(request: Request[Any, Any, Any]) -> Response[Any]:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
         target = PREFIX + "/"
     return Redirect(path=f"{PREFIX}/signin?next={quote(target, safe='')}", status_code=303)
 
 
-def _error_page(request: Request[Any, Any, Any], status: int, title: str, detail: str) -> Response[Any]:
+TITLES = {403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Not valid", 503: "Unavailable"}
+
+
+def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The problem the API would answer, as a page; a browser that is not signed in goes to sign in."""
+    if isinstance(exc, NotAuthenticated) or (isinstance(exc, HTTPException) and exc.status_code == 401):
+        return _not_signed_in(request)
+    problem = problem_for(request, exc)
+    status, body = problem.status_code or 500, problem.content
+    detail = str(body["detail"])
+    if isinstance(exc, HTTPException) and status >= 500:
+        detail = "an internal error occurred"
+    default = "Something went wrong" if status >= 500 else "Request failed"
     engine = request.app.template_engine
     assert engine is not None, "the admin UI needs the app's template engine"
     filters.install(engine)
     me = principal_of(request)
-    body = engine.get_template("error.html").render(
+    html = engine.get_template("error.html").render(
         {
             "me": me,
             "ws": None,
             "workspaces": [],
             "status": status,
-            "title": title,
+            "title": TITLES.get(status, default),
             "detail": detail,
             "csrf": (me.csrf_token if me else "") or "",
             "csrf_field": CSRF_FIELD,
             "path": request.url.path,
-            "request_id": request.scope.get("state", {}).get("request_id"),
+            "request_id": body.get("request_id"),
         }
     )
-    return Response(body, status_code=status, media_type=MediaType.HTML)
-
-
-def _lakeplane_error(request: Request[Any, Any, Any], exc: LakeplaneError) -> Response[Any]:
-    if isinstance(exc, NotAuthenticated):
-        return _not_signed_in(request, exc)
-    if exc.status >= 500:
-        log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
-    titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Not valid", 503: "Unavailable"}
-    return _error_page(request, exc.status, titles.get(exc.status, "Something went wrong"), exc.detail)
-
-
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    if exc.status_code == 401:
-        return _not_signed_in(request, exc)
-    detail = exc.detail if exc.status_code < 500 else "an internal error occurred"
-    return _error_page(request, exc.status_code, "Request failed", str(detail))
-
-
-def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    from lakeplane.db.engine import is_outage
-
-    if is_outage(exc):
-        return _error_page(request, 503, "Unavailable", "the metadata database is unavailable; retry shortly")
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _error_page(
-        request,
-        500,
-        "Something went wrong",
-        "an internal error occurred; the request id identifies it in the server log",
-    )
+    return Response(html, status_code=status, media_type=MediaType.HTML, headers=problem.headers)
 
 
 def _root_redirect() -> Any:
@@ -268,21 +249,18 @@ def ui_routes() -> list[Any]:
         path=PREFIX,
         route_handlers=[static, *controllers()],
         middleware=[SecurityHeadersMiddleware()],
-        exception_handlers={
-            LakeplaneError: _lakeplane_error,
-            HTTPException: _http_error,
-            Exception: _unexpected,
-        },
+        # Every kind the app maps to a problem document, so none of its handlers answers a page.
+        exception_handlers=dict.fromkeys(EXCEPTION_HANDLERS, error_page),
         include_in_schema=False,
     )
     return [ui, _root_redirect()]
 
 
-def pager(request: Request[Any, Any, Any], next_cursor: str | None) -> dict[str, Any]:
-    """Links for the cursor pager, keeping every other query parameter."""
+def pager(request: Request[Any, Any, Any], found: Page[Any]) -> dict[str, Any]:
+    """The cursor pager's links under ``found``, keeping every other query parameter."""
     kept = {k: v for k, v in request.query_params.items() if k != "cursor"}
     return {
-        "next_cursor": next_cursor,
+        "next_cursor": found.next_cursor,
         "pager_first": url(request.url.path, **kept),
-        "pager_next": url(request.url.path, **kept, cursor=next_cursor),
+        "pager_next": url(request.url.path, **kept, cursor=found.next_cursor),
     }

@@ -3,34 +3,23 @@ stop, rerun and the rerun/retry lineage."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import services
 from lakeplane.errors import NotFound, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane_ui.web import page, pager, read_form, see_other
+from lakeplane_ui import forms
+from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
 
 STATES = services.STATES
 LINEAGE_DEPTH = 20
-
-
-def _parse_day(value: str | None, field: str) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        day = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(
-            f"{field} must be a date like 2026-11-25", [{"field": field, "message": "not a date"}]
-        ) from None
-    return day if day.tzinfo else day.replace(tzinfo=dt.UTC)
 
 
 class RunPages(Controller):
@@ -46,17 +35,15 @@ class RunPages(Controller):
         cursor: str | None = None,
         since: str | None = None,
         until: str | None = None,
-        limit: int = 50,
+        limit: int = PAGE_SIZE,
     ) -> Template:
         ws_row = workspace(request)
         chosen = [s for s in request.query_params.getall("state", []) if s]
         errors: dict[str, str] = {}
         rows: list[Any] = []
         try:
-            created_after = _parse_day(since, "since")
-            created_before = _parse_day(until, "until")
-            if created_before is not None and until and len(until) == 10:
-                created_before += dt.timedelta(days=1)
+            created_after = forms.moment(since, "since")
+            created_before = forms.moment(until, "until", end=True)
             rows = list(
                 await services.list_runs(
                     db,
@@ -70,19 +57,17 @@ class RunPages(Controller):
                 )
             )
         except ValidationFailed as exc:
-            errors = {str(e["field"]): str(e["message"]) for e in exc.extra.get("errors", [])} or {
-                "state": exc.detail
-            }
+            errors = forms.field_errors(exc) or {"state": exc.detail}
         job_rows = await jobs.list_jobs(db, ws_row.id, None, 500, include_archived=True)
         # ``limit`` may be anything a URL says; the service refused a bad one and left no rows.
-        next_cursor = rows[limit - 1].id if 0 < limit < len(rows) else None
-        live = any(r.state in ("queued", "running") for r in rows[:limit])
+        found = page_of(rows, limit, services.to_out)
+        live = any(r.state in ("queued", "running") for r in found.items)
         return await page(
             request,
             db,
             "runs.html",
             status=422 if errors else 200,
-            runs=[services.to_out(r) for r in rows[:limit]],
+            runs=found.items,
             job_names={j.id: j.name for j in job_rows},
             states=STATES,
             chosen=chosen,
@@ -92,7 +77,7 @@ class RunPages(Controller):
             errors=errors,
             live=live,
             show_job=True,
-            **pager(request, next_cursor),
+            **pager(request, found),
         )
 
     @get("/{run_id:str}", opt={"permission": "workspace:viewer"})
@@ -164,10 +149,7 @@ class RunPages(Controller):
     ) -> Redirect:
         await read_form(request)
         ws_row = workspace(request)
-        original = await services.get(db, ws_row.id, run_id)
-        run = await services.submit_run(
-            db, lp, principal(request).actor(request), ws_row.id, original.job_id, {}, rerun_of=original.id
-        )
+        run = await services.rerun(db, lp, principal(request).actor(request), ws_row.id, run_id, {})
         return see_other(f"/ui/w/{ws_row.slug}/runs/{run.id}")
 
 

@@ -1,4 +1,5 @@
-"""HTML forms generated from a plugin's msgspec Struct (connection params, job definitions).
+"""HTML inputs generated from a plugin's msgspec Struct (connection params, job definitions),
+and what every form object reads from a post: errors by input, the ETag, date filters.
 
 Every posted value arrives as text; :func:`parse` turns each one into the field's
 type before the domain service sees it, and reports a field error next to the
@@ -8,12 +9,14 @@ input it came from.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from typing import Any
 
 import msgspec
 import msgspec.inspect as mi
 
+from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import secret_fields
 
 
@@ -136,6 +139,12 @@ def _message(exc: Exception, f: FormField) -> str:
     return text[:200]
 
 
+def field_errors(exc: ValidationFailed) -> dict[str, str]:
+    """``{"params.host": "not a parameter"}`` from a service's validation error."""
+    errors = exc.extra.get("errors") or []
+    return {str(e.get("field", "")): str(e.get("message", "")) for e in errors if isinstance(e, dict)}
+
+
 def errors_by_field(service_errors: dict[str, str], prefix: str) -> dict[str, str]:
     """Map a service's ``params.host`` error onto the ``p.host`` input."""
     out = {}
@@ -144,3 +153,41 @@ def errors_by_field(service_errors: dict[str, str], prefix: str) -> dict[str, st
             field = prefix + "." + field.split(".", 1)[1]
         out[field] = message
     return out
+
+
+#: The message above a form whose fields carry errors.
+FIX_FIELDS = "Fix the fields marked below."
+
+
+def struct_errors(exc: msgspec.ValidationError, default: str) -> dict[str, str]:
+    """A schema's refusal (``... - at $.owner``) as the error of its top-level input,
+    or of ``default`` when it names none."""
+    reason, _, where = str(exc).replace("`", "").partition(" - at $.")
+    return {(where.split(".")[0].split("[")[0] or default): reason}
+
+
+def if_match(form: dict[str, Any]) -> str | None:
+    """The ETag the form was rendered with, sent back as If-Match; None for a form without one."""
+    return str(form.get("etag") or "") or None
+
+
+def moment(value: str | None, field: str, *, end: bool = False) -> dt.datetime | None:
+    """A ``since``/``until`` filter: a day or a moment, UTC unless it says otherwise. With
+    ``end``, a day means its end, so ``until=2026-11-25`` takes in the whole day."""
+    if not value:
+        return None
+    try:
+        found = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"{field} must be a date like 2026-11-25", [{"field": field, "message": "not a date"}]
+        ) from None
+    if end and len(value) == 10:
+        found += dt.timedelta(days=1)
+    return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
+
+
+def tag_shown(form: dict[str, Any] | None, current: str) -> str:
+    """The ETag an edit form carries: the one a refused form was read with, so that it saves
+    only once reloaded, else the current one."""
+    return if_match(form or {}) or current

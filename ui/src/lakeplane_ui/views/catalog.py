@@ -9,15 +9,17 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page
+from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.catalog import services as catalog
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
-from lakeplane.domain.datasets.schemas import DatasetCreate, DatasetUpdate
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, PreconditionFailed, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane_ui import charts
-from lakeplane_ui.web import field_errors, page, pager, read_form, see_other
+from lakeplane_ui import charts, forms
+from lakeplane_ui.forms import if_match
+from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
 
 
 def snapshot_chart(live: dict[str, Any] | None, title: str) -> tuple[Any, list[charts.Point]]:
@@ -33,15 +35,6 @@ def snapshot_chart(live: dict[str, Any] | None, title: str) -> tuple[Any, list[c
         if s.get("total_records") is not None
     ]
     return charts.bar_chart(points, title, "rows"), points
-
-
-def split_tags(text: str) -> list[str]:
-    return sorted({t.strip() for t in text.replace(";", ",").split(",") if t.strip()})
-
-
-def struct_errors(exc: msgspec.ValidationError, default: str) -> dict[str, str]:
-    reason, _, where = str(exc).replace("`", "").partition(" - at $.")
-    return {(where.split(".")[0].split("[")[0] or default): reason}
 
 
 class CatalogPages(Controller):
@@ -113,27 +106,32 @@ class DatasetPages(Controller):
         q: str | None = None,
         cursor: str | None = None,
     ) -> Template:
-        rows = list(
-            await datasets.search(
-                db,
-                workspace(request).id,
-                tag=tag or None,
-                owner=owner or None,
-                q=q or None,
-                cursor=cursor,
-                limit=50,
-            )
-        )
+        filters = {"tag": tag or "", "owner": owner or "", "q": q or ""}
+        found = await self._search(request, db, filters, cursor)
         return await page(
             request,
             db,
             "datasets.html",
-            datasets=[datasets.to_out(d) for d in rows[:50]],
-            f={"tag": tag or "", "owner": owner or "", "q": q or ""},
+            datasets=found.items,
+            f=filters,
             errors={},
             form={},
-            **pager(request, rows[49].id if len(rows) > 50 else None),
+            **pager(request, found),
         )
+
+    async def _search(
+        self, request: Request[Any, Any, Any], db: AsyncSession, filters: dict[str, str], cursor: str | None
+    ) -> Page[Any]:
+        rows = await datasets.search(
+            db,
+            workspace(request).id,
+            tag=filters["tag"] or None,
+            owner=filters["owner"] or None,
+            q=filters["q"] or None,
+            cursor=cursor,
+            limit=PAGE_SIZE,
+        )
+        return page_of(rows, PAGE_SIZE, datasets.to_out)
 
     @post("/", opt={"permission": "workspace:editor"})
     async def register(
@@ -141,29 +139,15 @@ class DatasetPages(Controller):
     ) -> Template | Redirect:
         form = await read_form(request)
         ws_row = workspace(request)
-        payload: dict[str, Any] = {
-            "name": str(form.get("name", "")).strip(),
-            "owner": str(form.get("owner", "")).strip(),
-            "tags": split_tags(str(form.get("tags", ""))),
-            "description": str(form.get("description", "")),
-        }
-        if form.get("connection_id"):
-            payload.update(
-                connection_id=form["connection_id"],
-                namespace=str(form.get("namespace", "")).split("."),
-                table=form.get("table"),
-            )
-        if str(form.get("location", "")).strip():
-            payload["location"] = str(form["location"]).strip()
         try:
-            data = msgspec.convert(payload, DatasetCreate)
+            data = forms.DatasetForm(form).create()
             ds = await datasets.create(db, lp, principal(request).actor(request), ws_row.id, data)
         except msgspec.ValidationError as exc:
             return await self._register_failed(
-                request, db, form, struct_errors(exc, "name"), "Fix the fields marked below."
+                request, db, form, forms.struct_errors(exc, "name"), forms.FIX_FIELDS
             )
         except (ValidationFailed, Conflict, NotFound) as exc:
-            errs = field_errors(exc) if isinstance(exc, ValidationFailed) else {"name": exc.detail}
+            errs = forms.field_errors(exc) if isinstance(exc, ValidationFailed) else {"name": exc.detail}
             return await self._register_failed(request, db, form, errs, exc.detail)
         except LakeplaneError as exc:
             return await self._register_failed(request, db, form, {}, exc.detail)
@@ -177,18 +161,15 @@ class DatasetPages(Controller):
         errors: dict[str, str],
         message: str,
     ) -> Template:
-        rows = list(
-            await datasets.search(
-                db, workspace(request).id, tag=None, owner=None, q=None, cursor=None, limit=50
-            )
-        )
+        filters = {"tag": "", "owner": "", "q": ""}
+        found = await self._search(request, db, filters, None)
         return await page(
             request,
             db,
             "datasets.html",
             status=422,
-            datasets=[datasets.to_out(d) for d in rows[:50]],
-            f={"tag": "", "owner": "", "q": ""},
+            datasets=found.items,
+            f=filters,
             errors=errors,
             form=form,
             message=message,
@@ -205,7 +186,7 @@ class DatasetPages(Controller):
         errors: dict[str, str] | None = None,
         message: str = "",
         status: int = 200,
-        tag: str | None = None,
+        form: dict[str, Any] | None = None,
     ) -> Template:
         ds = await datasets.detail(db, lp, workspace(request).id, dataset_id)
         chart, points = snapshot_chart(ds.live, f"Rows per snapshot of {ds.name}")
@@ -215,8 +196,7 @@ class DatasetPages(Controller):
             "dataset.html",
             status=status,
             ds=ds,
-            # A refused form keeps the tag it was read with: it saves only once reloaded.
-            etag=tag or datasets.tag_of(ds),
+            etag=forms.tag_shown(form, datasets.tag_of(ds)),
             chart=chart,
             points=points,
             errors=errors or {},
@@ -235,30 +215,21 @@ class DatasetPages(Controller):
     ) -> Template | Redirect:
         form = await read_form(request)
         try:
-            data = msgspec.convert(
-                {
-                    "owner": str(form.get("owner", "")).strip(),
-                    "tags": split_tags(str(form.get("tags", ""))),
-                    "description": str(form.get("description", "")),
-                },
-                DatasetUpdate,
-            )
+            data = forms.DatasetForm(form).update()
             await datasets.update(
                 db, principal(request).actor(request), workspace(request).id, dataset_id, data, if_match(form)
             )
         except PreconditionFailed as exc:
-            return await self._detail(
-                request, db, lp, dataset_id, message=exc.detail, status=412, tag=if_match(form)
-            )
+            return await self._detail(request, db, lp, dataset_id, form=form, message=exc.detail, status=412)
         except msgspec.ValidationError as exc:
             return await self._detail(
                 request,
                 db,
                 lp,
                 dataset_id,
-                errors=struct_errors(exc, "owner"),
+                errors=forms.struct_errors(exc, "owner"),
                 status=422,
-                message="Fix the fields marked below.",
+                message=forms.FIX_FIELDS,
             )
         return see_other(f"/ui/w/{workspace(request).slug}/datasets/{dataset_id}?saved=1")
 
@@ -272,15 +243,8 @@ class DatasetPages(Controller):
                 db, principal(request).actor(request), workspace(request).id, dataset_id, if_match(form)
             )
         except PreconditionFailed as exc:
-            return await self._detail(
-                request, db, lp, dataset_id, message=exc.detail, status=412, tag=if_match(form)
-            )
+            return await self._detail(request, db, lp, dataset_id, form=form, message=exc.detail, status=412)
         return see_other(f"/ui/w/{workspace(request).slug}/datasets?deleted=1")
-
-
-def if_match(form: dict[str, Any]) -> str | None:
-    """The ETag the form was rendered with, sent back as If-Match; None for a form without one."""
-    return str(form.get("etag") or "") or None
 
 
 CONTROLLERS = [CatalogPages, DatasetPages]
