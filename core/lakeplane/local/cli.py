@@ -129,17 +129,12 @@ def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
 def _command(
     action: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
 ) -> Callable[[argparse.Namespace], int]:
-    """Run an async action; a stack error becomes one line on stderr and exit code 1."""
+    """Run an async action; ``lakeplane``'s ``main`` turns a stack error into one line on
+    stderr and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health probe otherwise
-        try:
-            return asyncio.run(action(args))
-        except LocalStackError as exc:
-            print(f"lakeplane: error: {exc.detail}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 130
+        return asyncio.run(action(args))
 
     return run
 
