@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -117,6 +120,23 @@ def fetch(
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def install_atomically(target: Path, marker: str, unpack: Callable[[Path], Path]) -> None:
+    """Unpack into a temporary directory beside ``target`` and rename the tree ``unpack``
+    returns into place, so a half-unpacked copy is never used; when two processes race, the
+    first rename wins (``marker`` under ``target`` shows it) and the other's copy is dropped."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        root = unpack(staging)
+        try:
+            root.rename(target)
+        except OSError:
+            if not (target / marker).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _published_checksum(client: httpx.Client, url: str, *, required: bool) -> str | None:

@@ -9,18 +9,17 @@ in tens of seconds, so it is the component everything else waits for.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
-import shutil
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
 
 import httpx
 
 from lakeplane.local import downloads
-from lakeplane.local.component import Component, NotHealthy, Progress, http_client
+from lakeplane.local.component import HttpComponent, NotHealthy, Progress, http_client
 from lakeplane.local.errors import JavaNotFound, LocalStackError
 from lakeplane.local.ports import LOOPBACK
 from lakeplane.local.processes import write_private
@@ -91,31 +90,24 @@ async def ensure_installed(cache: Path | None = None, progress: Progress | None 
         asyncio.to_thread(downloads.fetch, downloads.TRINO_SERVER, cache=cache),
         asyncio.to_thread(downloads.fetch, downloads.TRINO_ICEBERG, cache=cache),
     )
-    await asyncio.to_thread(_unpack, server, plugin, target)
+    await asyncio.to_thread(
+        downloads.install_atomically, target, "bin/launcher", functools.partial(_unpack, server, plugin)
+    )
     return target
 
 
-def _unpack(server: Path, plugin: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        with tarfile.open(server) as archive:
-            archive.extractall(staging, filter="data")
-        (root,) = staging.iterdir()
-        with zipfile.ZipFile(plugin) as archive:
-            archive.extractall(staging)  # noqa: S202 (zipfile drops absolute and ".." parts itself)
-        (plugin_root,) = (path for path in staging.iterdir() if path != root)
-        plugin_root.rename(root / "plugin" / CATALOG)
-        try:
-            root.rename(target)
-        except OSError:
-            if not (target / "bin" / "launcher").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def _unpack(server: Path, plugin: Path, staging: Path) -> Path:
+    with tarfile.open(server) as archive:
+        archive.extractall(staging, filter="data")
+    (root,) = staging.iterdir()
+    with zipfile.ZipFile(plugin) as archive:
+        archive.extractall(staging)  # noqa: S202 (zipfile drops absolute and ".." parts itself)
+    (plugin_root,) = (path for path in staging.iterdir() if path != root)
+    plugin_root.rename(root / "plugin" / CATALOG)
+    return root
 
 
-class TrinoComponent(Component):
+class TrinoComponent(HttpComponent):
     name = "trino"
     start_timeout = 240.0
     stop_timeout = 30.0
@@ -139,8 +131,7 @@ class TrinoComponent(Component):
         heap: str = "2G",
         cache: Path | None = None,
     ) -> None:
-        super().__init__(home)
-        self.port = port
+        super().__init__(home, port=port)
         self.iceberg_uri = iceberg_uri
         self.oauth2_server_uri = oauth2_server_uri
         self.warehouse = warehouse
@@ -156,23 +147,12 @@ class TrinoComponent(Component):
         self.server_dir: Path | None = None
 
     @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def endpoint(self) -> str:
-        return self.url
-
-    @property
     def etc_dir(self) -> Path:
         return self.home / "etc"
 
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
-
-    def ports(self) -> dict[str, int]:
-        return {"trino": self.port}
 
     @property
     def launcher_pid_file(self) -> Path:
