@@ -35,7 +35,7 @@ from lakeplane.local import keycloak, seaweedfs, trino
 from lakeplane.local.component import Component, ComponentStatus, Progress, StartResult, no_progress
 from lakeplane.local.control_plane import LakeplaneApiComponent, LakeplaneWorkerComponent, available_commands
 from lakeplane.local.errors import ComponentFailed, LocalStackError, StackBusy
-from lakeplane.local.ports import LOOPBACK, check_ports
+from lakeplane.local.ports import LOOPBACK, check_ports, free_ports
 from lakeplane.local.postgres import ExternalPostgres, PostgresComponent
 from lakeplane.local.processes import wait_until, write_private
 from lakeplane.local.seaweedfs import SeaweedFSComponent
@@ -51,6 +51,15 @@ DEFAULT_PORTS: dict[str, int] = {
     "keycloak": keycloak.DEFAULT_PORT,
 }
 COMPONENTS = ("postgres", "seaweedfs", "trino", "api", "worker", "keycloak")
+
+
+def free_stack_ports() -> dict[str, int]:
+    """A port for each of the stack's core components, free now and none of the defaults, for a
+    stack beside one that may already run."""
+    ports = dict(zip(("api", "postgres", "trino"), free_ports(3), strict=True))
+    return {**ports, **seaweedfs.free_seaweedfs_ports(ports.values())}
+
+
 #: A component starts once these are healthy.
 REQUIRES = {"api": ("postgres", "seaweedfs"), "worker": ("api",)}
 REGION = "us-east-1"

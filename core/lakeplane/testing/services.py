@@ -47,10 +47,9 @@ import pytest
 
 from lakeplane.local.component import Component
 from lakeplane.local.errors import LocalStackError
-from lakeplane.local.ports import LOOPBACK, free_port_with_offset, free_ports
+from lakeplane.local.ports import LOOPBACK, free_ports
 from lakeplane.local.postgres import PostgresComponent
-from lakeplane.local.seaweedfs import DEFAULT_PORTS as SEAWEEDFS_PORTS
-from lakeplane.local.seaweedfs import GRPC_OFFSET, SeaweedFSComponent
+from lakeplane.local.seaweedfs import SeaweedFSComponent, free_seaweedfs_ports
 from lakeplane.local.trino import CATALOG, TrinoComponent
 
 __all__ = [
@@ -216,15 +215,9 @@ class _Services:
         access_key_id, secret_access_key = "lp" + secrets.token_hex(6), secrets.token_urlsafe(24)
 
         def make(attempt: int) -> Component:
-            ports: dict[str, int] = {}
-            taken: set[int] = set()
-            for name in SEAWEEDFS_PORTS:
-                port = free_port_with_offset(GRPC_OFFSET, exclude=frozenset(taken))
-                ports[name] = port
-                taken |= {port, port + GRPC_OFFSET}
             return SeaweedFSComponent(
                 self.root / f"seaweedfs-{attempt}",
-                ports=ports,
+                ports=free_seaweedfs_ports(),
                 access_key_id=access_key_id,
                 secret_access_key=secret_access_key,
             )
