@@ -174,11 +174,7 @@ class RunsEnv:
                     name=f"trino-{secrets.token_hex(2)}",
                     role="engine",
                     plugin="trino",
-                    params={
-                        "host": trino_service.host,
-                        "port": trino_service.port,
-                        "user": trino_service.user,
-                    },
+                    params=trino_params(trino_service),
                 ),
             )
         return conn.id
@@ -326,14 +322,33 @@ async def make_env(
     return RunsEnv(lp, config_path, tmp_path, workspace_id)
 
 
-@pytest.fixture
-async def runs_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
-    env = await make_env(postgres_service.url, tmp_path)
+def trino_params(trino_service: Any) -> dict[str, Any]:
+    """Where the session's Trino answers, as a Trino connection's params."""
+    return {"host": trino_service.host, "port": trino_service.port, "user": trino_service.user}
+
+
+@contextlib.asynccontextmanager
+async def env_of(postgres_url: str, tmp_path: Path, **options: Any) -> AsyncIterator[RunsEnv]:
+    """:func:`make_env`, its workers stopped and its pool closed afterwards."""
+    env = await make_env(postgres_url, tmp_path, **options)
     try:
         yield env
     finally:
         env.stop_all()
         await env.lp.engine.dispose()
+
+
+@pytest.fixture
+async def runs_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
+    async with env_of(postgres_service.url, tmp_path) as env:
+        yield env
+
+
+@pytest.fixture
+async def trino_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
+    """:func:`runs_env` whose workers run the ``trino`` engine."""
+    async with env_of(postgres_service.url, tmp_path, engines={"trino": "trino"}) as env:
+        yield env
 
 
 @contextlib.asynccontextmanager
