@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -27,7 +28,33 @@ __all__ = [
     "lakeplane_db_url",
     "lakeplane_services",
     "new_user",
+    "object_store_section",
+    "security_section",
 ]
+
+
+def security_section(config: Config) -> list[str]:
+    """The ``[security]`` table of a config file for a process that must share ``config``'s
+    keys, loopback allowed as an endpoint: lines of TOML."""
+    keys = config.security.encryption_keys
+    return [
+        "[security]",
+        f'session_key = "{config.security.session_key}"',
+        "encryption_keys = { " + ", ".join(f'{k} = "{v}"' for k, v in keys.items()) + " }",
+        f'primary_key_id = "{config.security.primary_key_id}"',
+        'allowed_endpoints = ["127.0.0.1", "localhost"]',
+    ]
+
+
+def object_store_section(options: dict[str, Any]) -> list[str]:
+    """The ``[object_store]`` table of a config file for the ``s3`` store: lines of TOML."""
+    return [
+        "[object_store]",
+        'plugin = "s3"',
+        "[object_store.options]",
+        *(f"{k} = {json.dumps(v)}" for k, v in options.items()),
+    ]
+
 
 #: Bookkeeping a read may update: when a credential was last used.
 READ_BOOKKEEPING = frozenset({("api_tokens", "last_used_at"), ("sessions", "last_seen_at")})

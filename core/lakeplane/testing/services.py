@@ -114,6 +114,16 @@ class SeaweedFSService:
     oauth2_server_uri: str
     component: SeaweedFSComponent = field(repr=False)
 
+    def s3_options(self) -> dict[str, Any]:
+        """The options of an ``s3`` object store (``[object_store.options]``) on its bucket."""
+        return {
+            "endpoint_url": self.s3_endpoint,
+            "region": self.region,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "bucket": self.bucket,
+        }
+
 
 @dataclass(frozen=True)
 class TrinoService:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import json
 import os
 import secrets
 import signal
@@ -30,6 +29,7 @@ from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import LEGAL, submit_run
 from lakeplane.ids import new_id
 from lakeplane.testing.app import create_database, make_config, make_user
+from lakeplane.testing.fixtures import object_store_section, security_section
 from lakeplane.timeutil import utcnow
 from lakeplane.web.app import create_app
 from lakeplane.web.state import Services
@@ -288,16 +288,11 @@ async def make_env(
     store = {"object_store": {"plugin": "s3", "options": object_store}} if object_store else {}
     config = make_config(url, worker=worker, engines=engine_config, security=security, **store)
     config_path = tmp_path / "lakeplane.toml"
-    keys = config.security.encryption_keys
     lines = [
         "[database]",
         f'url = "{url}"',
         "pool_size = 20",
-        "[security]",
-        f'session_key = "{config.security.session_key}"',
-        "encryption_keys = { " + ", ".join(f'{k} = "{v}"' for k, v in keys.items()) + " }",
-        f'primary_key_id = "{config.security.primary_key_id}"',
-        'allowed_endpoints = ["127.0.0.1", "localhost"]',
+        *security_section(config),
         "[worker]",
         f"lease_seconds = {LEASE_S}",
         "poll_interval_s = 0.05",
@@ -308,8 +303,7 @@ async def make_env(
     for name, plugin in (engines or {}).items():
         lines += [f"[engines.{name}]", f'plugin = "{plugin}"']
     if object_store:
-        lines += ["[object_store]", 'plugin = "s3"', "[object_store.options]"]
-        lines += [f"{k} = {json.dumps(v)}" for k, v in object_store.items()]
+        lines += object_store_section(object_store)
     config_path.write_text("\n".join([*lines, ""]))
     lp = Services.build(
         make_config(
@@ -360,6 +354,14 @@ async def api_client(env: RunsEnv) -> AsyncIterator[tuple[AsyncTestClient[Any], 
     async with AsyncTestClient(app=app) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield client, f"/api/v1/workspaces/{env.workspace_id}"
+
+
+async def add_connection(
+    client: AsyncTestClient[Any], ws: str, name: str, role: str, plugin: str, params: dict[str, Any]
+) -> Any:
+    """POST a connection through the API; the response."""
+    body = {"name": name, "role": role, "plugin": plugin, "params": params}
+    return await client.post(f"{ws}/connections", json=body)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from lakeplane_trino import TrinoEngine, TrinoParams
 
-from .conftest import RunsEnv, api_client, trino_params
+from .conftest import RunsEnv, add_connection, api_client, trino_params
 
 SQL = "SELECT region, sum(amount) AS total, count(*) AS n FROM :table WHERE region = :region GROUP BY region"
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
@@ -51,15 +51,7 @@ async def test_an_identifier_parameter_picks_the_table_and_a_bad_one_is_refused(
 ) -> None:
     worker = trino_env.start_worker("trino-ident", concurrency=4)
     async with api_client(trino_env) as (client, ws):
-        conn = await client.post(
-            f"{ws}/connections",
-            json={
-                "name": "trino",
-                "role": "engine",
-                "plugin": "trino",
-                "params": trino_params(trino_service),
-            },
-        )
+        conn = await add_connection(client, ws, "trino", "engine", "trino", trino_params(trino_service))
         assert conn.status_code == 201, conn.text
         job = await client.post(
             f"{ws}/jobs",

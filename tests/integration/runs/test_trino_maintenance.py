@@ -22,7 +22,7 @@ from lakeplane.db.models import Run, Schedule
 from lakeplane.scheduler import Scheduler
 from lakeplane_trino import TrinoEngine, TrinoParams
 
-from .conftest import RunsEnv, api_client, trino_params
+from .conftest import RunsEnv, add_connection, api_client, trino_params
 
 pytestmark = pytest.mark.trino
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
@@ -80,32 +80,18 @@ async def test_maintenance_jobs_act_on_the_table_and_honour_hold_and_policy(
     worker = trino_env.start_worker("trino-maint", concurrency=2)
     async with api_client(trino_env) as (client, ws):
         sw = seaweedfs_service
-        lake = await client.post(
-            f"{ws}/connections",
-            json={
-                "name": "lake",
-                "role": "catalog",
-                "plugin": "iceberg-rest",
-                "params": {
-                    "uri": sw.iceberg_uri,
-                    "warehouse": sw.warehouse,
-                    "credential": sw.credential,
-                    "s3_endpoint": sw.s3_endpoint,
-                    "s3_access_key_id": sw.access_key_id,
-                    "s3_secret_access_key": sw.secret_access_key,
-                },
-            },
-        )
+        catalog = {
+            "uri": sw.iceberg_uri,
+            "warehouse": sw.warehouse,
+            "credential": sw.credential,
+            "s3_endpoint": sw.s3_endpoint,
+            "s3_access_key_id": sw.access_key_id,
+            "s3_secret_access_key": sw.secret_access_key,
+        }
+        lake = await add_connection(client, ws, "lake", "catalog", "iceberg-rest", catalog)
         assert lake.status_code == 201, lake.text
-        engine = await client.post(
-            f"{ws}/connections",
-            json={
-                "name": "trino",
-                "role": "engine",
-                "plugin": "trino",
-                "params": {**trino_params(trino_service), "catalog": "iceberg"},
-            },
-        )
+        params = {**trino_params(trino_service), "catalog": "iceberg"}
+        engine = await add_connection(client, ws, "trino", "engine", "trino", params)
         assert engine.status_code == 201, engine.text
         ds = await client.post(
             f"{ws}/datasets",
