@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from litestar import Litestar
 
-from lakeplane.testing.auth import bearer, person, sign_in, unique
+from lakeplane.testing.auth import bearer, person, sign_in
 from lakeplane.testing.fixtures import every_row
 from lakeplane.testing.routes import concrete, operations
 from lakeplane.web.guards import PERMISSIONS, permission_of
+
+from .conftest import new_workspace
 
 ROLES = ("anonymous", "outsider", "viewer", "editor", "ws_admin", "global_admin")
 ALLOWED = {
@@ -34,18 +36,8 @@ async def callers(lp: Any, auth_app: Litestar, app_portal: Any) -> dict[str, Any
     _, admin_token = await person(lp, "root", is_admin=True)
     client = AsyncTestClient(app=auth_app)
     client.blocking_portal = app_portal
-    ws = (
-        await client.post(
-            "/api/v1/workspaces",
-            json={"slug": unique("matrix"), "name": "Matrix"},
-            headers=bearer(admin_token),
-        )
-    ).json()
-    other = (
-        await client.post(
-            "/api/v1/workspaces", json={"slug": unique("other"), "name": "Other"}, headers=bearer(admin_token)
-        )
-    ).json()
+    ws = await new_workspace(client, admin_token, "Matrix")
+    other = await new_workspace(client, admin_token, "Other")
     tokens = {"global_admin": admin_token, "anonymous": None}
     for role, binding in (("viewer", "viewer"), ("editor", "editor"), ("ws_admin", "admin")):
         tokens[role] = (await person(lp, role, roles={ws["id"]: binding}))[1]
