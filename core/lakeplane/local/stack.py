@@ -274,19 +274,8 @@ class LocalStack:
             bucket=BUCKET,
             table_bucket=TABLE_BUCKET,
         )
-        engine = TrinoComponent(
-            home / "trino",
-            port=ports["trino"],
-            iceberg_uri=store.iceberg_uri,
-            oauth2_server_uri=store.oauth2_server_uri,
-            warehouse=store.warehouse,
-            credential=store.credential,
-            s3_endpoint=store.s3_endpoint,
-            access_key_id=state.s3_access_key_id,
-            secret_access_key=state.s3_secret_access_key,
-            region=REGION,
-            heap=self.trino_heap,
-            cache=self.cache_dir,
+        engine = TrinoComponent.on(
+            home / "trino", store, port=ports["trino"], heap=self.trino_heap, cache=self.cache_dir
         )
         components: list[Component] = [postgres, store, engine]
         if state.keycloak:

@@ -15,6 +15,7 @@ import re
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -23,6 +24,9 @@ from lakeplane.local.component import HttpComponent, NotHealthy, Progress, http_
 from lakeplane.local.errors import JavaNotFound, LocalStackError
 from lakeplane.local.ports import LOOPBACK
 from lakeplane.local.processes import write_private
+
+if TYPE_CHECKING:
+    from lakeplane.local.seaweedfs import SeaweedFSComponent
 
 DEFAULT_PORT = 8090
 CATALOG = "iceberg"
@@ -145,6 +149,26 @@ class TrinoComponent(HttpComponent):
         self.cache = cache
         self.java_home: Path | None = None
         self.server_dir: Path | None = None
+
+    @classmethod
+    def on(
+        cls, home: Path, store: SeaweedFSComponent, *, port: int, heap: str = "2G", cache: Path | None = None
+    ) -> TrinoComponent:
+        """Trino whose ``iceberg`` catalog is ``store``'s Iceberg REST catalog, on its S3."""
+        return cls(
+            home,
+            port=port,
+            iceberg_uri=store.iceberg_uri,
+            oauth2_server_uri=store.oauth2_server_uri,
+            warehouse=store.warehouse,
+            credential=store.credential,
+            s3_endpoint=store.s3_endpoint,
+            access_key_id=store.access_key_id,
+            secret_access_key=store.secret_access_key,
+            region=store.region,
+            heap=heap,
+            cache=cache,
+        )
 
     @property
     def etc_dir(self) -> Path:

@@ -252,19 +252,7 @@ class _Services:
 
         def make(attempt: int) -> Component:
             (port,) = free_ports(1)
-            return TrinoComponent(
-                self.root / f"trino-{attempt}",
-                port=port,
-                iceberg_uri=store.iceberg_uri,
-                oauth2_server_uri=store.oauth2_server_uri,
-                warehouse=store.warehouse,
-                credential=store.credential,
-                s3_endpoint=store.s3_endpoint,
-                access_key_id=store.access_key_id,
-                secret_access_key=store.secret_access_key,
-                region=store.region,
-                heap="2G",
-            )
+            return TrinoComponent.on(self.root / f"trino-{attempt}", store.component, port=port)
 
         component = self._start(make)
         assert isinstance(component, TrinoComponent)
