@@ -274,8 +274,8 @@ class LocalStack:
             bucket=BUCKET,
             table_bucket=TABLE_BUCKET,
         )
-        engine = TrinoComponent.on(
-            home / "trino", store, port=ports["trino"], heap=self.trino_heap, cache=self.cache_dir
+        engine = TrinoComponent(
+            home / "trino", port=ports["trino"], lake=store, heap=self.trino_heap, cache=self.cache_dir
         )
         components: list[Component] = [postgres, store, engine]
         if state.keycloak:

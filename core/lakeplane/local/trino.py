@@ -15,7 +15,7 @@ import re
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
@@ -24,9 +24,6 @@ from lakeplane.local.component import HttpComponent, NotHealthy, Progress, http_
 from lakeplane.local.errors import JavaNotFound, LocalStackError
 from lakeplane.local.ports import LOOPBACK
 from lakeplane.local.processes import write_private
-
-if TYPE_CHECKING:
-    from lakeplane.local.seaweedfs import SeaweedFSComponent
 
 DEFAULT_PORT = 8090
 CATALOG = "iceberg"
@@ -111,6 +108,28 @@ def _unpack(server: Path, plugin: Path, staging: Path) -> Path:
     return root
 
 
+class IcebergLake(Protocol):
+    """Where Trino's ``iceberg`` catalog is: an Iceberg REST catalog and the S3 under it
+    (the local stack's SeaweedFS, or the test session's)."""
+
+    @property
+    def iceberg_uri(self) -> str: ...
+    @property
+    def oauth2_server_uri(self) -> str: ...
+    @property
+    def warehouse(self) -> str: ...
+    @property
+    def credential(self) -> str: ...
+    @property
+    def s3_endpoint(self) -> str: ...
+    @property
+    def access_key_id(self) -> str: ...
+    @property
+    def secret_access_key(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+
+
 class TrinoComponent(HttpComponent):
     name = "trino"
     start_timeout = 240.0
@@ -120,55 +139,15 @@ class TrinoComponent(HttpComponent):
     probe_timeout = 30.0
 
     def __init__(
-        self,
-        home: Path,
-        *,
-        port: int,
-        iceberg_uri: str,
-        oauth2_server_uri: str,
-        warehouse: str,
-        credential: str,
-        s3_endpoint: str,
-        access_key_id: str,
-        secret_access_key: str,
-        region: str = "us-east-1",
-        heap: str = "2G",
-        cache: Path | None = None,
+        self, home: Path, *, port: int, lake: IcebergLake, heap: str = "2G", cache: Path | None = None
     ) -> None:
         super().__init__(home, port=port)
-        self.iceberg_uri = iceberg_uri
-        self.oauth2_server_uri = oauth2_server_uri
-        self.warehouse = warehouse
-        self.credential = credential
-        self.s3_endpoint = s3_endpoint
-        self.access_key_id = access_key_id
-        self.secret_access_key = secret_access_key
-        self.region = region
+        self.lake = lake
         query_memory_mb(heap)  # refuse a malformed heap size before anything starts
         self.heap = heap
         self.cache = cache
         self.java_home: Path | None = None
         self.server_dir: Path | None = None
-
-    @classmethod
-    def on(
-        cls, home: Path, store: SeaweedFSComponent, *, port: int, heap: str = "2G", cache: Path | None = None
-    ) -> TrinoComponent:
-        """Trino whose ``iceberg`` catalog is ``store``'s Iceberg REST catalog, on its S3."""
-        return cls(
-            home,
-            port=port,
-            iceberg_uri=store.iceberg_uri,
-            oauth2_server_uri=store.oauth2_server_uri,
-            warehouse=store.warehouse,
-            credential=store.credential,
-            s3_endpoint=store.s3_endpoint,
-            access_key_id=store.access_key_id,
-            secret_access_key=store.secret_access_key,
-            region=store.region,
-            heap=heap,
-            cache=cache,
-        )
 
     @property
     def etc_dir(self) -> Path:
@@ -225,20 +204,20 @@ class TrinoComponent(HttpComponent):
         catalog = {
             "connector.name": "iceberg",
             "iceberg.catalog.type": "rest",
-            "iceberg.rest-catalog.uri": self.iceberg_uri,
-            "iceberg.rest-catalog.warehouse": self.warehouse,
+            "iceberg.rest-catalog.uri": self.lake.iceberg_uri,
+            "iceberg.rest-catalog.warehouse": self.lake.warehouse,
             "iceberg.rest-catalog.security": "OAUTH2",
-            "iceberg.rest-catalog.oauth2.credential": self.credential,
-            "iceberg.rest-catalog.oauth2.server-uri": self.oauth2_server_uri,
+            "iceberg.rest-catalog.oauth2.credential": self.lake.credential,
+            "iceberg.rest-catalog.oauth2.server-uri": self.lake.oauth2_server_uri,
             # Retention of table maintenance is the platform's policy, checked before Trino runs it.
             "iceberg.expire-snapshots.min-retention": "0s",
             "iceberg.remove-orphan-files.min-retention": "0s",
             "fs.native-s3.enabled": "true",
-            "s3.endpoint": self.s3_endpoint,
+            "s3.endpoint": self.lake.s3_endpoint,
             "s3.path-style-access": "true",
-            "s3.region": self.region,
-            "s3.aws-access-key": self.access_key_id,
-            "s3.aws-secret-key": self.secret_access_key,
+            "s3.region": self.lake.region,
+            "s3.aws-access-key": self.lake.access_key_id,
+            "s3.aws-secret-key": self.lake.secret_access_key,
         }
         jvm = [
             "-server",

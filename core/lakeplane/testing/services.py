@@ -252,7 +252,7 @@ class _Services:
 
         def make(attempt: int) -> Component:
             (port,) = free_ports(1)
-            return TrinoComponent.on(self.root / f"trino-{attempt}", store.component, port=port)
+            return TrinoComponent(self.root / f"trino-{attempt}", port=port, lake=store)
 
         component = self._start(make)
         assert isinstance(component, TrinoComponent)
