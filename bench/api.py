@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_user
-from lakeplane.web.state import Services
 
 BARE_APP = textwrap.dedent(
     """

@@ -38,11 +38,11 @@ from pathlib import Path
 import httpx
 from litestar import get
 
+from lakeplane.domain.auth.principals import token_cache
 from lakeplane.domain.auth.services import auth_provider
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.testing.auth import PASSWORD, bearer, person
 from lakeplane.web.app import create_app
-from lakeplane.web.guards import token_cache
 from lakeplane.web.state import services
 from lakeplane_local_auth import LocalAuthProvider
 

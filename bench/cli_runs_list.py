@@ -31,13 +31,13 @@ from pathlib import Path
 
 import httpx
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import submit_run
 from lakeplane.local.ports import free_ports
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
-from lakeplane.web.state import Services
 
 PAGE = 500
 

@@ -40,14 +40,14 @@ import asyncpg
 import pgserver
 from sqlalchemy import func, select, text, update
 
-from lakeplane import audit
 from lakeplane.db.models import Run, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import submit_run
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
-from lakeplane.web.state import Services
 from lakeplane.worker.process import _asyncpg_args
 
 CONCURRENCY = 32

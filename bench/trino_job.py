@@ -45,16 +45,16 @@ import pgserver
 import trino
 from sqlalchemy import select
 
-from lakeplane import audit
 from lakeplane.db.models import Run, RunLog, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import submit_run
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
-from lakeplane.web.state import Services
 
 SQL = "SELECT 1"
 USER = "bench"
@@ -89,7 +89,7 @@ async def run(host: str, port: int, runs: int, py_spy: Path | None = None) -> bo
             actor,
             ws,
             ConnectionCreate(
-                name="trino", role="engine", plugin="trino", params={"host": host, "port": port, "user": USER}
+                name="trino", kind="engine", plugin="trino", params={"host": host, "port": port, "user": USER}
             ),
         )
     async with lp.sessions() as db:

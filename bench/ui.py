@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
-from lakeplane import audit
 from lakeplane.db.models import Run
+from lakeplane.domain import audit
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.ids import new_id

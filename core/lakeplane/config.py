@@ -85,8 +85,17 @@ class PluginChoice(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PluginsConfig(msgspec.Struct, forbid_unknown_fields=True):
-    #: Entry-point names not to load.
+    """Which installed plugins load; the built-in ones load unless blocked."""
+
+    #: Entry-point (or built-in module) names not to load.
     blocked: list[str] = []
+    #: Entry-point names that may load; empty: every installed plugin not blocked.
+    allowed: list[str] = []
+
+
+#: Engines every deployment has beside the configured ones: pipelines and benchmarks rely on
+#: ``noop``. Left out when a configured engine has the same name or uses the same plugin.
+STANDARD_ENGINES = {"noop": PluginChoice(plugin="noop")}
 
 
 class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -129,6 +138,16 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     #: Where connection secrets are kept: ``database`` (sealed with ``security.encryption_keys``)
     #: or a plugin's store, such as ``kubernetes`` (one Secret per connection).
     secret_store: PluginChoice = msgspec.field(default_factory=lambda: PluginChoice(plugin="database"))
+
+    def enabled_engines(self) -> dict[str, PluginChoice]:
+        """The configured engines, then the :data:`STANDARD_ENGINES` they do not replace."""
+        used = {choice.plugin for choice in self.engines.values()}
+        standard = {
+            name: choice
+            for name, choice in STANDARD_ENGINES.items()
+            if name not in self.engines and choice.plugin not in used
+        }
+        return {**self.engines, **standard}
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:

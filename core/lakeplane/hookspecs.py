@@ -1,4 +1,4 @@
-"""Every hook a Lakeplane plugin can implement.
+"""Every hook a Lakeplane plugin can implement; ``docs/plugins.md`` documents each one.
 
 Hooks only *register*: they hand classes to a registry and do no I/O. I/O happens
 in the async methods of the interfaces in :mod:`lakeplane.interfaces`. A plugin is
@@ -7,6 +7,10 @@ a module with ``@hookimpl`` functions, published under the entry-point group
 
     [project.entry-points."lakeplane.plugins"]
     trino = "lakeplane_trino.plugin"
+
+Each ``lakeplane_register_*`` hook is for one kind of implementation
+(:data:`lakeplane.plugins.KINDS`): a class of another kind added from it is a
+:class:`~lakeplane.errors.ConfigError`. None of the hooks is ``firstresult``.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ import logging
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
-from sqlalchemy import text
 
+from lakeplane.domain.system.services import active_run_counts, audit_head
 from lakeplane.errors import ConfigError
 
 log = logging.getLogger("lakeplane.metrics")
@@ -61,15 +61,8 @@ def serve(host: str, port: int) -> None:
 async def sample(lp: Any) -> None:
     """Set the gauges that come from the database; one query each."""
     async with lp.sessions() as db:
-        rows = (
-            await db.execute(
-                text(
-                    "SELECT state, queue, workspace_id, count(*) FROM runs"
-                    " WHERE state IN ('queued', 'running') GROUP BY state, queue, workspace_id"
-                )
-            )
-        ).all()
-        head = await db.scalar(text("SELECT max(seq) FROM audit_events"))
+        rows = await active_run_counts(db)
+        head = await audit_head(db)
     totals: dict[tuple[str, str], dict[str, int]] = {}
     for state, queue, workspace, count in rows:
         totals.setdefault((state, queue), {})[workspace] = int(count)
@@ -84,7 +77,7 @@ async def sample(lp: Any) -> None:
                 other += count
         if other:
             RUNS.labels(state, queue, "other").set(other)
-    AUDIT_HEAD.set(int(head or 0))
+    AUDIT_HEAD.set(head)
 
 
 async def sample_forever(lp: Any, interval_s: float = SAMPLE_INTERVAL_S) -> None:

@@ -18,15 +18,16 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from lakeplane import audit, metrics
+from lakeplane import metrics
 from lakeplane.db.engine import is_outage
 from lakeplane.db.models import Schedule, ScheduleFire
+from lakeplane.domain import audit
 from lakeplane.domain.runs.services import submit_run
 from lakeplane.domain.schedules.services import MAX_CATCH_UP, next_after, slots_between
 from lakeplane.errors import LakeplaneError
 from lakeplane.liveness import Heartbeat
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.state import Services
 
 log = logging.getLogger("lakeplane.scheduler")
 ACTOR = audit.Actor.system("scheduler")
@@ -137,12 +138,14 @@ class Scheduler:
             await audit.record(
                 db,
                 ACTOR,
-                "schedule.fire",
-                target_type="schedule",
-                target_id=schedule_id,
-                workspace_id=schedule.workspace_id,
-                outcome="failure",
-                details={"slot": slot.isoformat(), "reason": reason},
+                audit.Entry(
+                    "schedule.fire",
+                    target_type="schedule",
+                    target_id=schedule_id,
+                    workspace_id=schedule.workspace_id,
+                    outcome="failure",
+                    details={"slot": slot.isoformat(), "reason": reason},
+                ),
             )
 
 

@@ -12,9 +12,10 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from lakeplane import audit
 from lakeplane.db.migrate import downgrade, upgrade
 from lakeplane.db.models import AuditEvent, Base
+from lakeplane.domain import audit
+from lakeplane.domain.audit.chain import GENESIS, first_scheme_digest
 from lakeplane.testing.app import create_database
 from lakeplane.timeutil import utcnow
 
@@ -84,7 +85,7 @@ async def test_audit_events_of_the_first_scheme_still_verify_after_the_upgrade(p
     engine = create_async_engine(url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     try:
-        prev = audit.GENESIS
+        prev = GENESIS
         async with sessions() as db, db.begin():
             for seq in (1, 2):
                 old = AuditEvent(
@@ -97,13 +98,13 @@ async def test_audit_events_of_the_first_scheme_still_verify_after_the_upgrade(p
                     details={"n": seq},
                     prev_hash=prev,
                 )
-                old.hash = prev = audit.first_scheme_digest(old)
+                old.hash = prev = first_scheme_digest(old)
                 columns = [c.name for c in AuditEvent.__table__.columns if c.name != "content_hash"]
                 values = {name: getattr(old, name) for name in columns}
                 await db.execute(insert(AuditEvent.__table__).values(values))
         await asyncio.to_thread(upgrade, url)
         async with sessions() as db, db.begin():
-            await audit.record(db, audit.Actor.system("after"), "test.new", details={"n": 3})
+            await audit.record(db, audit.Actor.system("after"), audit.Entry("test.new", details={"n": 3}))
         async with sessions() as db:
             verdict = await audit.verify(db)
             assert verdict.ok and verdict.checked == 3, verdict

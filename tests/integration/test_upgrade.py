@@ -19,13 +19,13 @@ import asyncpg
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
-from lakeplane import audit
 from lakeplane.db.migrate import head_revision, known_revisions, upgrade
 from lakeplane.db.models import AuditEvent
+from lakeplane.domain.audit.chain import GENESIS, first_scheme_digest
+from lakeplane.domain.auth.principals import TOKEN_PREFIX, hash_secret
 from lakeplane.security.crypto import Keyring
 from lakeplane.testing.app import make_config
 from lakeplane.web.app import create_app
-from lakeplane.web.guards import TOKEN_PREFIX, hash_secret
 
 FIRST = known_revisions()[0]
 NOW = dt.datetime(2026, 11, 20, 8, 30, tzinfo=dt.UTC)
@@ -250,7 +250,7 @@ async def fill_first_schema(dsn: str, keyring: Keyring) -> dict[str, Any]:
                     "updated_at": NOW,
                 },
             )
-            prev = audit.GENESIS
+            prev = GENESIS
             for seq in (1, 2, 3):
                 event = AuditEvent(
                     seq=seq,
@@ -264,7 +264,7 @@ async def fill_first_schema(dsn: str, keyring: Keyring) -> dict[str, Any]:
                     target_type="workspace",
                     target_id=ids["ws"],
                 )
-                event.hash = prev = audit.first_scheme_digest(event)
+                event.hash = prev = first_scheme_digest(event)
                 row = {c.name: getattr(event, c.name) for c in AuditEvent.__table__.columns}
                 await insert(conn, "audit_events", row)
     finally:

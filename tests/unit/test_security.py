@@ -56,6 +56,15 @@ def test_redactor_catches_well_known_tokens() -> None:
     assert "AKIAABCDEFGHIJKLMNOP" not in out and "lp_abcdef" not in out
 
 
+def test_scrub_hides_only_the_given_secrets_with_the_chosen_mask() -> None:
+    """An error message names the access key id on purpose; the secret key never shows."""
+    secret = "s3cr3t/value+x"
+    text = f"key AKIAABCDEFGHIJKLMNOP signed with {secret} ({urllib.parse.quote(secret, safe='')})"
+    out = Redactor([secret], mask="***").scrub(text)
+    assert out == "key AKIAABCDEFGHIJKLMNOP signed with *** (***)"
+    assert Redactor().scrub(text) == text
+
+
 @pytest.mark.parametrize(
     "endpoint",
     [

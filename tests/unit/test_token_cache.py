@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from lakeplane.web.guards import CachedToken, Principal, TokenCache
+from lakeplane.domain.auth.principals import CachedToken, Principal, TokenCache
 
 
 def entry(user_id: str = "usr_1", token_id: str = "tok_1") -> CachedToken:  # noqa: S107

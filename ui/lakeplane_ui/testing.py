@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 from lakeplane.db.models import RoleBinding, User
 from lakeplane.domain.auth import services as auth_services
 from lakeplane.ids import new_id
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 SIGNIN_INPUT = re.compile(r'name="signin_csrf" value="([^"]+)"')
@@ -53,7 +53,7 @@ async def password_user(
 
 
 async def make_workspace(db: AsyncSession, slug: str | None = None) -> Any:
-    from lakeplane import audit
+    from lakeplane.domain import audit
     from lakeplane.domain.workspaces import services
     from lakeplane.domain.workspaces.schemas import WorkspaceCreate
 

@@ -24,8 +24,9 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.domain.auth.principals import Principal
 from lakeplane.errors import LakeplaneError, NotAuthenticated, ValidationFailed
-from lakeplane.web.guards import CSRF_FIELD, Principal
+from lakeplane.web.guards import CSRF_FIELD
 from lakeplane_ui import filters
 
 log = logging.getLogger("lakeplane.ui")

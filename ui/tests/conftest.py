@@ -11,7 +11,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 from lakeplane_ui.testing import Visitor, make_workspace, password_user, setup_sessions, sign_in
 
 if importlib.util.find_spec("lakeplane.testing.services") is None:  # pragma: no cover - until it lands

@@ -1,3 +1,4 @@
+# Long module: a backup and its restore share the archive, location and log-copy steps, and read best side by side.
 """``lakeplane backup`` and ``lakeplane restore``: the metadata database and the run logs.
 
 A backup is built in a temporary file and only then moved into place (a directory) or
@@ -34,18 +35,19 @@ from sqlalchemy import func, select, text
 from sqlalchemy import table as table_clause
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from lakeplane import __version__, audit
+from lakeplane import __version__
 from lakeplane import config as config_module
 from lakeplane.backup import archive
 from lakeplane.backup.pgtools import BackupError, PgTarget, find_tool, first_error, run_tool
 from lakeplane.config import Config
 from lakeplane.db import migrate
 from lakeplane.db.engine import create_engine
+from lakeplane.domain import audit
 from lakeplane.domain.runs import logstore
 from lakeplane.errors import ConfigError, LakeplaneError
 from lakeplane.interfaces import ObjectStore
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.state import Services
 
 Progress = Callable[[str], None]
 LOG_PREFIX = "runs/"
@@ -427,14 +429,16 @@ async def restore(
             await audit.record(
                 db,
                 audit.Actor.system("lakeplane restore"),
-                "system.restore",
-                details={
-                    "archive": Path(source).name,
-                    "created_at": manifest.created_at,
-                    "schema_revision": manifest.schema_revision,
-                    "runs": manifest.counts.get("runs", 0),
-                    "replaced_data": bool(holding or existing_logs),
-                },
+                audit.Entry(
+                    "system.restore",
+                    details={
+                        "archive": Path(source).name,
+                        "created_at": manifest.created_at,
+                        "schema_revision": manifest.schema_revision,
+                        "runs": manifest.counts.get("runs", 0),
+                        "replaced_data": bool(holding or existing_logs),
+                    },
+                ),
             )
         progress(f"restore: done, {manifest.counts.get('runs', 0)} runs and {logs} run logs back")
         return RestoreResult(manifest, logs, head, time.monotonic() - started)

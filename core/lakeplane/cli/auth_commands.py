@@ -16,8 +16,8 @@ from typing import Any
 
 import msgspec
 
-from lakeplane import audit
 from lakeplane.cli import add_command
+from lakeplane.domain import audit
 from lakeplane.domain.names import Username
 from lakeplane.errors import ValidationFailed
 

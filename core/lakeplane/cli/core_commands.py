@@ -13,10 +13,11 @@ from typing import Any
 
 import msgspec
 
-from lakeplane import audit, logs
 from lakeplane import config as config_module
+from lakeplane import logs
 from lakeplane import plugins as plugin_loading
 from lakeplane.cli import add_command
+from lakeplane.domain import audit
 from lakeplane.errors import ConfigError
 
 
@@ -83,7 +84,7 @@ def load_config(args: argparse.Namespace) -> config_module.Config:
 
 
 def load_services(args: argparse.Namespace) -> Any:
-    from lakeplane.web.state import Services
+    from lakeplane.runtime import Services
 
     return Services.build(load_config(args))
 
@@ -168,7 +169,7 @@ def _migrate_check(database: config_module.DatabaseConfig) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     config = load_config(args)
-    loaded = plugin_loading.load(config.plugins.blocked)
+    loaded = plugin_loading.load(config.plugins)
     plugin_loading.select(config, loaded.registry)
     print(_to_toml(config_module.masked(config_module.to_dict(config))))
     print("# config is valid", file=sys.stderr)
@@ -259,7 +260,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     """Probe for containers: the API answers /health/ready; workers and schedulers reach the database."""
     import httpx
 
-    from lakeplane.domain.system.controllers import database_health
+    from lakeplane.domain.system.services import database_health
 
     if args.live and args.component != "api":
         return _heartbeat_health(args)

@@ -36,7 +36,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from lakeplane import logs, metrics
     from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.errors import ConfigError
-    from lakeplane.web.state import Services
+    from lakeplane.runtime import Services
     from lakeplane.worker import Worker
 
     config = config_module.load(args.config)

@@ -17,8 +17,8 @@ def register(subparsers: Any) -> None:
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from lakeplane import config, logs, metrics
     from lakeplane.db.migrate import refuse_unknown_schema
+    from lakeplane.runtime import Services
     from lakeplane.scheduler import serve
-    from lakeplane.web.state import Services
 
     loaded = config.load(args.config)
     logs.apply(loaded)

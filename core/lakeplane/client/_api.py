@@ -13,6 +13,7 @@ import msgspec
 
 from lakeplane.client._core import Call, Emit, Flow, Pause, fields, get, pages, send
 from lakeplane.client._core import idempotency_key as new_idempotency_key
+from lakeplane.db.pagination import Page
 from lakeplane.domain.auth.schemas import MeOut, SessionOut
 from lakeplane.domain.connections.schemas import ConnectionOut, TestResult
 from lakeplane.domain.datasets.schemas import DatasetDetail, DatasetOut
@@ -21,7 +22,6 @@ from lakeplane.domain.runs.schemas import ResultOut, RunLogOut, RunOut
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleOut
 from lakeplane.domain.tokens.schemas import TokenCreated
 from lakeplane.domain.workspaces.schemas import WorkspaceOut
-from lakeplane.web.pagination import Page
 
 #: States a run never leaves.
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})

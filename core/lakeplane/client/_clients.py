@@ -25,8 +25,8 @@ from lakeplane.client._core import (
     unreachable,
 )
 from lakeplane.client._resources import ClientBase
+from lakeplane.db.pagination import Page
 from lakeplane.domain.auth.schemas import MeOut
-from lakeplane.web.pagination import Page
 
 T = TypeVar("T")
 E = TypeVar("E")

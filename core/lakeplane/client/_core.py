@@ -14,7 +14,7 @@ import msgspec
 
 from lakeplane import __version__
 from lakeplane.client import _errors
-from lakeplane.web.pagination import Page
+from lakeplane.db.pagination import Page
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)

@@ -136,8 +136,8 @@ class Connection(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    #: Interface role: ``object_store``, ``catalog`` or ``engine``.
-    role: Mapped[str] = mapped_column(String(20))
+    #: Interface kind: ``object_store``, ``catalog`` or ``engine`` (column ``role``).
+    kind: Mapped[str] = mapped_column("role", String(20))
     plugin: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: Non-secret parameters, as given.
@@ -318,7 +318,7 @@ class ScheduleFire(Base):
 
 class AuditContent:
     """The fields of an audit event that its ``content_hash`` covers, with ``id`` and ``action``
-    (see :data:`lakeplane.audit.CONTENT_FIELDS`); shared by the chain and the pending events."""
+    (see :data:`lakeplane.domain.audit.records.CONTENT_FIELDS`); shared by the chain and the pending events."""
 
     occurred_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     actor_id: Mapped[str | None] = mapped_column(String(40))
@@ -351,7 +351,7 @@ class AuditPending(AuditContent, Base):
     """Events of a transaction not yet linked into the chain: a trigger moves them at commit.
 
     Only the inserting transaction ever sees its rows (the trigger deletes them before
-    the commit completes); see migration ``20261125_0002`` and :mod:`lakeplane.audit`.
+    the commit completes); see migration ``20261125_0002`` and :mod:`lakeplane.domain.audit.chain`.
     """
 
     __tablename__ = "audit_pending"

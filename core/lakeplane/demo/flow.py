@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from lakeplane import audit
 from lakeplane import config as config_module
 from lakeplane.db.models import ApiToken, User
+from lakeplane.domain import audit
+from lakeplane.domain.auth.principals import hash_secret
 from lakeplane.domain.auth.services import create_admin, password_provider
 from lakeplane.domain.runs.logstore import platform_store
 from lakeplane.domain.tokens import services as tokens
@@ -32,8 +33,7 @@ from lakeplane.errors import LakeplaneError
 from lakeplane.local.cli import demo_users
 from lakeplane.local.processes import write_private
 from lakeplane.local.stack import LocalStack
-from lakeplane.web.guards import hash_secret
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 WORKSPACE = "demo"
 ADMIN = "admin"

@@ -79,7 +79,7 @@ class AuthProvider(Component):
     """What every auth provider shares; subclass :class:`PasswordAuthProvider` or
     :class:`RedirectAuthProvider`."""
 
-    role: ClassVar[str] = "auth"
+    kind: ClassVar[str] = "auth"
     login_kind: ClassVar[Literal["password", "redirect"]]
 
     def bind(self, store: CredentialStore) -> None:

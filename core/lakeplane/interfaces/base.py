@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import abc
 import enum
-import time
 from types import TracebackType
 from typing import Annotated, Any, ClassVar, Self
 
 import msgspec
+
+from lakeplane.timeutil import elapsed_ms
 
 #: A connection parameter that is encrypted at rest, never returned and redacted from logs.
 Secret = Annotated[str, msgspec.Meta(extra={"secret": True})]
@@ -53,7 +54,7 @@ class CheckResult(msgspec.Struct):
         return cls(
             ok=all(c.status is CheckStatus.OK for c in checks),
             checks=checks,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            latency_ms=elapsed_ms(started),
         )
 
 
@@ -84,8 +85,8 @@ class Component(Lifecycle):
 
     #: Name used in config files and connections, e.g. ``"s3"``.
     name: ClassVar[str]
-    #: Interface role: ``object_store``, ``catalog``, ``engine`` or ``auth``.
-    role: ClassVar[str]
+    #: Interface kind: ``object_store``, ``catalog``, ``engine`` or ``auth``.
+    kind: ClassVar[str]
     Params: ClassVar[type[msgspec.Struct]]
     Options: ClassVar[type[msgspec.Struct]] = NoOptions
     #: One line for listings.
@@ -97,11 +98,19 @@ class Component(Lifecycle):
 
     @abc.abstractmethod
     async def health(self) -> CheckResult:
-        """Is the service up? Cheap; used by ``/health/ready`` and the health page."""
+        """Is the service up? One cheap request; used by ``/health/ready`` and the health page.
+
+        A service that is down or refuses the credentials is a result with ``ok`` false and the
+        reason in its check, not an exception.
+        """
 
     @abc.abstractmethod
     async def validate(self) -> CheckResult:
-        """Do these parameters work? Reachability, credentials, required buckets or catalogs."""
+        """Do these parameters work? Reachability, credentials, required buckets or catalogs.
+
+        Run before a connection is saved or tested; every failed check is in the result, with
+        ``ok`` false, rather than raised.
+        """
 
 
 def secret_fields(params_type: type[msgspec.Struct]) -> frozenset[str]:

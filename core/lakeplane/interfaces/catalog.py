@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import msgspec
 
@@ -78,27 +78,51 @@ class Catalog(Component):
     """An Iceberg catalog. Raises :class:`lakeplane.errors.NotFound` subclasses for a
     missing namespace or table and :class:`lakeplane.errors.Conflict` when one exists."""
 
-    role: ClassVar[str] = "catalog"
+    kind: ClassVar[str] = "catalog"
 
     @abc.abstractmethod
-    async def list_namespaces(self, parent: Namespace = ()) -> list[Namespace]: ...
+    async def list_namespaces(self, parent: Namespace = ()) -> list[Namespace]:
+        """The namespaces directly under ``parent`` (the top level for ``()``), as full paths.
+
+        Raises :class:`~lakeplane.errors.NotFound` when ``parent`` does not exist.
+        """
 
     @abc.abstractmethod
-    async def create_namespace(
-        self, namespace: Namespace, properties: dict[str, str] | None = None
-    ) -> None: ...
+    async def create_namespace(self, namespace: Namespace, properties: dict[str, str] | None = None) -> None:
+        """Create ``namespace`` with ``properties``.
+
+        Raises :class:`~lakeplane.errors.Conflict` when it exists already.
+        """
 
     @abc.abstractmethod
-    async def drop_namespace(self, namespace: Namespace) -> None: ...
+    async def drop_namespace(self, namespace: Namespace) -> None:
+        """Drop an empty ``namespace``.
+
+        Raises :class:`~lakeplane.errors.NotFound` when it is missing and
+        :class:`~lakeplane.errors.Conflict` when it still holds tables.
+        """
 
     @abc.abstractmethod
-    async def namespace_properties(self, namespace: Namespace) -> dict[str, str]: ...
+    async def namespace_properties(self, namespace: Namespace) -> dict[str, str]:
+        """The namespace's properties (``{}`` when it has none).
+
+        Raises :class:`~lakeplane.errors.NotFound` when it is missing.
+        """
 
     @abc.abstractmethod
-    async def list_tables(self, namespace: Namespace) -> list[TableIdent]: ...
+    async def list_tables(self, namespace: Namespace) -> list[TableIdent]:
+        """Every table directly in ``namespace``, in no promised order.
+
+        Raises :class:`~lakeplane.errors.NotFound` when the namespace is missing.
+        """
 
     @abc.abstractmethod
-    async def load_table(self, ident: TableIdent) -> TableInfo: ...
+    async def load_table(self, ident: TableIdent) -> TableInfo:
+        """The table's current metadata: schema, partition spec, properties and snapshots.
+
+        Raises :class:`~lakeplane.errors.TableNotFound` when the table is missing and
+        :class:`~lakeplane.errors.NotFound` when its namespace is.
+        """
 
     @abc.abstractmethod
     async def create_table(
@@ -107,17 +131,33 @@ class Catalog(Component):
         fields: list[NewField],
         partition_by: list[PartitionField] | None = None,
         properties: dict[str, str] | None = None,
-    ) -> TableInfo: ...
+    ) -> TableInfo:
+        """Create an empty table and return its metadata as :meth:`load_table` would.
+
+        Raises :class:`~lakeplane.errors.Conflict` when the table exists,
+        :class:`~lakeplane.errors.NotFound` when the namespace is missing, and
+        :class:`~lakeplane.errors.ValidationFailed` for a type or transform the catalog refuses.
+        """
 
     @abc.abstractmethod
-    async def drop_table(self, ident: TableIdent, purge: bool = False) -> None: ...
+    async def drop_table(self, ident: TableIdent, purge: bool = False) -> None:
+        """Forget the table; with ``purge`` also delete its data and metadata files.
+
+        Raises :class:`~lakeplane.errors.NotFound` when it is missing.
+        """
 
     @abc.abstractmethod
     async def update_properties(
         self, ident: TableIdent, updates: dict[str, str], removals: list[str] | None = None
-    ) -> dict[str, str]: ...
+    ) -> dict[str, str]:
+        """Set ``updates`` and remove ``removals`` in one commit; returns every property after it.
+
+        Removing a missing key is not an error. Raises :class:`~lakeplane.errors.NotFound` when
+        the table is missing and :class:`~lakeplane.errors.Conflict` when another commit won.
+        """
 
     async def table_exists(self, ident: TableIdent) -> bool:
+        """Whether :meth:`load_table` finds the table; other errors pass through."""
         from lakeplane.errors import NotFound
 
         try:
@@ -125,14 +165,3 @@ class Catalog(Component):
         except NotFound:
             return False
         return True
-
-    @staticmethod
-    def describe(info: TableInfo) -> dict[str, Any]:
-        """The summary shown on a dataset: schema, row count, last snapshot."""
-        snapshot = info.current_snapshot
-        return {
-            "location": info.location,
-            "schema": msgspec.to_builtins(info.schema),
-            "row_count": snapshot.total_records if snapshot else 0,
-            "last_snapshot": msgspec.to_builtins(snapshot) if snapshot else None,
-        }

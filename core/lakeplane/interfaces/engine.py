@@ -142,20 +142,32 @@ class ActiveWork(msgspec.Struct):
 class Engine(Component):
     """Runs jobs of the types in ``job_types``."""
 
-    role: ClassVar[str] = "engine"
+    kind: ClassVar[str] = "engine"
     job_types: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     @abc.abstractmethod
     def spec_type(cls, job_type: str) -> type[msgspec.Struct]:
-        """The Struct a job definition of ``job_type`` must decode into."""
+        """The Struct a job definition of ``job_type`` must decode into.
+
+        Raises :class:`~lakeplane.errors.ValidationFailed` for a type not in ``job_types``.
+        """
 
     @abc.abstractmethod
     async def submit(self, submission: Submission) -> EngineHandle:
-        """Start the work and return as soon as it has an id; do not wait for it."""
+        """Start the work and return as soon as it has an id; do not wait for it.
+
+        Raises :class:`~lakeplane.errors.EngineUnavailable` when the engine cannot be reached
+        (the run is retried) and :class:`~lakeplane.errors.QueryFailed` when it refuses the work.
+        """
 
     @abc.abstractmethod
-    async def status(self, handle: EngineHandle) -> EngineStatus: ...
+    async def status(self, handle: EngineHandle) -> EngineStatus:
+        """Where the work stands now: its :class:`EngineState` and, once finished, the error.
+
+        Work the engine no longer knows is :attr:`EngineState.LOST`, not an error. Raises
+        :class:`~lakeplane.errors.EngineUnavailable` when the engine cannot be reached.
+        """
 
     async def wait(self, handle: EngineHandle, seconds: float) -> None:
         """Return once the work may have changed state, or after ``seconds``.
@@ -172,12 +184,20 @@ class Engine(Component):
 
     @abc.abstractmethod
     async def results(self, handle: EngineHandle, limit: int = 100) -> ResultPreview | None:
-        """The first ``limit`` rows and the row count, for work that yields rows."""
+        """The first ``limit`` rows and the row count, for work that yields rows; ``None`` for
+        work that yields none (a Spark batch job, a DDL statement)."""
 
     @abc.abstractmethod
     async def logs(self, handle: EngineHandle, offset: int = 0) -> LogChunk:
-        """Engine output from ``offset`` on."""
+        """Engine output from ``offset`` on, and the offset to pass back to read on.
+
+        An empty chunk means nothing new yet; output that is gone is not an error.
+        """
 
     @abc.abstractmethod
     async def list_active(self) -> list[ActiveWork]:
-        """Work this engine is running for Lakeplane, with the run id it was tagged with."""
+        """Work this engine is running for Lakeplane, with the run id it was tagged with.
+
+        A worker calls it at start to adopt the work of one that died. Raises
+        :class:`~lakeplane.errors.EngineUnavailable` when the engine cannot be reached.
+        """

@@ -35,7 +35,7 @@ class SecretStore(Lifecycle):
 
     #: Name used in the config's ``[secret_store]`` table, e.g. ``"database"``.
     name: ClassVar[str]
-    role: ClassVar[str] = "secret_store"
+    kind: ClassVar[str] = "secret_store"
     Options: ClassVar[type[msgspec.Struct]] = NoOptions
     #: One line for listings.
     description: ClassVar[str] = ""

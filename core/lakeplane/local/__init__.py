@@ -7,11 +7,8 @@ development, demos and tests; the same component classes back the pytest fixture
 
 from lakeplane.local.component import Component, ComponentStatus, Health, StartResult
 from lakeplane.local.control_plane import LakeplaneApiComponent, LakeplaneWorkerComponent
-from lakeplane.local.downloads import MavenArtifact, fetch
 from lakeplane.local.errors import (
-    ChecksumMismatch,
     ComponentFailed,
-    DownloadFailed,
     JavaNotFound,
     LocalStackError,
     PortInUse,
@@ -24,11 +21,9 @@ from lakeplane.local.trino import TrinoComponent, find_java
 
 __all__ = [
     "DEFAULT_PORTS",
-    "ChecksumMismatch",
     "Component",
     "ComponentFailed",
     "ComponentStatus",
-    "DownloadFailed",
     "ExternalPostgres",
     "Health",
     "JavaNotFound",
@@ -36,7 +31,6 @@ __all__ = [
     "LakeplaneWorkerComponent",
     "LocalStack",
     "LocalStackError",
-    "MavenArtifact",
     "PortInUse",
     "PostgresComponent",
     "SeaweedFSComponent",
@@ -44,6 +38,5 @@ __all__ = [
     "StartResult",
     "TrinoComponent",
     "default_data_dir",
-    "fetch",
     "find_java",
 ]

@@ -27,6 +27,7 @@ from lakeplane.local import processes
 from lakeplane.local.errors import ComponentFailed
 from lakeplane.local.ports import LOOPBACK, check_ports
 from lakeplane.local.processes import ProcessRecord
+from lakeplane.timeutil import elapsed_ms
 
 #: Where progress lines go: the CLI prints them on stderr, tests may collect them.
 Progress = Callable[[str], None]
@@ -141,7 +142,7 @@ class Component(abc.ABC):
             return Health(False, f"no answer within {self.probe_timeout:.0f}s")
         except Exception as exc:  # a probe may fail in any driver-specific way
             return Health(False, _one_line(exc))
-        return Health(True, "ok", (time.perf_counter() - started) * 1000)
+        return Health(True, "ok", elapsed_ms(started))
 
     async def start(self, progress: Progress = no_progress) -> StartResult:
         """Start and wait until healthy; a component already running is only health-checked."""

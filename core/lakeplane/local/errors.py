@@ -2,8 +2,6 @@
 
 LakeplaneError
 └── LocalStackError
-    ├── DownloadFailed          an artifact could not be fetched
-    │   └── ChecksumMismatch    the bytes or a published checksum are not the expected ones
     ├── PortInUse               a port the stack needs is taken, checked before anything starts
     ├── JavaNotFound            no Java new enough for Trino
     ├── ComponentFailed         a component exited or did not become healthy in time
@@ -17,14 +15,6 @@ from lakeplane.errors import LakeplaneError
 
 class LocalStackError(LakeplaneError):
     code = "local-stack"
-
-
-class DownloadFailed(LocalStackError):
-    code = "download-failed"
-
-
-class ChecksumMismatch(DownloadFailed):
-    code = "checksum-mismatch"
 
 
 class PortInUse(LocalStackError):

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from lakeplane.drivers import maven
 from lakeplane.local import downloads
 from lakeplane.local.component import HttpComponent, NotHealthy, Progress, http_client
 from lakeplane.local.errors import JavaNotFound
@@ -28,7 +29,7 @@ ADMIN_USER = "admin"
 
 
 def install_dir(cache: Path | None = None) -> Path:
-    return (cache or downloads.cache_dir()) / "keycloak" / downloads.KEYCLOAK_VERSION
+    return (cache or maven.cache_dir()) / "keycloak" / downloads.KEYCLOAK_VERSION
 
 
 async def ensure_installed(cache: Path | None = None, progress: Progress | None = None) -> Path:
@@ -38,7 +39,7 @@ async def ensure_installed(cache: Path | None = None, progress: Progress | None 
         return target
     if progress is not None:
         progress(f"keycloak: installing Keycloak {downloads.KEYCLOAK_VERSION} into {target}")
-    archive = await asyncio.to_thread(downloads.fetch, downloads.KEYCLOAK_DIST, cache=cache)
+    archive = await asyncio.to_thread(maven.fetch, downloads.KEYCLOAK_DIST, cache=cache)
     await asyncio.to_thread(
         downloads.install_atomically, target, "bin/kc.sh", functools.partial(_unpack, archive)
     )

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakeplane.drivers.maven import DownloadFailed
 from lakeplane.local import keycloak, seaweedfs, trino
 from lakeplane.local.component import Component, ComponentStatus, Progress, StartResult, no_progress
 from lakeplane.local.control_plane import LakeplaneApiComponent, LakeplaneWorkerComponent, available_commands
@@ -342,7 +343,7 @@ class LocalStack:
             self.progress(f"also failed: {failure}")
         if failures:
             first = failures[0]
-            if isinstance(first, LocalStackError):
+            if isinstance(first, LocalStackError | DownloadFailed):
                 raise first
             raise ComponentFailed(f"starting the stack failed: {first}") from first
         return [o for o in outcomes if isinstance(o, StartResult)]

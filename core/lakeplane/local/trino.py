@@ -19,6 +19,7 @@ from typing import Protocol
 
 import httpx
 
+from lakeplane.drivers import maven
 from lakeplane.local import downloads
 from lakeplane.local.component import HttpComponent, NotHealthy, Progress, http_client
 from lakeplane.local.errors import JavaNotFound, LocalStackError
@@ -72,7 +73,7 @@ def find_java(minimum: tuple[int, ...] = downloads.TRINO_JAVA_VERSION) -> Path:
 
 
 def install_dir(cache: Path | None = None, version: str = downloads.TRINO_VERSION) -> Path:
-    return (cache or downloads.cache_dir()) / "trino" / version
+    return (cache or maven.cache_dir()) / "trino" / version
 
 
 async def ensure_installed(cache: Path | None = None, progress: Progress | None = None) -> Path:
@@ -88,8 +89,8 @@ async def ensure_installed(cache: Path | None = None, progress: Progress | None 
     if progress is not None:
         progress(f"trino: installing Trino {downloads.TRINO_VERSION} into {target}")
     server, plugin = await asyncio.gather(
-        asyncio.to_thread(downloads.fetch, downloads.TRINO_SERVER, cache=cache),
-        asyncio.to_thread(downloads.fetch, downloads.TRINO_ICEBERG, cache=cache),
+        asyncio.to_thread(maven.fetch, downloads.TRINO_SERVER, cache=cache),
+        asyncio.to_thread(maven.fetch, downloads.TRINO_ICEBERG, cache=cache),
     )
     await asyncio.to_thread(
         downloads.install_atomically, target, "bin/launcher", functools.partial(_unpack, server, plugin)

@@ -43,7 +43,10 @@ def encoded_forms(secret: str) -> set[str]:
 
 
 class Redactor:
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    """Replaces the given secrets, in every encoded form, and well-known tokens with ``mask``."""
+
+    def __init__(self, secrets: Iterable[str] = (), mask: str = MASK) -> None:
+        self.mask = mask
         forms: set[str] = set()
         for secret in secrets:
             if secret and len(secret) >= MIN_SECRET_LEN:
@@ -56,9 +59,13 @@ class Redactor:
         )
 
     def __call__(self, text: str) -> str:
-        if self._pattern is not None:
-            text = self._pattern.sub(MASK, text)
-        return WELL_KNOWN.sub(MASK, text)
+        return WELL_KNOWN.sub(self.mask, self.scrub(text))
+
+    def scrub(self, text: str) -> str:
+        """Only the given secrets replaced, in every encoded form: for an error message that
+        names an access key id on purpose, which :data:`WELL_KNOWN` would hide too."""
+        pattern = self._pattern
+        return text if pattern is None else pattern.sub(self.mask, text)
 
 
 class SharedRedactor(Redactor):

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lakeplane import config as config_module
 from lakeplane.db.migrate import upgrade
 from lakeplane.db.models import ApiToken, RoleBinding, User
+from lakeplane.domain.auth.principals import TOKEN_PREFIX, hash_secret
 from lakeplane.ids import new_id
-from lakeplane.web.guards import TOKEN_PREFIX, hash_secret
 
 
 async def create_database(server_url: str, prefix: str = "lp_test") -> str:

@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from lakeplane.db.models import User
 from lakeplane.domain.auth.services import password_provider
+from lakeplane.runtime import Services
 from lakeplane.testing.app import make_user
-from lakeplane.web.state import Services
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a test fixture
 

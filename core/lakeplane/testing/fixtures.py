@@ -14,9 +14,10 @@ from sqlalchemy import Table, select
 
 from lakeplane.config import Config
 from lakeplane.db.models import Base, User
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services, services
+from lakeplane.web.state import services
 
 __all__ = [
     "READ_BOOKKEEPING",

@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from lakeplane.drivers.maven import DownloadFailed
 from lakeplane.local.component import Component
 from lakeplane.local.errors import LocalStackError
 from lakeplane.local.ports import LOOPBACK, free_ports
@@ -190,7 +191,7 @@ class _Services:
                 self._started.append(component)
             try:
                 asyncio.run(component.start())
-            except LocalStackError:
+            except (LocalStackError, DownloadFailed):
                 asyncio.run(component.stop())
                 with self._lock, contextlib.suppress(ValueError):
                     self._started.remove(component)

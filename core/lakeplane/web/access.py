@@ -13,7 +13,7 @@ from typing import Any
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from lakeplane import logs
+from lakeplane import logs, timeutil
 
 log = logging.getLogger("lakeplane.access")
 
@@ -32,7 +32,7 @@ class AccessLogMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_and_note)
         finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
+            elapsed_ms = timeutil.elapsed_ms(started)
             method = scope.get("method", "-")
             path = scope.get("path", "")
             log.info(

@@ -35,12 +35,13 @@ from lakeplane.domain.tokens.controllers import ServiceAccountTokenController, T
 from lakeplane.domain.users.controllers import MemberController, UserController
 from lakeplane.domain.workspaces.controllers import WorkspaceController
 from lakeplane.plugins import Plugins
+from lakeplane.runtime import Services
 from lakeplane.web.access import AccessLogMiddleware
 from lakeplane.web.decoding import LakeplaneRequest
 from lakeplane.web.guards import permission_guard
 from lakeplane.web.openapi import complete as complete_openapi
 from lakeplane.web.problems import EXCEPTION_HANDLERS
-from lakeplane.web.state import Services, close_request_session, provide_db, provide_services
+from lakeplane.web.state import close_request_session, provide_db, provide_services
 
 log = logging.getLogger("lakeplane.web")
 

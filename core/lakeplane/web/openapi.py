@@ -17,12 +17,12 @@ from litestar import Litestar
 from litestar.openapi.spec import Components, OpenAPI, Operation, PathItem, SecurityScheme
 from litestar.openapi.spec.response import OpenAPIResponse
 
-from lakeplane.domain.connections.schemas import Role as ConnectionRole
+from lakeplane.db.pagination import AUDIT_CURSOR_PATTERN, CURSOR_PATTERN, MAX_LIMIT
+from lakeplane.domain.connections.schemas import ConnectionKind
 from lakeplane.domain.jobs.schemas import JobType
 from lakeplane.domain.runs.services import STATES
 from lakeplane.domain.users.schemas import Role
 from lakeplane.web.guards import permission_of
-from lakeplane.web.pagination import AUDIT_CURSOR_PATTERN, CURSOR_PATTERN, MAX_LIMIT
 from lakeplane.web.problems import PROBLEM
 
 __all__ = ["PROBLEM_SCHEMA", "complete"]
@@ -100,7 +100,7 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("TransitionOut", "to_state"): list(STATES),
     ("TransitionOut", "from_state"): list(STATES),
     ("JobOut", "type"): list(get_args(JobType)),
-    ("ConnectionOut", "role"): list(get_args(ConnectionRole)),
+    ("ConnectionOut", "role"): list(get_args(ConnectionKind)),
     ("MemberOut", "role"): list(get_args(Role)),
     ("WorkspaceOut", "role"): list(get_args(Role)),
 }

@@ -30,8 +30,9 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy import select
 
-from lakeplane import audit, logs, metrics
+from lakeplane import logs, metrics
 from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.jobs import services as jobs
@@ -46,9 +47,9 @@ from lakeplane.interfaces import (
     ResultPreview,
     Submission,
 )
+from lakeplane.runtime import Services
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
-from lakeplane.web.state import Services
 from lakeplane.worker import engines
 from lakeplane.worker.faults import crash_point
 from lakeplane.worker.queue import Lease

@@ -23,7 +23,7 @@ from lakeplane.db.models import Connection
 from lakeplane.domain.connections import services as connections
 from lakeplane.interfaces import Engine
 from lakeplane.plugins import Selected
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 log = logging.getLogger("lakeplane.worker")
 

@@ -32,13 +32,14 @@ import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from lakeplane import audit, metrics
+from lakeplane import metrics
 from lakeplane.db.models import Connection, Run
+from lakeplane.domain import audit
 from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
 from lakeplane.interfaces import ActiveWork
 from lakeplane.liveness import Heartbeat
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 from lakeplane.worker import engines, queue
 from lakeplane.worker.attempt import Attempt, Context, Loaded, load
 from lakeplane.worker.recorder import Recorder, transient
@@ -304,7 +305,7 @@ class Worker:
             enabled = {s.impl.name: s for s in self.lp.selection.engines.values()}
             sources = [
                 engines.from_connection(self.lp, conn)
-                for conn in (await db.scalars(select(Connection).where(Connection.role == "engine"))).all()
+                for conn in (await db.scalars(select(Connection).where(Connection.kind == "engine"))).all()
                 if conn.plugin in enabled
             ]
             sources += [engines.from_config(selected) for selected in enabled.values()]

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.runs.services import Transition, record_transitions
 
 #: Namespace of the advisory locks taken by the queue (the audit log uses another).

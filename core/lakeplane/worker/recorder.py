@@ -27,10 +27,10 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.engine import is_outage
+from lakeplane.domain import audit
 from lakeplane.domain.runs.services import QUEUE_CHANNEL, Transition, record_transitions
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 log = logging.getLogger("lakeplane.worker")
 

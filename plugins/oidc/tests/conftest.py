@@ -14,10 +14,12 @@ from litestar import Litestar
 
 from lakeplane.db.models import Workspace
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
+from lakeplane.testing.contracts import unreachable_url
 from lakeplane.testing.keycloak import KeycloakAdmin, KeycloakService
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services, services
+from lakeplane.web.state import services
 
 REALM_FILE = Path(__file__).with_name("realm.json")
 WEB_SECRET = "lakeplane-web-test-secret"
@@ -57,6 +59,16 @@ def oidc_options(realm: KeycloakAdmin, **changes: Any) -> dict[str, Any]:
     }
     options.update(changes)
     return options
+
+
+def unreachable_issuer_options(timeout_s: float) -> dict[str, Any]:
+    """Options naming an issuer where nothing listens, with the local sign-in form kept."""
+    return {
+        "issuer": f"{unreachable_url()}/realms/none",
+        "client_id": "x",
+        "local_sign_in": True,
+        "timeout_s": timeout_s,
+    }
 
 
 async def oidc_app(postgres_url: str, options: dict[str, Any]) -> Litestar:

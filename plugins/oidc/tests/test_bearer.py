@@ -124,7 +124,7 @@ async def test_a_token_of_a_user_disabled_in_lakeplane_is_refused(client, lp, re
     from sqlalchemy import update
 
     from lakeplane.db.models import User
-    from lakeplane.web.guards import forget_user
+    from lakeplane.domain.auth.principals import forget_user
 
     token = await realm.client_token("lakeplane-ci", CI_SECRET)
     user_id = (await me(client, token)).json()["user_id"]

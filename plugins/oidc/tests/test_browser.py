@@ -22,9 +22,9 @@ from lakeplane import config as config_module
 from lakeplane.db.models import Workspace
 from lakeplane.ids import new_id
 from lakeplane.local.ports import free_ports
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database
 from lakeplane.testing.keycloak import KeycloakAdmin
-from lakeplane.web.state import Services
 
 from .conftest import PASSWORDS, WEB_SECRET
 

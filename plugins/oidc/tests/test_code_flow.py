@@ -13,10 +13,18 @@ from sqlalchemy import select, update
 
 from lakeplane.db.models import AuditEvent, User
 from lakeplane.errors import NotAuthenticated
+from lakeplane.runtime import Services
 from lakeplane.testing.auth import person
-from lakeplane.web.state import Services, services
+from lakeplane.web.state import services
 
-from .conftest import callback_params, keycloak_sign_in, oidc_app, oidc_options, sign_in
+from .conftest import (
+    callback_params,
+    keycloak_sign_in,
+    oidc_app,
+    oidc_options,
+    sign_in,
+    unreachable_issuer_options,
+)
 
 pytestmark = pytest.mark.keycloak
 
@@ -210,16 +218,7 @@ async def test_local_sign_in_is_off_unless_configured(postgres_service, realm, l
 async def test_an_unreachable_identity_provider_gives_503_quickly_and_local_sign_in_still_works(
     postgres_service,
 ):
-    from lakeplane.local.ports import free_ports
-
-    (port,) = free_ports(1)
-    options = {
-        "issuer": f"http://127.0.0.1:{port}/realms/none",
-        "client_id": "x",
-        "local_sign_in": True,
-        "timeout_s": 2,
-    }
-    app = await oidc_app(postgres_service.url, options)
+    app = await oidc_app(postgres_service.url, unreachable_issuer_options(timeout_s=2))
     from lakeplane.web.state import services
 
     lp = services(app.state)

@@ -7,10 +7,9 @@ import html
 import httpx
 import pytest
 
-from lakeplane.local.ports import free_ports
 from lakeplane.web.state import services
 
-from .conftest import callback_params, oidc_app
+from .conftest import callback_params, oidc_app, unreachable_issuer_options
 
 pytestmark = pytest.mark.keycloak
 
@@ -66,14 +65,7 @@ async def test_a_bad_answer_gets_a_page_not_a_trace(client):
 
 
 async def test_an_unreachable_identity_provider_gives_a_503_page_and_the_local_form(postgres_service):
-    (port,) = free_ports(1)
-    options = {
-        "issuer": f"http://127.0.0.1:{port}/x",
-        "client_id": "x",
-        "local_sign_in": True,
-        "timeout_s": 1,
-    }
-    app = await oidc_app(postgres_service.url, options)
+    app = await oidc_app(postgres_service.url, unreachable_issuer_options(timeout_s=1))
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
         page = await other.get("/ui/sso")

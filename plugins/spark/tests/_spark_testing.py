@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,3 +30,17 @@ def write_job(tmp_path: Path, name: str, body: str) -> str:
     path = tmp_path / name
     path.write_text(body)
     return f"local://{path}"
+
+
+def in_cluster_params(s3_secret: str, catalog_secret: str, **settings: Any) -> SparkParams:
+    """A ``kubernetes`` connection whose drivers reach the chart's in-cluster SeaweedFS."""
+    return SparkParams(
+        backend="kubernetes",
+        catalog_uri="http://seaweedfs.lakeplane-data.svc:8181",
+        warehouse="s3://lake/",
+        catalog_credential=f"lakeplane:{catalog_secret}",
+        s3_endpoint="http://seaweedfs.lakeplane-data.svc:8333",
+        s3_access_key_id="lakeplane",
+        s3_secret_access_key=s3_secret,
+        **settings,
+    )

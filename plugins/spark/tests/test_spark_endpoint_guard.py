@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from kubernetes_asyncio import client
 
+from lakeplane.drivers.kubernetes import guarded_api_client
 from lakeplane.errors import EndpointRefused
 from lakeplane.security.endpoints import EndpointGuard, check_endpoint, using_endpoint_guard
 from lakeplane.testing.resolvers import METADATA_ADDRESS, RebindingResolver
-from lakeplane_spark.kubernetes.backend import guarded_api_client
 
 
 async def test_the_kubernetes_client_refuses_a_rebound_api_server():

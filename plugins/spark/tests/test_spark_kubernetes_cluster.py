@@ -1,3 +1,4 @@
+# Long module: the tests share one cluster, the chart's RBAC and the workspace set-up, made once here.
 """The Kubernetes backend against a real API server, with only what the chart grants the worker.
 
 ``kube_cluster`` (from ``lakeplane.testing``) runs kube-apiserver, etcd, the controller
@@ -22,6 +23,7 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
+from _spark_testing import in_cluster_params
 
 from lakeplane.errors import BadCredentials, ConfigError, EngineUnavailable, ValidationFailed
 from lakeplane.interfaces import EngineHandle, EngineState, EngineStatus, Submission
@@ -67,14 +69,9 @@ class Workspace:
     account: str
 
     def params(self, **changes: Any) -> SparkParams:
-        base = SparkParams(
-            backend="kubernetes",
-            catalog_uri="http://seaweedfs.lakeplane-data.svc:8181",
-            warehouse="s3://lake/",
-            catalog_credential=f"lakeplane:{CATALOG_SECRET}",
-            s3_endpoint="http://seaweedfs.lakeplane-data.svc:8333",
-            s3_access_key_id="lakeplane",
-            s3_secret_access_key=S3_SECRET,
+        base = in_cluster_params(
+            S3_SECRET,
+            CATALOG_SECRET,
             namespace_prefix=PREFIX,
             spark_operator="never",
             kubeconfig=str(self.kubeconfig),

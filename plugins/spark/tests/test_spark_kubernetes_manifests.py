@@ -19,10 +19,11 @@ import kubernetes_validate
 import msgspec
 import pytest
 import yaml
+from _spark_testing import in_cluster_params
 
 from lakeplane.errors import ConfigError
 from lakeplane.interfaces import CheckStatus, Identifier, Submission
-from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkOptions, SparkParams
+from lakeplane_spark import SparkBatchSpec, SparkEngine, SparkOptions
 from lakeplane_spark.kubernetes import manifests
 from lakeplane_spark.kubernetes.backend import KubernetesBackend
 from lakeplane_spark.spec import decode_spec
@@ -34,15 +35,7 @@ REGENERATE = os.environ.get("LAKEPLANE_REGENERATE_GOLDEN") == "1"
 
 S3_SECRET = "s3-secret-value-0123456789"
 CATALOG_SECRET = "catalog-secret-value-9876543210"
-PARAMS = SparkParams(
-    backend="kubernetes",
-    catalog_uri="http://seaweedfs.lakeplane-data.svc:8181",
-    warehouse="s3://lake/",
-    catalog_credential=f"lakeplane:{CATALOG_SECRET}",
-    s3_endpoint="http://seaweedfs.lakeplane-data.svc:8333",
-    s3_access_key_id="lakeplane",
-    s3_secret_access_key=S3_SECRET,
-)
+PARAMS = in_cluster_params(S3_SECRET, CATALOG_SECRET)
 OPTIONS = SparkOptions(workspace_namespaces=["lakeplane-ws-demo"])
 SPEC = decode_spec(
     {

@@ -2,7 +2,7 @@
 
 The tests of basic authentication need HTTPS and a password file, and the benchmark
 wants the ``tpch`` connector for a realistic scan. ``trino-server-core`` and
-``trino-tpch`` come from Maven Central through :mod:`lakeplane.local.downloads`
+``trino-tpch`` come from Maven Central through :mod:`lakeplane.drivers.maven`
 (checksums verified and pinned). One coordinator starts on free loopback ports:
 HTTP without authentication, and HTTPS with a self-signed certificate and a
 password file.
@@ -32,7 +32,8 @@ from pathlib import Path
 
 import httpx
 
-from lakeplane.local.downloads import TRINO_SERVER, TRINO_VERSION, MavenArtifact, cache_dir, fetch
+from lakeplane.drivers.maven import MavenArtifact, cache_dir, fetch
+from lakeplane.local.downloads import TRINO_SERVER, TRINO_VERSION
 from lakeplane.local.ports import free_ports
 from lakeplane.local.trino import find_java
 

@@ -86,15 +86,20 @@ async def test_placeholder_text_inside_strings_is_left_alone(trino: TrinoEngine)
     assert result.rows == [[":v", "?", "bound"]]
 
 
-async def test_submitted_jobs_bind_submission_parameters(trino: TrinoEngine) -> None:
-    submission = Submission(
-        run_id="run_bind",
+def sql_job(run_id: str, sql: str, parameters: dict[str, Any] | None = None, **spec: Any) -> Submission:
+    """A ``trino_sql`` submission of ``sql``; ``spec`` holds the rest of the job's spec."""
+    return Submission(
+        run_id=run_id,
         attempt=1,
         workspace="test",
         job_type="trino_sql",
-        spec=TrinoSqlSpec(sql=USERS),
-        parameters={"name": "bob"},
+        spec=TrinoSqlSpec(sql=sql, **spec),
+        parameters=parameters or {},
     )
+
+
+async def test_submitted_jobs_bind_submission_parameters(trino: TrinoEngine) -> None:
+    submission = sql_job("run_bind", USERS, {"name": "bob"})
     handle = await trino.submit(submission)
     assert (await wait_until_terminal(trino, handle, 60)).state is EngineState.SUCCEEDED
     preview = await trino.results(handle)
@@ -103,9 +108,7 @@ async def test_submitted_jobs_bind_submission_parameters(trino: TrinoEngine) -> 
 
 
 async def test_a_missing_parameter_starts_nothing(trino: TrinoEngine) -> None:
-    submission = Submission(
-        run_id="run_missing", attempt=1, workspace="test", job_type="trino_sql", spec=TrinoSqlSpec(sql=USERS)
-    )
+    submission = sql_job("run_missing", USERS)
     with pytest.raises(ValidationFailed, match=":name"):
         await trino.submit(submission)
 
@@ -125,13 +128,11 @@ async def test_an_identifier_parameter_names_the_table(trino: TrinoEngine) -> No
 async def test_a_submitted_identifier_resolves_against_the_jobs_catalog_and_schema(
     trino: TrinoEngine,
 ) -> None:
-    submission = Submission(
-        run_id="run_ident",
-        attempt=1,
-        workspace="test",
-        job_type="trino_sql",
-        spec=TrinoSqlSpec(sql="SELECT count(*) FROM :tables WHERE table_name = 'nodes'", catalog="system"),
-        parameters={"tables": Identifier("information_schema.tables")},
+    submission = sql_job(
+        "run_ident",
+        "SELECT count(*) FROM :tables WHERE table_name = 'nodes'",
+        {"tables": Identifier("information_schema.tables")},
+        catalog="system",
     )
     handle = await trino.submit(submission)
     assert (await wait_until_terminal(trino, handle, 60)).state is EngineState.SUCCEEDED
@@ -141,13 +142,8 @@ async def test_a_submitted_identifier_resolves_against_the_jobs_catalog_and_sche
 
 
 async def test_a_hostile_identifier_starts_nothing(trino: TrinoEngine) -> None:
-    submission = Submission(
-        run_id="run_hostile",
-        attempt=1,
-        workspace="test",
-        job_type="trino_sql",
-        spec=TrinoSqlSpec(sql=NODES),
-        parameters={"nodes": Identifier("system.runtime.nodes; DROP TABLE t"), "coordinator": True},
+    submission = sql_job(
+        "run_hostile", NODES, {"nodes": Identifier("system.runtime.nodes; DROP TABLE t"), "coordinator": True}
     )
     with pytest.raises(ValidationFailed, match="parameter 'nodes'"):
         await trino.submit(submission)
@@ -173,13 +169,7 @@ async def test_a_syntax_error_is_query_failed_with_trinos_words(trino: TrinoEngi
 
 
 async def test_a_submitted_syntax_error_fails_the_job_with_the_error_name(trino: TrinoEngine) -> None:
-    submission = Submission(
-        run_id="run_syntax",
-        attempt=1,
-        workspace="test",
-        job_type="trino_sql",
-        spec=TrinoSqlSpec(sql="SELEC 1"),
-    )
+    submission = sql_job("run_syntax", "SELEC 1")
     handle = await trino.submit(submission)
     status = await wait_until_terminal(trino, handle, 60)
     assert status.state is EngineState.FAILED

@@ -17,10 +17,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from lakeplane.config import Config
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.testing.auth import bearer, unique
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services
 
 ClientFactory = Callable[..., Awaitable[AsyncTestClient[Litestar]]]
 

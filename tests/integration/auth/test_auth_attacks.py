@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text, update
 
-from lakeplane import audit
 from lakeplane.cli import main
 from lakeplane.db.models import ApiToken, AuditEvent, RoleBinding, User, UserSession, Workspace
+from lakeplane.domain import audit
 from lakeplane.testing.auth import PASSWORD, bearer, person, sign_in, unique
 
 from .conftest import new_workspace
@@ -132,7 +132,7 @@ async def test_token_is_refused_after_revoke_and_after_expiry(client, lp):
         )
     # The cache holds the old expiry for a few seconds; expiry is checked against the clock
     # only for what the cache knows, so move the cached copy's clock rather than wait.
-    from lakeplane.web.guards import token_cache
+    from lakeplane.domain.auth.principals import token_cache
     from lakeplane.web.state import services
 
     app_services = services(client.app.state)
@@ -280,7 +280,7 @@ async def test_audit_rows_refuse_update_and_delete(lp):
         await db.scalar(select(func.count()).select_from(AuditEvent))
     user, _ = await person(lp, "trigger")
     async with lp.sessions() as db, db.begin():
-        await audit.record(db, audit.Actor(id=user.id, name=user.username), "test.event")
+        await audit.record(db, audit.Actor(id=user.id, name=user.username), audit.Entry("test.event"))
     for statement in ("UPDATE audit_events SET actor_name = 'someone else'", "DELETE FROM audit_events"):
         async with lp.sessions() as db:
             with pytest.raises(Exception, match=r"append-only"):

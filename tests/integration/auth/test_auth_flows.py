@@ -12,9 +12,9 @@ import msgspec
 import pytest
 from sqlalchemy import func, select, update
 
-from lakeplane import audit
 from lakeplane.cli import main
 from lakeplane.db.models import ApiToken, AuditEvent, User, UserSession
+from lakeplane.domain import audit
 from lakeplane.domain.auth.services import BOOTSTRAP_ENV
 from lakeplane.testing.auth import PASSWORD, bearer, person, sign_in, unique
 from lakeplane.web.app import create_app

@@ -17,9 +17,9 @@ from lakeplane.errors import NotAuthenticated
 from lakeplane.hookspecs import hookimpl
 from lakeplane.interfaces import CheckResult, Identity
 from lakeplane.interfaces.auth import LoginRedirect, RedirectAuthProvider
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services
 
 
 class NoParams(msgspec.Struct):

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.auth.services import create_admin, password_provider
 from lakeplane.local.ports import free_ports
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
 from lakeplane.testing.fixtures import object_store_section, security_section
-from lakeplane.web.state import Services
 
 PASSWORD = "correct horse battery staple"
 

@@ -33,11 +33,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
 
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
 from lakeplane.testing.fixtures import every_row
 from lakeplane.testing.routes import concrete, operations
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services, services
+from lakeplane.web.state import services
 
 PROBLEM = "application/problem+json"
 JSON = "application/json"

@@ -19,20 +19,20 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from lakeplane import audit
 from lakeplane.db.engine import is_outage
 from lakeplane.db.models import AuditEvent, Run, RunTransition, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
 from lakeplane.domain.runs.services import LEGAL, submit_run
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
 from lakeplane.testing.fixtures import object_store_section, security_section
 from lakeplane.timeutil import utcnow
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services
 
 LEASE_S = 3.0
 
@@ -172,7 +172,7 @@ class RunsEnv:
                 self.workspace_id,
                 ConnectionCreate(
                     name=f"trino-{secrets.token_hex(2)}",
-                    role="engine",
+                    kind="engine",
                     plugin="trino",
                     params=trino_params(trino_service),
                 ),

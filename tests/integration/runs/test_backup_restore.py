@@ -26,16 +26,16 @@ from aiobotocore.session import get_session
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from lakeplane import audit
 from lakeplane.backup import archive
 from lakeplane.backup.service import to_remove
 from lakeplane.db.models import Connection
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.connections.services import reveal
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.web.app import create_app
-from lakeplane.web.state import Services
 
 from .conftest import RunsEnv, api_client, make_env
 
@@ -394,7 +394,7 @@ async def test_restore_refuses_other_keys(
                 env.workspace_id,
                 ConnectionCreate(
                     name="keyed",
-                    role="object_store",
+                    kind="object_store",
                     plugin="s3",
                     params={
                         **store_options(seaweedfs_service, "lake"),

@@ -23,8 +23,8 @@ from lakeplane.db.models import RunLog
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.local import kube as local_kube
+from lakeplane.runtime import Services
 from lakeplane.testing.kube import KubeCluster, helm_binary, worker_rbac
-from lakeplane.web.state import Services
 from lakeplane.worker.faults import EXIT_CODE
 
 from .conftest import LEASE_S, make_env
@@ -76,7 +76,7 @@ async def test_a_killed_workers_spark_run_is_adopted_through_the_api_server(
                 env.workspace_id,
                 ConnectionCreate(
                     name=f"spark-{secrets.token_hex(2)}",
-                    role="engine",
+                    kind="engine",
                     plugin="spark",
                     params={
                         "backend": "kubernetes",

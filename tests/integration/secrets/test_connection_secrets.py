@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from lakeplane import audit
 from lakeplane.db.models import AuditEvent, Connection, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionUpdate
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
 from lakeplane.testing.kube import KubeCluster
-from lakeplane.web.state import Services
 
 SECRET = "s3-secret-" + secrets.token_hex(12)
 ACTOR = audit.Actor.system("test")
@@ -50,7 +50,7 @@ async def env(postgres_service: Any) -> AsyncIterator[Env]:
 async def create_s3_connection(env: Env, lp: Services | None = None) -> Connection:
     params = {"endpoint_url": "http://127.0.0.1:9", "access_key_id": "lakeplane", "secret_access_key": SECRET}
     data = ConnectionCreate(
-        name=f"s3-{secrets.token_hex(3)}", role="object_store", plugin="s3", params=params
+        name=f"s3-{secrets.token_hex(3)}", kind="object_store", plugin="s3", params=params
     )
     async with (lp or env.lp).sessions() as db:
         return await connections.create(db, lp or env.lp, ACTOR, env.workspace_id, data)

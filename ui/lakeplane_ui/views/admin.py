@@ -17,8 +17,8 @@ from lakeplane.domain.users import services as users
 from lakeplane.domain.users.schemas import PasswordReset, UserCreate, UserUpdate
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.state import Services
 from lakeplane_ui.web import field_errors, page, pager, read_form, see_other, url
 
 ROLES = ("viewer", "editor", "admin")
@@ -396,7 +396,7 @@ class AuditPages(Controller):
             "since": (_iso(since) if since and not errors else None),
             "until": (_iso(until, end=True) if until and not errors else None),
         }
-        from lakeplane import audit
+        from lakeplane.domain import audit
 
         return await page(
             request,

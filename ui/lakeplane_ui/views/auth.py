@@ -10,8 +10,9 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.auth import services
+from lakeplane.domain.auth.principals import client_ip
 from lakeplane.errors import (
     NotAuthenticated,
     NotFound,
@@ -21,8 +22,8 @@ from lakeplane.errors import (
     ValidationFailed,
 )
 from lakeplane.interfaces import PasswordAuthProvider, RedirectAuthProvider
-from lakeplane.web.guards import SESSION_COOKIE, client_ip, principal
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
+from lakeplane.web.guards import SESSION_COOKIE, principal
 from lakeplane_ui.web import SIGNIN_CSRF_COOKIE, new_signin_token, page, see_other
 
 

@@ -14,8 +14,8 @@ from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.datasets.schemas import DatasetCreate, DatasetUpdate
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, PreconditionFailed, ValidationFailed
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.state import Services
 from lakeplane_ui import charts
 from lakeplane_ui.web import field_errors, page, pager, read_form, see_other
 
@@ -60,7 +60,7 @@ class CatalogPages(Controller):
     ) -> Template:
         ws_row = workspace(request)
         catalogs = [
-            connections.to_out(c) for c in await connections.search(db, ws_row.id, role="catalog", limit=200)
+            connections.to_out(c) for c in await connections.search(db, ws_row.id, kind="catalog", limit=200)
         ]
         if not conn and len(catalogs) == 1:
             conn = catalogs[0].id

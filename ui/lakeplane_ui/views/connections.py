@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,29 +14,29 @@ from lakeplane.domain.connections import services
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionUpdate
 from lakeplane.domain.etags import etag
 from lakeplane.errors import Conflict, EndpointRefused, PreconditionFailed, ValidationFailed
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.state import Services
 from lakeplane_ui import forms
 from lakeplane_ui.web import field_errors, page, pager, read_form, see_other
 
-ROLES = ("object_store", "catalog", "engine")
-ROLE_LABELS = {"object_store": "Object store", "catalog": "Catalog", "engine": "Engine"}
+KINDS = ("object_store", "catalog", "engine")
+KIND_LABELS = {"object_store": "Object store", "catalog": "Catalog", "engine": "Engine"}
 
 
 def plugin_choices(lp: Services) -> list[dict[str, str]]:
     return [
         {
-            "value": f"{s.impl.role}:{s.impl.name}",
-            "label": f"{ROLE_LABELS[s.impl.role]}: {s.impl.name}",
+            "value": f"{s.impl.kind}:{s.impl.name}",
+            "label": f"{KIND_LABELS[s.impl.kind]}: {s.impl.name}",
             "description": s.impl.cls.description,
         }
         for s in lp.selection.all()
-        if s.impl.role in ROLES
+        if s.impl.kind in KINDS
     ]
 
 
-def params_form(lp: Services, role: str, plugin: str) -> list[forms.FormField]:
-    return forms.struct_fields(services.implementation(lp, role, plugin).impl.cls.Params)
+def params_form(lp: Services, kind: str, plugin: str) -> list[forms.FormField]:
+    return forms.struct_fields(services.implementation(lp, kind, plugin).impl.cls.Params)
 
 
 class ConnectionPages(Controller):
@@ -47,12 +48,12 @@ class ConnectionPages(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         ws: str,
-        role: str | None = None,
+        kind: Annotated[str | None, QueryParameter(name="role")] = None,
         cursor: str | None = None,
         limit: int = 50,
     ) -> Template:
         rows = await services.search(
-            db, workspace(request).id, role=role if role in ROLES else None, cursor=cursor, limit=limit
+            db, workspace(request).id, kind=kind if kind in KINDS else None, cursor=cursor, limit=limit
         )
         next_cursor = rows[limit - 1].id if len(rows) > limit else None
         return await page(
@@ -60,8 +61,8 @@ class ConnectionPages(Controller):
             db,
             "connections.html",
             connections=[services.to_out(c) for c in rows[:limit]],
-            roles=ROLE_LABELS,
-            role_filter=role or "",
+            kinds=KIND_LABELS,
+            kind_filter=kind or "",
             **pager(request, next_cursor),
         )
 
@@ -83,10 +84,10 @@ class ConnectionPages(Controller):
         status: int = 200,
     ) -> Template:
         fields: list[forms.FormField] = []
-        role, _, name = plugin.partition(":")
-        if role in ROLES and name:
+        kind, _, name = plugin.partition(":")
+        if kind in KINDS and name:
             try:
-                fields = params_form(lp, role, name)
+                fields = params_form(lp, kind, name)
             except ValidationFailed as exc:
                 errors = {**errors, "plugin": exc.detail}
         return await page(
@@ -108,13 +109,13 @@ class ConnectionPages(Controller):
     ) -> Template | Redirect:
         form = await read_form(request)
         plugin = str(form.get("plugin", ""))
-        role, _, name = plugin.partition(":")
+        kind, _, name = plugin.partition(":")
         errors: dict[str, str] = {}
-        if role not in ROLES or not name:
+        if kind not in KINDS or not name:
             return await self._form(
                 request, db, lp, "", form, {"plugin": "choose a kind of connection"}, status=422
             )
-        fields = params_form(lp, role, name)
+        fields = params_form(lp, kind, name)
         params, errors = forms.parse(fields, form, "p")
         if not str(form.get("name", "")).strip():
             errors["name"] = "required"
@@ -125,7 +126,7 @@ class ConnectionPages(Controller):
         try:
             data = ConnectionCreate(
                 name=str(form["name"]).strip(),
-                role=role,  # type: ignore[arg-type]
+                kind=kind,  # type: ignore[arg-type]
                 plugin=name,
                 params=params,  # type: ignore[arg-type]
                 description=str(form.get("description", "")),
@@ -161,7 +162,7 @@ class ConnectionPages(Controller):
     ) -> Template:
         conn = services.to_out(await services.get(db, workspace(request).id, conn_id))
         try:
-            fields = params_form(lp, conn.role, conn.plugin)
+            fields = params_form(lp, conn.kind, conn.plugin)
         except ValidationFailed:
             fields = []
         return await page(
@@ -171,7 +172,7 @@ class ConnectionPages(Controller):
             status=status,
             conn=conn,
             fields=fields,
-            roles=ROLE_LABELS,
+            kinds=KIND_LABELS,
             # A refused form keeps the tag it was read with: it saves only once reloaded.
             etag=(form or {}).get("etag") or etag(conn),
             form=form or {},
@@ -192,7 +193,7 @@ class ConnectionPages(Controller):
     ) -> Template | Redirect:
         form = await read_form(request)
         conn = await services.get(db, workspace(request).id, conn_id)
-        fields = params_form(lp, conn.role, conn.plugin)
+        fields = params_form(lp, conn.kind, conn.plugin)
         stored = set(conn.secrets) | set(conn.params)
         await db.rollback()
         params, errors = forms.parse(fields, form, "p", keep_blank_secrets=True)

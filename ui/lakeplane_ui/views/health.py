@@ -12,13 +12,13 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.connections import services as connections
-from lakeplane.domain.system.controllers import readiness
+from lakeplane.domain.system.services import readiness
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import LakeplaneError
+from lakeplane.runtime import Services
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
 from lakeplane.web.guards import principal
-from lakeplane.web.state import Services
 from lakeplane_ui.web import page
 
 PROBE_TIMEOUT_S = 5.0
@@ -52,7 +52,7 @@ async def _probe(lp: Services, ws_name: str, conn: Any) -> dict[str, Any]:
         "key": conn.id,
         "name": conn.name,
         "workspace": ws_name,
-        "role": conn.role,
+        "kind": conn.kind,
         "plugin": conn.plugin,
         "conn_id": conn.id,
     }

@@ -18,8 +18,8 @@ from lakeplane.domain.jobs import services
 from lakeplane.domain.jobs.schemas import JobCreate, JobUpdate
 from lakeplane.domain.runs import services as runs
 from lakeplane.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.state import Services
 from lakeplane_ui import charts, forms
 from lakeplane_ui.filters import STATE_TONES
 from lakeplane_ui.web import field_errors, page, pager, read_form, see_other
@@ -225,7 +225,7 @@ class JobPages(Controller):
                 fields = definition_fields(lp, job_type)
             except ValidationFailed as exc:
                 errors["type"] = exc.detail
-        engines = await connections.search(db, workspace(request).id, role="engine", limit=200)
+        engines = await connections.search(db, workspace(request).id, kind="engine", limit=200)
         return await page(
             request,
             db,

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import services
 from lakeplane.errors import NotFound, ValidationFailed
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.state import Services
 from lakeplane_ui.web import page, pager, read_form, see_other
 
 STATES = services.STATES

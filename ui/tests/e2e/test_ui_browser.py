@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 import pytest
 
+from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
-from lakeplane.web.state import Services
 from lakeplane_ui.testing import make_workspace, password_user, setup_sessions
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.trino]

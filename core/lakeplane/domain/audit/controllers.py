@@ -12,12 +12,12 @@ from litestar import Controller, Request, get
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import AuditEvent
+from lakeplane.domain import audit
 from lakeplane.domain.audit import services
 from lakeplane.domain.audit.schemas import AuditEventOut, AuditPage, VerifyOut
 from lakeplane.errors import ValidationFailed
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 NDJSON = "application/x-ndjson"
 
@@ -95,7 +95,7 @@ class AuditController(Controller):
 
         async def lines() -> AsyncIterator[bytes]:
             async with lp.sessions() as db:
-                async for event in services.stream(db, where):
+                async for event in services.scan(db, where):
                     yield audit.log_line(event).encode() + b"\n"
 
         return Stream(

@@ -1,4 +1,4 @@
-"""Queries over the audit log. Newest first; the cursor is the last ``seq`` seen."""
+"""Queries over the audit log, by keyset on ``seq``: newest first unless asked; the cursor is the last ``seq`` seen."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import AuditEvent
+from lakeplane.db.pagination import check_limit
 from lakeplane.errors import ValidationFailed
-from lakeplane.web.pagination import check_limit
 
-EXPORT_BATCH = 1000
+SCAN_BATCH = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,28 +55,40 @@ def parse_cursor(cursor: str | None) -> int | None:
     return int(cursor)
 
 
+def _keyset(where: AuditFilter, after: int | None, oldest_first: bool) -> Select[Any]:
+    """The matching events past ``after`` (a ``seq``), in ``seq`` order."""
+    query = where.apply(select(AuditEvent))
+    if oldest_first:
+        if after is not None:
+            query = query.where(AuditEvent.seq > after)
+        return query.order_by(AuditEvent.seq)
+    if after is not None:
+        query = query.where(AuditEvent.seq < after)
+    return query.order_by(AuditEvent.seq.desc())
+
+
 async def search(
     db: AsyncSession, where: AuditFilter, cursor: str | None, limit: int
 ) -> Sequence[AuditEvent]:
     check_limit(limit)
-    query = where.apply(select(AuditEvent))
-    before = parse_cursor(cursor)
-    if before is not None:
-        query = query.where(AuditEvent.seq < before)
-    return (await db.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit + 1))).all()
+    query = _keyset(where, parse_cursor(cursor), oldest_first=False)
+    return (await db.scalars(query.limit(limit + 1))).all()
 
 
-async def stream(db: AsyncSession, where: AuditFilter) -> AsyncIterator[AuditEvent]:
-    """Every matching event, newest first, in batches so memory stays flat."""
-    before: int | None = None
+async def scan(
+    db: AsyncSession,
+    where: AuditFilter = AuditFilter(),
+    *,
+    oldest_first: bool = False,
+    batch: int = SCAN_BATCH,
+) -> AsyncIterator[AuditEvent]:
+    """Every matching event, a batch at a time; ``db`` is emptied between batches so memory stays flat."""
+    after: int | None = None
     while True:
-        query = where.apply(select(AuditEvent))
-        if before is not None:
-            query = query.where(AuditEvent.seq < before)
-        rows = (await db.scalars(query.order_by(AuditEvent.seq.desc()).limit(EXPORT_BATCH))).all()
+        rows = (await db.scalars(_keyset(where, after, oldest_first).limit(batch))).all()
         for row in rows:
             yield row
-        if len(rows) < EXPORT_BATCH:
+        if len(rows) < batch:
             return
-        before = rows[-1].seq
+        after = rows[-1].seq
         db.expunge_all()

@@ -17,11 +17,11 @@ import time
 
 import msgspec
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.auth import services
+from lakeplane.domain.auth.principals import CachedToken, Principal, forget_user, token_cache
 from lakeplane.interfaces.auth import RedirectAuthProvider
-from lakeplane.web.guards import CachedToken, Principal, forget_user, token_cache
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 
 def accepts_bearer(lp: Services) -> RedirectAuthProvider | None:

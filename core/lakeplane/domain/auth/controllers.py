@@ -10,8 +10,9 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
+from lakeplane.domain import audit
 from lakeplane.domain.auth import services
+from lakeplane.domain.auth.principals import client_ip
 from lakeplane.domain.auth.schemas import (
     BootstrapRequest,
     LoginRequest,
@@ -22,8 +23,8 @@ from lakeplane.domain.auth.schemas import (
 )
 from lakeplane.domain.users.schemas import UserOut
 from lakeplane.domain.users.services import to_out as user_out
-from lakeplane.web.guards import SESSION_COOKIE, client_ip, principal
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
+from lakeplane.web.guards import SESSION_COOKIE, principal
 
 CALLBACK_PATH = "/api/v1/auth/sso/callback"
 

@@ -1,3 +1,4 @@
+# Long module: password and redirect sign-in share one session, throttle and role-mapping path; split, each half would import the other.
 """Signing in: password and redirect logins, sessions, password change, bootstrap.
 
 The auth provider only says who someone is (:class:`~lakeplane.interfaces.Identity`);
@@ -23,16 +24,16 @@ from sqlalchemy import and_, delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lakeplane import audit
 from lakeplane.db.models import AuditEvent, RoleBinding, User, UserSession, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.auth import throttle
+from lakeplane.domain.auth.principals import Principal, forget_user, hash_secret
 from lakeplane.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, TooManyRequests
 from lakeplane.ids import new_id
 from lakeplane.interfaces import AuthProvider, Identity, StoredCredential
 from lakeplane.interfaces.auth import PasswordAuthProvider, RedirectAuthProvider
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.guards import Principal, forget_user, hash_secret
-from lakeplane.web.state import Services
 
 BOOTSTRAP_ENV = "LAKEPLANE_BOOTSTRAP_TOKEN"
 MIN_BOOTSTRAP_CHARS = 32
@@ -139,7 +140,7 @@ async def login(
         user = await user_for_identity(db, identity) if identity else None
         if user is None or user.disabled or user.is_service_account:
             await throttle.fail(db, limits)
-            await audit.record(db, attempt, "auth.login", target_type="user", outcome="failure")
+            await audit.record(db, attempt, audit.Entry("auth.login", target_type="user", outcome="failure"))
             new = None
         else:
             await throttle.clear(db, limits[0])
@@ -158,7 +159,7 @@ async def _refuse_if_throttled(
             await throttle.check(db, limits)
         except TooManyRequests as exc:
             refused = exc
-            await audit.record(db, attempt, action, target_type="user", outcome="throttled")
+            await audit.record(db, attempt, audit.Entry(action, target_type="user", outcome="throttled"))
     if refused is not None:
         raise refused
 
@@ -228,7 +229,7 @@ async def _open_session(
     db.add(session)
     await db.execute(update(User).where(User.id == user.id).values(last_login_at=now))
     actor = dataclasses.replace(who, id=user.id, name=user.username, is_admin=user.is_admin)
-    await audit.record(db, actor, action, target_type="user", target_id=user.id)
+    await audit.record(db, actor, audit.Entry(action, target_type="user", target_id=user.id))
     return NewSession(cookie, session, user)
 
 
@@ -236,7 +237,9 @@ async def logout(db: AsyncSession, principal: Principal, who: audit.Actor) -> No
     async with db.begin():
         if principal.via == "session":
             await db.execute(delete(UserSession).where(UserSession.id == principal.credential_id))
-        await audit.record(db, who, "auth.logout", target_type="user", target_id=principal.user_id)
+        await audit.record(
+            db, who, audit.Entry("auth.logout", target_type="user", target_id=principal.user_id)
+        )
 
 
 async def change_password(
@@ -262,15 +265,19 @@ async def change_password(
             await audit.record(
                 db,
                 who,
-                "user.password_change",
-                target_type="user",
-                target_id=principal.user_id,
-                outcome="failure",
+                audit.Entry(
+                    "user.password_change",
+                    target_type="user",
+                    target_id=principal.user_id,
+                    outcome="failure",
+                ),
             )
         raise PermissionDenied("the current password is wrong")
     async with db.begin():
         user = await end_credentials(db, principal.user_id, password_hash=new_hash)
-        await audit.record(db, who, "user.password_change", target_type="user", target_id=user.id)
+        await audit.record(
+            db, who, audit.Entry("user.password_change", target_type="user", target_id=user.id)
+        )
         fresh = None
         if principal.via == "session":
             fresh = await _open_session(db, lp, user, who, None, user_agent, "auth.session_renew")
@@ -281,7 +288,7 @@ async def change_password(
 async def end_credentials(db: AsyncSession, user_id: str, **changes: Any) -> User:
     """Apply ``changes`` to a user and bump its epoch: every session and token dies.
 
-    Runs in the caller's transaction; call :func:`~lakeplane.web.guards.forget_user`
+    Runs in the caller's transaction; call :func:`~lakeplane.domain.auth.principals.forget_user`
     after it commits.
     """
     user = await db.get(User, user_id, with_for_update=True)
@@ -311,7 +318,7 @@ async def bootstrap(
     if len(expected) < MIN_BOOTSTRAP_CHARS or not hmac.compare_digest(secret.encode(), expected.encode()):
         async with db.begin():
             await throttle.fail(db, limits)
-            await audit.record(db, attempt, "auth.bootstrap", outcome="failure")
+            await audit.record(db, attempt, audit.Entry("auth.bootstrap", outcome="failure"))
         raise unavailable
     password_hash = await password_provider(lp).hash_password(password)
     async with db.begin():
@@ -342,7 +349,9 @@ async def create_admin(
             await db.flush()
     except IntegrityError:
         raise Conflict(f"user {username!r} already exists") from None
-    await audit.record(db, who, action, target_type="user", target_id=user.id, details={"username": username})
+    await audit.record(
+        db, who, audit.Entry(action, target_type="user", target_id=user.id, details={"username": username})
+    )
     return user
 
 
@@ -404,7 +413,9 @@ async def sso_complete(
         )
     except NotAuthenticated:
         async with db.begin():
-            await audit.record(db, dataclasses.replace(who, id=None), "auth.login", outcome="failure")
+            await audit.record(
+                db, dataclasses.replace(who, id=None), audit.Entry("auth.login", outcome="failure")
+            )
         raise
     refusal: NotAuthenticated | PermissionDenied | None = None
     async with db.begin():
@@ -456,11 +467,13 @@ async def admit(
         await audit.record(
             db,
             attempt,
-            "auth.login",
-            target_type="user",
-            target_id=user.id if user else None,
-            outcome="failure",
-            details={"reason": refusal.detail},
+            audit.Entry(
+                "auth.login",
+                target_type="user",
+                target_id=user.id if user else None,
+                outcome="failure",
+                details={"reason": refusal.detail},
+            ),
         )
     return user, refusal
 
@@ -476,10 +489,12 @@ async def apply_roles(db: AsyncSession, user: User, identity: Identity, who: aud
         await audit.record(
             db,
             who,
-            "user.update",
-            target_type="user",
-            target_id=user.id,
-            details={"is_admin": identity.is_admin, "previous": was_admin, "source": identity.provider},
+            audit.Entry(
+                "user.update",
+                target_type="user",
+                target_id=user.id,
+                details={"is_admin": identity.is_admin, "previous": was_admin, "source": identity.provider},
+            ),
         )
         changed = True
     if not identity.workspace_roles:
@@ -518,16 +533,18 @@ async def apply_roles(db: AsyncSession, user: User, identity: Identity, who: aud
         await audit.record(
             db,
             who,
-            action,
-            target_type="user",
-            target_id=user.id,
-            workspace_id=workspace.id,
-            details={
-                "username": user.username,
-                "role": role,
-                "previous": previous,
-                "source": identity.provider,
-            },
+            audit.Entry(
+                action,
+                target_type="user",
+                target_id=user.id,
+                workspace_id=workspace.id,
+                details={
+                    "username": user.username,
+                    "role": role,
+                    "previous": previous,
+                    "source": identity.provider,
+                },
+            ),
         )
         changed = True
     return changed

@@ -6,8 +6,8 @@ from litestar import Controller, Request, get
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.catalog import services
+from lakeplane.runtime import Services
 from lakeplane.web.guards import workspace
-from lakeplane.web.state import Services
 
 
 class CatalogController(Controller):

@@ -11,7 +11,7 @@ from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets.services import live_summary
 from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import Catalog, TableIdent
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 _PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,199}$")
 
@@ -30,7 +30,7 @@ def parse_namespace(dotted: str | None) -> tuple[str, ...]:
 async def _catalog_call(db: AsyncSession, lp: Services, workspace_id: str, conn_id: str, call: Any) -> Any:
     conn = await connections.get(db, workspace_id, conn_id)
     await db.commit()  # end the read before the slow call; keeps loaded rows usable
-    if conn.role != "catalog":
+    if conn.kind != "catalog":
         raise ValidationFailed(
             f"connection {conn.name!r} is not a catalog", [{"field": "conn_id", "message": "not a catalog"}]
         )

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page, page
 from lakeplane.domain.connections import services
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
 from lakeplane.domain.etags import IfMatch, etag
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.pagination import Page, page
-from lakeplane.web.state import Services
 
 
 class ConnectionController(Controller):
@@ -23,13 +24,13 @@ class ConnectionController(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         ws: str,
-        role: str | None = None,
+        kind: Annotated[str | None, QueryParameter(name="role")] = None,
         plugin: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[ConnectionOut]:
         rows = await services.search(
-            db, workspace(request).id, role=role, plugin=plugin, cursor=cursor, limit=limit
+            db, workspace(request).id, kind=kind, plugin=plugin, cursor=cursor, limit=limit
         )
         return page(rows, limit, services.to_out)
 

@@ -7,12 +7,13 @@ import msgspec
 
 from lakeplane.domain.names import LongText, Name
 
-Role = Literal["object_store", "catalog", "engine"]
+#: The interface a connection reaches; ``role`` on the wire.
+ConnectionKind = Literal["object_store", "catalog", "engine"]
 
 
 class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-    role: Role
+    kind: ConnectionKind = msgspec.field(name="role")
     plugin: Name
     params: dict[str, Any] = {}
     description: LongText = ""
@@ -30,7 +31,7 @@ class ConnectionOut(msgspec.Struct):
     id: str
     workspace_id: str
     name: str
-    role: str
+    kind: str = msgspec.field(name="role")
     plugin: str
     description: str
     params: dict[str, Any]

@@ -25,19 +25,19 @@ from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import Connection
+from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
 from lakeplane.domain.etags import check_if_match
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, SecretUnavailable, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Component, SecretStore, endpoint_fields, secret_fields
 from lakeplane.plugins import Selected
+from lakeplane.runtime import Services
 from lakeplane.security.endpoints import check_endpoint
 from lakeplane.security.redact import Redactor
-from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
+from lakeplane.timeutil import elapsed_ms, utcnow
 
 
 def to_out(conn: Connection | Row[Any]) -> ConnectionOut:
@@ -45,7 +45,7 @@ def to_out(conn: Connection | Row[Any]) -> ConnectionOut:
         id=conn.id,
         workspace_id=conn.workspace_id,
         name=conn.name,
-        role=conn.role,
+        kind=conn.kind,
         plugin=conn.plugin,
         description=conn.description,
         params=dict(conn.params),
@@ -57,12 +57,12 @@ def to_out(conn: Connection | Row[Any]) -> ConnectionOut:
     )
 
 
-def implementation(lp: Services, role: str, plugin: str) -> Selected:
-    selected = lp.selection.for_plugin(role, plugin)
+def implementation(lp: Services, kind: str, plugin: str) -> Selected:
+    selected = lp.selection.for_plugin(kind, plugin)
     if selected is None:
-        enabled = sorted(s.impl.name for s in lp.selection.all() if s.impl.role == role)
+        enabled = sorted(s.impl.name for s in lp.selection.all() if s.impl.kind == kind)
         raise ValidationFailed(
-            f"plugin {plugin!r} is not enabled for {role} (enabled: {', '.join(enabled) or 'none'})",
+            f"plugin {plugin!r} is not enabled for {kind} (enabled: {', '.join(enabled) or 'none'})",
             [{"field": "plugin", "message": "not enabled"}],
         )
     return selected
@@ -116,7 +116,7 @@ async def reveal(lp: Services, conn: Connection | Row[Any]) -> dict[str, str]:
 async def create(
     db: AsyncSession, lp: Services, actor: audit.Actor, workspace_id: str, data: ConnectionCreate
 ) -> Connection:
-    selected = implementation(lp, data.role, data.plugin)
+    selected = implementation(lp, data.kind, data.plugin)
     decode_params(selected, data.params)
     await check_endpoints(lp, selected, data.params)
     plain, secrets = _split(selected, data.params)
@@ -126,7 +126,7 @@ async def create(
         id=conn_id,
         workspace_id=workspace_id,
         name=data.name,
-        role=data.role,
+        kind=data.kind,
         plugin=data.plugin,
         description=data.description,
         params=plain,
@@ -140,16 +140,18 @@ async def create(
             await audit.record(
                 db,
                 actor,
-                "connection.create",
-                target_type="connection",
-                target_id=conn.id,
-                workspace_id=workspace_id,
-                details={
-                    "name": data.name,
-                    "plugin": data.plugin,
-                    "params": sorted(plain),
-                    "secrets": sorted(secrets),
-                },
+                audit.Entry(
+                    "connection.create",
+                    target_type="connection",
+                    target_id=conn.id,
+                    workspace_id=workspace_id,
+                    details={
+                        "name": data.name,
+                        "plugin": data.plugin,
+                        "params": sorted(plain),
+                        "secrets": sorted(secrets),
+                    },
+                ),
             )
     except IntegrityError:
         await lp.secret_store.remove(conn_id, stored)
@@ -164,14 +166,14 @@ async def search(
     db: AsyncSession,
     workspace_id: str,
     *,
-    role: str | None = None,
+    kind: str | None = None,
     plugin: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Sequence[Row[Any]]:
     query = select_rows(Connection).where(Connection.workspace_id == workspace_id)
-    if role:
-        query = query.where(Connection.role == role)
+    if kind:
+        query = query.where(Connection.kind == kind)
     if plugin:
         query = query.where(Connection.plugin == plugin)
     return await fetch_page(db, query, Connection.id, cursor, limit)
@@ -200,7 +202,7 @@ async def update(
             check_if_match(if_match, to_out(conn), f"connection {conn_id!r}")
             changed: list[str] = []
             if data.params is not None:
-                selected = implementation(lp, conn.role, conn.plugin)
+                selected = implementation(lp, conn.kind, conn.plugin)
                 plain, secrets = _split(selected, data.params)
                 merged = {**conn.params, **plain, **(await reveal(lp, conn)), **secrets}
                 merged = {k: v for k, v in merged.items() if v is not None}
@@ -227,11 +229,13 @@ async def update(
             await audit.record(
                 db,
                 actor,
-                "connection.update",
-                target_type="connection",
-                target_id=conn.id,
-                workspace_id=workspace_id,
-                details={"changed": changed},
+                audit.Entry(
+                    "connection.update",
+                    target_type="connection",
+                    target_id=conn.id,
+                    workspace_id=workspace_id,
+                    details={"changed": changed},
+                ),
             )
     except IntegrityError:
         raise Conflict(f"a connection named {data.name!r} already exists in this workspace") from None
@@ -254,18 +258,20 @@ async def delete(
         await audit.record(
             db,
             actor,
-            "connection.delete",
-            target_type="connection",
-            target_id=conn.id,
-            workspace_id=workspace_id,
-            details={"name": conn.name},
+            audit.Entry(
+                "connection.delete",
+                target_type="connection",
+                target_id=conn.id,
+                workspace_id=workspace_id,
+                details={"name": conn.name},
+            ),
         )
     await lp.secret_store.remove(conn_id, stored)
 
 
 async def build(lp: Services, conn: Connection | Row[Any]) -> Component:
     """A plugin instance for ``conn``, with its secrets from the secret store in the params."""
-    selected = implementation(lp, conn.role, conn.plugin)
+    selected = implementation(lp, conn.kind, conn.plugin)
     params = decode_params(selected, {**conn.params, **(await reveal(lp, conn))})
     return selected.create(params)
 
@@ -290,7 +296,7 @@ async def test(
     started = time.perf_counter()
     timeout = lp.config.security.connection_test_timeout_s
     try:
-        selected = implementation(lp, conn.role, conn.plugin)
+        selected = implementation(lp, conn.kind, conn.plugin)
         await check_endpoints(lp, selected, conn.params)
         async with asyncio.timeout(timeout), open_component(lp, conn) as component:
             outcome = await component.validate()
@@ -300,28 +306,26 @@ async def test(
             checks=[{**msgspec.to_builtins(c), "message": redact(c.message)} for c in outcome.checks],
         )
     except TimeoutError:
-        result = TestResult(False, _ms(started), [], error=f"no answer within {timeout:g} s")
+        result = TestResult(False, elapsed_ms(started), [], error=f"no answer within {timeout:g} s")
     except LakeplaneError as exc:
-        result = TestResult(False, _ms(started), [], error=redact(exc.detail))
+        result = TestResult(False, elapsed_ms(started), [], error=redact(exc.detail))
     except Exception as exc:  # a plugin bug must still give the user a result, not a 500
-        result = TestResult(False, _ms(started), [], error=redact(f"{type(exc).__name__}: {exc}"))
+        result = TestResult(False, elapsed_ms(started), [], error=redact(f"{type(exc).__name__}: {exc}"))
     async with db.begin():
         fresh = await get(db, workspace_id, conn_id)
         fresh.last_test_ok, fresh.last_tested_at = result.ok, utcnow()
         await audit.record(
             db,
             actor,
-            "connection.test",
-            target_type="connection",
-            target_id=conn_id,
-            workspace_id=workspace_id,
-            outcome="success" if result.ok else "failure",
+            audit.Entry(
+                "connection.test",
+                target_type="connection",
+                target_id=conn_id,
+                workspace_id=workspace_id,
+                outcome="success" if result.ok else "failure",
+            ),
         )
     return result
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
 
 
 async def rotate_secrets(db: AsyncSession, lp: Services, actor: audit.Actor) -> int:
@@ -336,7 +340,12 @@ async def rotate_secrets(db: AsyncSession, lp: Services, actor: audit.Actor) -> 
             conn.secrets = rotated
             count += 1
         await audit.record(
-            db, actor, "secrets.rotate", details={"connections": count, "key_id": lp.keyring.primary_key_id}
+            db,
+            actor,
+            audit.Entry(
+                "secrets.rotate",
+                details={"connections": count, "key_id": lp.keyring.primary_key_id},
+            ),
         )
     return count
 
@@ -369,11 +378,13 @@ async def migrate_secrets(db: AsyncSession, lp: Services, target: SecretStore, a
             await audit.record(
                 db,
                 actor,
-                "secrets.migrate",
-                target_type="connection",
-                target_id=conn.id,
-                workspace_id=conn.workspace_id,
-                details={"from": lp.secret_store.name, "to": target.name, "fields": sorted(values)},
+                audit.Entry(
+                    "secrets.migrate",
+                    target_type="connection",
+                    target_id=conn.id,
+                    workspace_id=conn.workspace_id,
+                    details={"from": lp.secret_store.name, "to": target.name, "fields": sorted(values)},
+                ),
             )
         await lp.secret_store.remove(conn_id, old)
         moved += 1

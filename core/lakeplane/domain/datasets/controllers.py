@@ -5,6 +5,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page, page
 from lakeplane.domain.datasets import services
 from lakeplane.domain.datasets.schemas import (
     DatasetCreate,
@@ -15,9 +16,8 @@ from lakeplane.domain.datasets.schemas import (
     RetentionPolicy,
 )
 from lakeplane.domain.etags import IfMatch, etag
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.pagination import Page, page
-from lakeplane.web.state import Services
 
 
 class DatasetController(Controller):

@@ -14,8 +14,9 @@ from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import Dataset, Workspace
+from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets.schemas import (
     DatasetCreate,
@@ -28,9 +29,8 @@ from lakeplane.domain.etags import check_if_match, etag
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Catalog, Identifier, MaintenanceSpec, TableIdent, TableInfo
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
 
 
 def tag_of(detail: DatasetDetail) -> str:
@@ -64,7 +64,7 @@ async def load_table(
     db: AsyncSession, lp: Services, workspace_id: str, conn_id: str, ident: TableIdent
 ) -> TableInfo:
     conn = await connections.get(db, workspace_id, conn_id)
-    if conn.role != "catalog":
+    if conn.kind != "catalog":
         raise ValidationFailed(
             f"connection {conn.name!r} is not a catalog",
             [{"field": "connection_id", "message": "not a catalog"}],
@@ -116,11 +116,13 @@ async def create(
             await audit.record(
                 db,
                 actor,
-                "dataset.register",
-                target_type="dataset",
-                target_id=ds.id,
-                workspace_id=workspace_id,
-                details={"name": ds.name, "location": ds.location},
+                audit.Entry(
+                    "dataset.register",
+                    target_type="dataset",
+                    target_id=ds.id,
+                    workspace_id=workspace_id,
+                    details={"name": ds.name, "location": ds.location},
+                ),
             )
     except IntegrityError:
         raise Conflict(f"a dataset named {data.name!r} already exists in this workspace") from None
@@ -153,8 +155,19 @@ async def detail(db: AsyncSession, lp: Services, workspace_id: str, dataset_id: 
     return out
 
 
+def table_summary(info: TableInfo) -> dict[str, Any]:
+    """What a dataset shows of its table: location, schema, row count, last snapshot."""
+    snapshot = info.current_snapshot
+    return {
+        "location": info.location,
+        "schema": msgspec.to_builtins(info.schema),
+        "row_count": snapshot.total_records if snapshot else 0,
+        "last_snapshot": msgspec.to_builtins(snapshot) if snapshot else None,
+    }
+
+
 def live_summary(info: TableInfo) -> dict[str, Any]:
-    summary = Catalog.describe(info)
+    summary = table_summary(info)
     summary["partition_spec"] = [
         {"source": p.source_field, "transform": p.transform, "name": p.name} for p in info.partition_spec
     ]
@@ -192,11 +205,13 @@ async def update(
         await audit.record(
             db,
             actor,
-            "dataset.update",
-            target_type="dataset",
-            target_id=ds.id,
-            workspace_id=workspace_id,
-            details={"changed": changed},
+            audit.Entry(
+                "dataset.update",
+                target_type="dataset",
+                target_id=ds.id,
+                workspace_id=workspace_id,
+                details={"changed": changed},
+            ),
         )
     return ds
 
@@ -211,11 +226,13 @@ async def delete(
         await audit.record(
             db,
             actor,
-            "dataset.unregister",
-            target_type="dataset",
-            target_id=ds.id,
-            workspace_id=workspace_id,
-            details={"name": ds.name},
+            audit.Entry(
+                "dataset.unregister",
+                target_type="dataset",
+                target_id=ds.id,
+                workspace_id=workspace_id,
+                details={"name": ds.name},
+            ),
         )
 
 
@@ -266,11 +283,13 @@ async def set_legal_hold(
         await audit.record(
             db,
             actor,
-            "dataset.legal_hold.set" if reason is not None else "dataset.legal_hold.lift",
-            target_type="dataset",
-            target_id=ds.id,
-            workspace_id=workspace_id,
-            details={"reason": reason} if reason is not None else {"lifted_reason": previous},
+            audit.Entry(
+                "dataset.legal_hold.set" if reason is not None else "dataset.legal_hold.lift",
+                target_type="dataset",
+                target_id=ds.id,
+                workspace_id=workspace_id,
+                details={"reason": reason} if reason is not None else {"lifted_reason": previous},
+            ),
         )
     return ds
 
@@ -285,11 +304,13 @@ async def set_retention(
         await audit.record(
             db,
             actor,
-            "dataset.retention.set",
-            target_type="dataset",
-            target_id=ds.id,
-            workspace_id=workspace_id,
-            details=msgspec.to_builtins(policy),
+            audit.Entry(
+                "dataset.retention.set",
+                target_type="dataset",
+                target_id=ds.id,
+                workspace_id=workspace_id,
+                details=msgspec.to_builtins(policy),
+            ),
         )
     return ds
 

@@ -7,12 +7,12 @@ from typing import Any
 from litestar import Controller, Request, Response, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page, page
 from lakeplane.domain.etags import IfMatch, etag
 from lakeplane.domain.jobs import services
 from lakeplane.domain.jobs.schemas import JobCreate, JobOut, JobUpdate, JobVersionOut
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.pagination import Page, page
-from lakeplane.web.state import Services
 
 
 class JobController(Controller):

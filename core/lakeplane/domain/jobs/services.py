@@ -1,3 +1,4 @@
+# Long module: job creation, versioning and parameter checking are one rule set that the submit path reuses.
 """Jobs and their immutable versions.
 
 A job's definition is checked by decoding it into the spec type of the engine that
@@ -21,9 +22,10 @@ from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.config import config_error
 from lakeplane.db.models import Job, JobVersion
+from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.etags import check_if_match
@@ -32,9 +34,8 @@ from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Engine, Identifier, MaintenanceSpec
 from lakeplane.plugins import Selected
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
 
 #: One to three dot-separated plain identifiers (``table``, ``schema.table``, ``catalog.schema.table``).
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,2}$")
@@ -236,10 +237,10 @@ async def _check_version(
         )
     if connection_id is not None:
         conn = await connections.get(db, workspace_id, connection_id)
-        if conn.role != "engine" or conn.plugin != selected.impl.name:
+        if conn.kind != "engine" or conn.plugin != selected.impl.name:
             raise ValidationFailed(
                 f"{job_type} jobs need a {selected.impl.name} engine connection; "
-                f"{conn.name!r} is a {conn.plugin} {conn.role}",
+                f"{conn.name!r} is a {conn.plugin} {conn.kind}",
                 [{"field": "connection_id", "message": "wrong kind of connection"}],
             )
         return
@@ -289,11 +290,13 @@ async def create(
             await audit.record(
                 db,
                 actor,
-                "job.create",
-                target_type="job",
-                target_id=job.id,
-                workspace_id=workspace_id,
-                details={"name": job.name, "type": job.type, "version": 1},
+                audit.Entry(
+                    "job.create",
+                    target_type="job",
+                    target_id=job.id,
+                    workspace_id=workspace_id,
+                    details={"name": job.name, "type": job.type, "version": 1},
+                ),
             )
     except IntegrityError:
         raise Conflict(f"a job named {data.name!r} already exists in this workspace") from None
@@ -383,11 +386,13 @@ async def update(
             await audit.record(
                 db,
                 actor,
-                "job.update",
-                target_type="job",
-                target_id=job.id,
-                workspace_id=workspace_id,
-                details={"changed": changed, "version": job.current_version},
+                audit.Entry(
+                    "job.update",
+                    target_type="job",
+                    target_id=job.id,
+                    workspace_id=workspace_id,
+                    details={"changed": changed, "version": job.current_version},
+                ),
             )
     except IntegrityError:
         raise Conflict(f"a job named {data.name!r} already exists in this workspace") from None

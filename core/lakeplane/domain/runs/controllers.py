@@ -9,11 +9,11 @@ from litestar import Controller, Request, get, post
 from litestar.params import HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page, page
 from lakeplane.domain.runs import services
 from lakeplane.domain.runs.schemas import RerunRequest, ResultOut, RunLogOut, RunOut, RunSubmit
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.pagination import Page, page
-from lakeplane.web.state import Services
 
 
 class RunController(Controller):

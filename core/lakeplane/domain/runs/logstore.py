@@ -17,7 +17,7 @@ import msgspec
 
 from lakeplane.errors import ConfigError
 from lakeplane.interfaces import ObjectStore
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 SCHEME = "lakeplane-store://"
 

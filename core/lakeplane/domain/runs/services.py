@@ -22,16 +22,16 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import JobVersion, Run, RunLog, RunTransition
+from lakeplane.db.pagination import paginate
+from lakeplane.domain import audit
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import logstore
 from lakeplane.domain.runs.schemas import ResultOut, RunLogOut, RunOut, TransitionOut
 from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import paginate
-from lakeplane.web.state import Services
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
@@ -93,10 +93,10 @@ async def record_transitions(db: AsyncSession, actor: audit.Actor, transitions: 
             for t in transitions
         ],
     )
-    await audit.record_many(
+    await audit.record(
         db,
         actor,
-        [
+        *[
             audit.Entry(
                 "run.transition",
                 target_type="run",
@@ -371,11 +371,13 @@ async def stop(db: AsyncSession, actor: audit.Actor, workspace_id: str, run_id: 
             await audit.record(
                 db,
                 actor,
-                "run.stop",
-                target_type="run",
-                target_id=run.id,
-                workspace_id=workspace_id,
-                details={"attempt": run.attempt},
+                audit.Entry(
+                    "run.stop",
+                    target_type="run",
+                    target_id=run.id,
+                    workspace_id=workspace_id,
+                    details={"attempt": run.attempt},
+                ),
             )
             await db.execute(
                 text("SELECT pg_notify(:channel, :run)"), {"channel": STOP_CHANNEL, "run": run.id}

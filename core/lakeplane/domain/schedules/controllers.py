@@ -5,11 +5,11 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page, page
 from lakeplane.domain.etags import IfMatch, etag
 from lakeplane.domain.schedules import services
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.pagination import Page, page
 
 
 class ScheduleController(Controller):

@@ -17,15 +17,15 @@ from croniter import CroniterBadCronError, croniter
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import Schedule
+from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
 from lakeplane.domain.etags import check_if_match
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from lakeplane.errors import NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.timeutil import utcnow
-from lakeplane.web.pagination import fetch_page, select_rows
 
 MAX_CATCH_UP = 100
 
@@ -120,11 +120,13 @@ async def create(db: AsyncSession, actor: audit.Actor, workspace_id: str, data: 
         await audit.record(
             db,
             actor,
-            "schedule.create",
-            target_type="schedule",
-            target_id=schedule.id,
-            workspace_id=workspace_id,
-            details={"job_id": job.id, "cron": data.cron, "timezone": data.timezone},
+            audit.Entry(
+                "schedule.create",
+                target_type="schedule",
+                target_id=schedule.id,
+                workspace_id=workspace_id,
+                details={"job_id": job.id, "cron": data.cron, "timezone": data.timezone},
+            ),
         )
     return schedule
 
@@ -169,11 +171,13 @@ async def update(
         await audit.record(
             db,
             actor,
-            "schedule.update",
-            target_type="schedule",
-            target_id=schedule.id,
-            workspace_id=workspace_id,
-            details={"changed": changed},
+            audit.Entry(
+                "schedule.update",
+                target_type="schedule",
+                target_id=schedule.id,
+                workspace_id=workspace_id,
+                details={"changed": changed},
+            ),
         )
     return schedule
 
@@ -190,10 +194,12 @@ async def set_paused(
         await audit.record(
             db,
             actor,
-            "schedule.pause" if paused else "schedule.resume",
-            target_type="schedule",
-            target_id=schedule.id,
-            workspace_id=workspace_id,
+            audit.Entry(
+                "schedule.pause" if paused else "schedule.resume",
+                target_type="schedule",
+                target_id=schedule.id,
+                workspace_id=workspace_id,
+            ),
         )
     return schedule
 
@@ -208,10 +214,12 @@ async def delete(
         await audit.record(
             db,
             actor,
-            "schedule.delete",
-            target_type="schedule",
-            target_id=schedule.id,
-            workspace_id=workspace_id,
+            audit.Entry(
+                "schedule.delete",
+                target_type="schedule",
+                target_id=schedule.id,
+                workspace_id=workspace_id,
+            ),
         )
 
 

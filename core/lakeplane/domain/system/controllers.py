@@ -2,62 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
-import time
 from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, get
-from sqlalchemy import text
 
 from lakeplane import plugins as plugin_loading
-from lakeplane.web.state import Services
-
-HEALTH_TIMEOUT_S = 3.0
-
-
-async def database_health(lp: Services) -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT_S), lp.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return {"name": "database", "ok": True, "latency_ms": _ms(started)}
-    except Exception as exc:
-        return {"name": "database", "ok": False, "latency_ms": _ms(started), "error": type(exc).__name__}
-
-
-async def platform_object_store_health(lp: Services) -> dict[str, Any]:
-    """The object store the platform itself uses (run logs), configured in ``[object_store.options]``."""
-    from lakeplane.domain.runs.logstore import platform_store
-
-    started = time.perf_counter()
-    name = f"object_store:{lp.selection.object_store.impl.name}"
-    if "bucket" not in lp.config.object_store.options:
-        return {"name": name, "ok": True, "latency_ms": 0.0, "detail": "no platform store configured"}
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT_S), platform_store(lp) as store:
-            result = await store.health()
-        entry: dict[str, Any] = {"name": name, "ok": result.ok, "latency_ms": _ms(started)}
-        if not result.ok:
-            entry["error"] = "; ".join(c.message for c in result.checks if c.message)[:300]
-        return entry
-    except Exception as exc:
-        return {"name": name, "ok": False, "latency_ms": _ms(started), "error": type(exc).__name__}
-
-
-async def readiness(lp: Services) -> dict[str, Any]:
-    """Database and platform store checks plus the selected plugins: /health/ready and the health page."""
-    checks = await asyncio.gather(database_health(lp), platform_object_store_health(lp))
-    components = [
-        *checks,
-        *({"name": f"plugin:{s.key}", "ok": True, "loaded": s.impl.name} for s in lp.selection.all()),
-    ]
-    ok = all(c["ok"] for c in checks)
-    return {"status": "ok" if ok else "unavailable", "components": components}
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+from lakeplane.domain.system.services import readiness
+from lakeplane.runtime import Services
 
 
 class SystemController(Controller):

@@ -7,11 +7,11 @@ from typing import Any
 from litestar import Controller, Request, delete, get, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page, page
 from lakeplane.domain.tokens import services
 from lakeplane.domain.tokens.schemas import TokenCreate, TokenCreated, TokenOut
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal
-from lakeplane.web.pagination import Page, page
-from lakeplane.web.state import Services
 
 
 class TokenController(Controller):

@@ -19,15 +19,15 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import ApiToken, User
+from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
+from lakeplane.domain.auth.principals import ROLE_RANK, TOKEN_PREFIX, Principal, forget_token, hash_secret
 from lakeplane.domain.tokens.schemas import TokenCreate, TokenCreated, TokenOut
 from lakeplane.errors import NotFound, PermissionDenied, ValidationFailed
 from lakeplane.ids import new_id
+from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
-from lakeplane.web.guards import ROLE_RANK, TOKEN_PREFIX, Principal, forget_token, hash_secret
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
 
 
 def to_out(token: ApiToken | Row[Any]) -> TokenOut:
@@ -89,15 +89,17 @@ async def create(
         await audit.record(
             db,
             actor,
-            "token.create",
-            target_type="token",
-            target_id=token.id,
-            details={
-                "owner": owner.username,
-                "name": token.name,
-                "scopes": token.scopes,
-                "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-            },
+            audit.Entry(
+                "token.create",
+                target_type="token",
+                target_id=token.id,
+                details={
+                    "owner": owner.username,
+                    "name": token.name,
+                    "scopes": token.scopes,
+                    "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+                },
+            ),
         )
     return TokenCreated(token=secret, info=to_out(token))
 
@@ -118,6 +120,13 @@ async def revoke(db: AsyncSession, lp: Services, actor: audit.Actor, user_id: st
         if token.revoked_at is None:
             token.revoked_at = utcnow()
         await audit.record(
-            db, actor, "token.revoke", target_type="token", target_id=token.id, details={"name": token.name}
+            db,
+            actor,
+            audit.Entry(
+                "token.revoke",
+                target_type="token",
+                target_id=token.id,
+                details={"name": token.name},
+            ),
         )
     forget_token(lp, token_id)

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page, page
 from lakeplane.domain.names import Username
 from lakeplane.domain.users import services
 from lakeplane.domain.users.schemas import (
@@ -17,9 +18,8 @@ from lakeplane.domain.users.schemas import (
     UserOut,
     UserUpdate,
 )
+from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.pagination import Page, page
-from lakeplane.web.state import Services
 
 
 class UserController(Controller):

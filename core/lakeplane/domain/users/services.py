@@ -16,15 +16,15 @@ from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import RoleBinding, User, Workspace
+from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
+from lakeplane.domain.auth.principals import forget_user
 from lakeplane.domain.auth.services import end_credentials, password_provider
 from lakeplane.domain.users.schemas import MemberOut, UserCreate, UserOut, UserUpdate
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from lakeplane.ids import new_id
-from lakeplane.web.guards import forget_user
-from lakeplane.web.pagination import fetch_page, select_rows
-from lakeplane.web.state import Services
+from lakeplane.runtime import Services
 
 
 def to_out(user: User | Row[Any]) -> UserOut:
@@ -78,14 +78,16 @@ async def create(db: AsyncSession, lp: Services, actor: audit.Actor, data: UserC
             await audit.record(
                 db,
                 actor,
-                "user.create",
-                target_type="user",
-                target_id=user.id,
-                details={
-                    "username": user.username,
-                    "is_admin": user.is_admin,
-                    "is_service_account": user.is_service_account,
-                },
+                audit.Entry(
+                    "user.create",
+                    target_type="user",
+                    target_id=user.id,
+                    details={
+                        "username": user.username,
+                        "is_admin": user.is_admin,
+                        "is_service_account": user.is_service_account,
+                    },
+                ),
             )
     except IntegrityError:
         raise Conflict(f"user {data.username!r} already exists") from None
@@ -116,10 +118,12 @@ async def update(db: AsyncSession, lp: Services, actor: audit.Actor, user_id: st
         await audit.record(
             db,
             actor,
-            "user.update",
-            target_type="user",
-            target_id=user_id,
-            details={"changed": sorted([*changed, *powers]), **powers},
+            audit.Entry(
+                "user.update",
+                target_type="user",
+                target_id=user_id,
+                details={"changed": sorted([*changed, *powers]), **powers},
+            ),
         )
     forget_user(lp, user_id)
     return user
@@ -138,7 +142,9 @@ async def reset_password(
                 "this user has no password here", [{"field": "new_password", "message": "n/a"}]
             )
         await end_credentials(db, user_id, password_hash=password_hash)
-        await audit.record(db, actor, "user.password_reset", target_type="user", target_id=user_id)
+        await audit.record(
+            db, actor, audit.Entry("user.password_reset", target_type="user", target_id=user_id)
+        )
     forget_user(lp, user_id)
 
 
@@ -187,11 +193,13 @@ async def set_member(
         await audit.record(
             db,
             actor,
-            "workspace.member_set",
-            target_type="user",
-            target_id=user.id,
-            workspace_id=workspace.id,
-            details={"username": user.username, "role": role, "previous": previous},
+            audit.Entry(
+                "workspace.member_set",
+                target_type="user",
+                target_id=user.id,
+                workspace_id=workspace.id,
+                details={"username": user.username, "role": role, "previous": previous},
+            ),
         )
     forget_user(lp, user.id)
     return MemberOut(
@@ -226,10 +234,12 @@ async def remove_member(
         await audit.record(
             db,
             actor,
-            "workspace.member_remove",
-            target_type="user",
-            target_id=user.id,
-            workspace_id=workspace.id,
-            details={"username": user.username, "previous": binding.role},
+            audit.Entry(
+                "workspace.member_remove",
+                target_type="user",
+                target_id=user.id,
+                workspace_id=workspace.id,
+                details={"username": user.username, "previous": binding.role},
+            ),
         )
     forget_user(lp, user.id)

@@ -5,10 +5,10 @@ from typing import Any
 from litestar import Controller, Request, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Page, page
 from lakeplane.domain.workspaces import services
 from lakeplane.domain.workspaces.schemas import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
 from lakeplane.web.guards import principal, workspace
-from lakeplane.web.pagination import Page, page
 
 
 class WorkspaceController(Controller):

@@ -9,12 +9,12 @@ from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane import audit
 from lakeplane.db.models import RoleBinding, Workspace
+from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.domain import audit
 from lakeplane.domain.workspaces.schemas import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
 from lakeplane.errors import Conflict
 from lakeplane.ids import new_id
-from lakeplane.web.pagination import fetch_page, select_rows
 
 
 def to_out(ws: Workspace | Row[Any], role: str | None = None) -> WorkspaceOut:
@@ -38,11 +38,13 @@ async def create(db: AsyncSession, actor: audit.Actor, data: WorkspaceCreate) ->
             await audit.record(
                 db,
                 actor,
-                "workspace.create",
-                target_type="workspace",
-                target_id=ws.id,
-                workspace_id=ws.id,
-                details={"slug": ws.slug, "name": ws.name},
+                audit.Entry(
+                    "workspace.create",
+                    target_type="workspace",
+                    target_id=ws.id,
+                    workspace_id=ws.id,
+                    details={"slug": ws.slug, "name": ws.name},
+                ),
             )
     except IntegrityError:
         raise Conflict(f"a workspace with slug {data.slug!r} already exists") from None
@@ -61,11 +63,13 @@ async def update(db: AsyncSession, actor: audit.Actor, ws: Workspace, data: Work
         await audit.record(
             db,
             actor,
-            "workspace.update",
-            target_type="workspace",
-            target_id=ws.id,
-            workspace_id=ws.id,
-            details={"changed": sorted(changed)},
+            audit.Entry(
+                "workspace.update",
+                target_type="workspace",
+                target_id=ws.id,
+                workspace_id=ws.id,
+                details={"changed": sorted(changed)},
+            ),
         )
     return ws
 

@@ -21,11 +21,15 @@ A backend that cannot offer a fixture (say, a catalog without authentication has
 from lakeplane.testing.contracts._support import assert_no_secrets, secret_values, unreachable_url
 from lakeplane.testing.contracts.auth import PasswordAuthProviderContract, RedirectAuthProviderContract
 from lakeplane.testing.contracts.catalog import CatalogContract
+from lakeplane.testing.contracts.engine import EngineContract, JobFactory, JobKind
 from lakeplane.testing.contracts.object_store import ObjectStoreContract
 from lakeplane.testing.contracts.secret_store import SecretStoreContract
 
 __all__ = [
     "CatalogContract",
+    "EngineContract",
+    "JobFactory",
+    "JobKind",
     "ObjectStoreContract",
     "PasswordAuthProviderContract",
     "RedirectAuthProviderContract",

@@ -15,15 +15,16 @@
 
 pyiceberg raises from worker threads; :func:`map_errors` wraps the ``await`` on the
 thread, so the traceback still points at the call that failed. Messages name the
-catalog URI and the namespace or table; :func:`scrub` removes every configured
-secret (credential, token, S3 secret) in case a server echoed one back.
+catalog URI and the namespace or table; :meth:`ErrorContext.scrub` removes every
+configured secret (credential, token, S3 secret) in case a server echoed one back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import pydantic
 import requests
@@ -39,6 +40,7 @@ from lakeplane.errors import (
     ValidationFailed,
 )
 from lakeplane.security.endpoints import refusal_in
+from lakeplane.security.redact import Redactor
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class ErrorContext:
 
     uri: str
     secrets: tuple[str, ...] = ()
+
+    @cached_property
+    def scrub(self) -> Callable[[str], str]:
+        """Replaces every configured secret (and its encoded forms) in a text, whatever echoed it."""
+        return Redactor(self.secrets, mask="***").scrub
 
 
 @contextmanager
@@ -67,7 +74,7 @@ def map_errors(ctx: ErrorContext, subject: str = "") -> Iterator[None]:
 
 def translate(exc: Exception, ctx: ErrorContext, subject: str = "") -> LakeplaneError:
     """The Lakeplane error for ``exc``, raised while working on ``subject``."""
-    said = scrub(_message(exc), ctx)
+    said = ctx.scrub(_message(exc))
     about = f"{subject}: " if subject else ""
     if isinstance(exc, ice.NoSuchTableError):
         return TableNotFound(f"{about}no such table ({said})")
@@ -110,11 +117,3 @@ def _message(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     first_line = text.splitlines()[0]
     return first_line[:500]
-
-
-def scrub(text: str, ctx: ErrorContext) -> str:
-    """``text`` with every configured secret replaced, whatever echoed it."""
-    for secret in ctx.secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text

@@ -1,3 +1,4 @@
+# Long module: every Catalog method is one pyiceberg call on the same thread-bound client, and reads best beside the others.
 """``IcebergRestCatalog``: any Iceberg REST catalog, through pyiceberg.
 
 pyiceberg is synchronous (requests underneath), so every call that may touch the
@@ -55,6 +56,7 @@ from lakeplane.interfaces import (
 from lakeplane.interfaces.catalog import Namespace
 from lakeplane.security.connect import guarded_httpx_transport
 from lakeplane.security.connect_requests import GuardedHTTPAdapter
+from lakeplane.timeutil import elapsed_ms
 from lakeplane_iceberg_rest._errors import ErrorContext, map_errors
 
 T = TypeVar("T")
@@ -197,9 +199,9 @@ class IcebergRestCatalog(Catalog):
         try:
             await self.list_namespaces()
         except LakeplaneError as exc:
-            check = Check("catalog", CheckStatus.FAILED, exc.detail, latency_ms=_ms_since(t0))
+            check = Check("catalog", CheckStatus.FAILED, exc.detail, latency_ms=elapsed_ms(t0))
         else:
-            check = Check("catalog", CheckStatus.OK, latency_ms=_ms_since(t0))
+            check = Check("catalog", CheckStatus.OK, latency_ms=elapsed_ms(t0))
         return CheckResult.of([check], started)
 
     async def validate(self) -> CheckResult:
@@ -214,7 +216,7 @@ class IcebergRestCatalog(Catalog):
 
         t0 = time.perf_counter()
         reached = await self._probe_config()
-        checks.append(Check("endpoint", ok if reached is None else failed, reached or "", _ms_since(t0)))
+        checks.append(Check("endpoint", ok if reached is None else failed, reached or "", elapsed_ms(t0)))
         if reached is not None:
             return CheckResult.of(checks, started)
 
@@ -223,21 +225,21 @@ class IcebergRestCatalog(Catalog):
             client = await self._build()
         except LakeplaneError as exc:
             name = "credentials" if isinstance(exc, BadCredentials) else "config"
-            checks.append(Check(name, failed, exc.detail, _ms_since(t0)))
+            checks.append(Check(name, failed, exc.detail, elapsed_ms(t0)))
             return CheckResult.of(checks, started)
         try:
             t1 = time.perf_counter()
             with map_errors(self._ctx, f"warehouse {self.params.warehouse or '(default)'}"):
                 namespaces = await anyio.to_thread.run_sync(client.list_namespaces)
         except BadCredentials as exc:
-            checks.append(Check("credentials", failed, exc.detail, _ms_since(t0)))
+            checks.append(Check("credentials", failed, exc.detail, elapsed_ms(t0)))
         except LakeplaneError as exc:
             checks.append(Check("credentials", ok, latency_ms=round((t1 - t0) * 1000, 2)))
-            checks.append(Check("warehouse", failed, exc.detail, _ms_since(t1)))
+            checks.append(Check("warehouse", failed, exc.detail, elapsed_ms(t1)))
         else:
             checks.append(Check("credentials", ok, latency_ms=round((t1 - t0) * 1000, 2)))
             message = f"{len(namespaces)} top-level namespaces"
-            checks.append(Check("warehouse", ok, message, _ms_since(t1)))
+            checks.append(Check("warehouse", ok, message, elapsed_ms(t1)))
         finally:
             await anyio.to_thread.run_sync(client.close)
         return CheckResult.of(checks, started)
@@ -454,7 +456,3 @@ def _secrets(params: IcebergRestParams) -> tuple[str, ...]:
     if params.credential and ":" in params.credential:
         values.append(params.credential.split(":", 1)[1])
     return tuple(v for v in values if v)
-
-
-def _ms_since(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000, 2)

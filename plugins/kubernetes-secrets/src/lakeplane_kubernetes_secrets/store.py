@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Collection, Mapping
@@ -29,14 +28,11 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, ClassVar
 
 import msgspec
-import yaml
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.config.config_exception import ConfigException
+from kubernetes_asyncio import client
 
+from lakeplane.drivers.kubernetes import Request, guarded_api_client, load_configuration
 from lakeplane.errors import ConfigError, Conflict, LakeplaneError, SecretUnavailable
 from lakeplane.interfaces import Check, CheckResult, CheckStatus, SecretStore, Stored
-from lakeplane.security.connect_aiohttp import guard_connector
-from lakeplane.security.endpoints import endpoint_guard
 from lakeplane_kubernetes_secrets._errors import kubernetes_errors
 
 K8sName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -92,7 +88,7 @@ class KubernetesSecretStore(SecretStore):
             namespace = await self.namespace()
             async with self._core() as core:
                 probe = self.secret_name("health-probe")
-                with kubernetes_errors(f"get secrets/{probe} in namespace {namespace}"):
+                with kubernetes_errors(Request("get", "secrets", namespace, probe)):
                     await core.read_namespaced_secret(probe, namespace)
         except SecretUnavailable:
             pass  # the API server answered and RBAC let us look: what a real read needs
@@ -114,12 +110,12 @@ class KubernetesSecretStore(SecretStore):
                 try:
                     if existing is None:
                         body = self._manifest(connection_id, namespace, name, encoded)
-                        with kubernetes_errors(f"create secrets/{name} in namespace {namespace}"):
+                        with kubernetes_errors(Request("create", "secrets", namespace, name)):
                             await core.create_namespaced_secret(namespace, body)
                     else:
                         self._check_owner(existing, connection_id)
                         existing.data = {**(existing.data or {}), **encoded}
-                        with kubernetes_errors(f"update secrets/{name} in namespace {namespace}"):
+                        with kubernetes_errors(Request("update", "secrets", namespace, name)):
                             await core.replace_namespaced_secret(name, namespace, existing)
                     break
                 except Conflict:
@@ -172,7 +168,7 @@ class KubernetesSecretStore(SecretStore):
                 data = {k: v for k, v in (secret.data or {}).items() if k not in gone}
                 try:
                     if fields is None or not data:
-                        with kubernetes_errors(f"delete secrets/{name} in namespace {namespace}"):
+                        with kubernetes_errors(Request("delete", "secrets", namespace, name)):
                             await core.delete_namespaced_secret(
                                 name,
                                 namespace,
@@ -184,7 +180,7 @@ class KubernetesSecretStore(SecretStore):
                             )
                     elif data != (secret.data or {}):
                         secret.data = data
-                        with kubernetes_errors(f"update secrets/{name} in namespace {namespace}"):
+                        with kubernetes_errors(Request("update", "secrets", namespace, name)):
                             await core.replace_namespaced_secret(name, namespace, secret)
                     return remaining
                 except SecretUnavailable:
@@ -224,7 +220,7 @@ class KubernetesSecretStore(SecretStore):
     @staticmethod
     async def _read(core: client.CoreV1Api, namespace: str, name: str) -> Any:
         try:
-            with kubernetes_errors(f"get secrets/{name} in namespace {namespace}"):
+            with kubernetes_errors(Request("get", "secrets", namespace, name)):
                 return await core.read_namespaced_secret(name, namespace)
         except SecretUnavailable:
             return None
@@ -242,30 +238,10 @@ async def connect(options: KubernetesSecretsOptions) -> client.ApiClient:
     """The API client: the ``kubeconfig`` option's, or the pod's service account. A client per
     operation: secrets are read when an engine is built, not per request, and nothing stays
     open between them."""
-    configuration = client.Configuration()
-    where = options.kubeconfig or "the in-cluster service account"
-    if options.kubeconfig and not await asyncio.to_thread(os.path.isfile, options.kubeconfig):
-        raise ConfigError("secret_store.options.kubeconfig", f"{options.kubeconfig} does not exist")
-    try:
-        if options.kubeconfig:
-            await config.load_kube_config(
-                config_file=options.kubeconfig,
-                context=options.kube_context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        else:
-            config.load_incluster_config(client_configuration=configuration)
-    except (ConfigException, OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(
-            "secret_store.options.kubeconfig",
-            f"cannot load the Kubernetes configuration from {where}: {first_line}",
-        ) from exc
-    endpoint_guard().check("kubernetes", configuration.host or "", resolve=False)
-    api = client.ApiClient(configuration=configuration)
-    guard_connector(api.rest_client.pool_manager.connector)
-    return api
+    configuration = await load_configuration(
+        options.kubeconfig, options.kube_context, field=kubernetes_errors.config_field
+    )
+    return guarded_api_client(configuration)
 
 
 def _ref(namespace: str, name: str, key: str) -> dict[str, str]:

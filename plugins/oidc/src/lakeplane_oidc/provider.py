@@ -1,3 +1,4 @@
+# Long module: sign-in and bearer tokens share one key set and one set of claim checks, which stay together.
 """The ``oidc`` auth provider: OpenID Connect sign-in and IdP-issued bearer tokens.
 
 The protocol comes from authlib (authorization URL, PKCE S256, the code exchange) and

@@ -12,15 +12,16 @@
     any other error answer                          UpstreamError (code and message)
 
 Messages name the endpoint, bucket, key and access key id, which is what a user needs to
-fix the connection, and never a secret: :func:`scrub` removes the secret access key from
-anything a server echoed back, should one ever do so.
+fix the connection, and never a secret: :meth:`ErrorContext.scrub` removes the secret access
+key from anything a server echoed back, should one ever do so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import aiohttp
 from botocore import exceptions as boto
@@ -34,6 +35,7 @@ from lakeplane.errors import (
     ValidationFailed,
 )
 from lakeplane.security.endpoints import refusal_in
+from lakeplane.security.redact import Redactor
 
 _CREDENTIAL_CODES = frozenset(
     {
@@ -59,6 +61,11 @@ class ErrorContext:
     access_key_id: str
     secrets: tuple[str, ...] = ()
 
+    @cached_property
+    def scrub(self) -> Callable[[str], str]:
+        """Replaces every configured secret (and its encoded forms) in a text, whatever echoed it."""
+        return Redactor(self.secrets, mask="***").scrub
+
 
 @contextmanager
 def map_errors(ctx: ErrorContext, bucket: str | None = None, key: str | None = None) -> Iterator[None]:
@@ -81,15 +88,14 @@ def translate(
         return _from_answer(exc, ctx, bucket, key)
     if isinstance(exc, boto.SSLError):
         return UpstreamError(
-            scrub(
+            ctx.scrub(
                 f"TLS handshake with the object store at {ctx.endpoint} failed: {exc}. "
                 "Install the CA that signed its certificate, or set verify_tls to false "
-                "for a self-signed one",
-                ctx,
+                "for a self-signed one"
             )
         )
     if isinstance(exc, boto.ParamValidationError):
-        return ValidationFailed(scrub(f"invalid object store request: {exc}", ctx))
+        return ValidationFailed(ctx.scrub(f"invalid object store request: {exc}"))
     if isinstance(
         exc,
         boto.EndpointConnectionError
@@ -102,13 +108,12 @@ def translate(
         | TimeoutError,
     ):
         return UpstreamError(
-            scrub(
+            ctx.scrub(
                 f"cannot reach the object store at {ctx.endpoint} ({type(exc).__name__}): "
-                "check endpoint_url and that the service is running",
-                ctx,
+                "check endpoint_url and that the service is running"
             )
         )
-    return UpstreamError(scrub(f"object store client error: {exc}", ctx))
+    return UpstreamError(ctx.scrub(f"object store client error: {exc}"))
 
 
 def _from_answer(
@@ -124,35 +129,32 @@ def _from_answer(
         return ObjectNotFound(f"object {key!r} does not exist in bucket {bucket!r}", bucket=bucket, key=key)
     if code == "InvalidAccessKeyId":
         return BadCredentials(
-            scrub(
+            ctx.scrub(
                 f"the object store at {ctx.endpoint} does not know access key id "
-                f"{ctx.access_key_id!r}: check access_key_id",
-                ctx,
+                f"{ctx.access_key_id!r}: check access_key_id"
             )
         )
     if code == "SignatureDoesNotMatch":
         return BadCredentials(
-            scrub(
+            ctx.scrub(
                 f"the object store at {ctx.endpoint} rejected the signature made with access key id "
-                f"{ctx.access_key_id!r}: check secret_access_key",
-                ctx,
+                f"{ctx.access_key_id!r}: check secret_access_key"
             )
         )
     if code in _CREDENTIAL_CODES:
         return BadCredentials(
-            scrub(
+            ctx.scrub(
                 f"the object store at {ctx.endpoint} refused access key id {ctx.access_key_id!r}"
-                f"{where} ({code}: {message}): check the keys and their permissions",
-                ctx,
+                f"{where} ({code}: {message}): check the keys and their permissions"
             )
         )
     if code in {"BucketAlreadyExists", "BucketAlreadyOwnedByYou", "BucketNotEmpty", "OperationAborted"}:
-        return Conflict(scrub(f"{message}{where}", ctx), code=code)
+        return Conflict(ctx.scrub(f"{message}{where}"), code=code)
     if code in {"InvalidBucketName", "KeyTooLongError", "InvalidArgument", "InvalidRequest"}:
-        return ValidationFailed(scrub(f"{message}{where} ({code})", ctx))
+        return ValidationFailed(ctx.scrub(f"{message}{where} ({code})"))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return UpstreamError(
-        scrub(f"the object store at {ctx.endpoint} answered {status} {code}: {message}{where}", ctx),
+        ctx.scrub(f"the object store at {ctx.endpoint} answered {status} {code}: {message}{where}"),
         code=code,
     )
 
@@ -163,11 +165,3 @@ def _where(bucket: str | None, key: str | None) -> str:
     if bucket:
         return f" on bucket {bucket!r}"
     return ""
-
-
-def scrub(text: str, ctx: ErrorContext) -> str:
-    """``text`` with every configured secret replaced, whatever echoed it."""
-    for secret in ctx.secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text

@@ -22,6 +22,7 @@ from lakeplane.errors import BadCredentials, LakeplaneError, ObjectNotFound, Val
 from lakeplane.interfaces import Check, CheckResult, CheckStatus, Endpoint, ObjectInfo, ObjectStore, Secret
 from lakeplane.security.connect_aiohttp import GuardedResolver
 from lakeplane.security.endpoints import endpoint_guard
+from lakeplane.timeutil import elapsed_ms
 from lakeplane_s3._errors import ErrorContext, map_errors
 
 MiB = 1 << 20
@@ -145,7 +146,7 @@ class S3ObjectStore(ObjectStore):
                 await self.list_buckets()
         except LakeplaneError as exc:
             error = exc
-        ms = _ms_since(t0)
+        ms = elapsed_ms(t0)
         ok, failed = CheckStatus.OK, CheckStatus.FAILED
         if error is None:
             checks = [Check("endpoint", ok, latency_ms=ms), Check("credentials", ok)]
@@ -318,14 +319,10 @@ def _etag(value: str | None) -> str:
     return (value or "").strip('"')
 
 
-def _ms_since(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000, 2)
-
-
 async def _timed(name: str, probe: Awaitable[object]) -> Check:
     t0 = time.perf_counter()
     try:
         await probe
     except LakeplaneError as exc:
-        return Check(name, CheckStatus.FAILED, exc.detail, latency_ms=_ms_since(t0))
-    return Check(name, CheckStatus.OK, latency_ms=_ms_since(t0))
+        return Check(name, CheckStatus.FAILED, exc.detail, latency_ms=elapsed_ms(t0))
+    return Check(name, CheckStatus.OK, latency_ms=elapsed_ms(t0))

@@ -1,114 +1,61 @@
-"""Every kubernetes-asyncio and aiohttp exception becomes a Lakeplane error here, and only here.
+"""Every driver exception of the Spark plugin becomes a Lakeplane error here, and only here.
 
-    kubernetes-asyncio / aiohttp                    Lakeplane
-    ApiException 401                                BadCredentials (token rejected or expired)
-    ApiException 403                                BadCredentials (verb, resource, namespace)
+The Kubernetes backend's requests (kubernetes-asyncio, aiohttp) go through the table of
+:mod:`lakeplane.drivers.kubernetes`, with these errors of the engine's own:
+
     ApiException 404                                NotFound
-    ApiException 409                                Conflict
     ApiException 410                                ResourceExpired (a watch must list again)
-    ApiException 400, 422                           ValidationFailed (the API server's message)
-    ApiException 429, 5xx, any other               EngineUnavailable
-    aiohttp.ClientError, OSError, TimeoutError      EngineUnavailable ("cannot reach ...")
-    ConfigException (kubeconfig, in-cluster token)  ConfigError (one line naming the problem)
+    ApiException 429, 5xx, unreachable              EngineUnavailable
 
-A message names what was asked (verb, resource, namespace, name) and the API server's own
-``message`` from its Status answer, which never holds a secret value: the plugin sends
-secrets only in Secret bodies, and the API server does not echo bodies back in errors.
+Reading a job's application file from the object store (botocore):
+
+    NoSuchKey, NoSuchBucket, 404                    ValidationFailed (the job names no file)
+    AccessDenied, InvalidAccessKeyId,
+    SignatureDoesNotMatch, 403                      BadCredentials
+    any other error answer                          UpstreamError (its code)
+    BotoCoreError                                   EndpointRefused, else UpstreamError
+
+No message holds a secret: Kubernetes messages name objects, never their data, and S3 ones
+only the URL and the error code.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
-from kubernetes_asyncio.client.exceptions import ApiException
-from kubernetes_asyncio.config.config_exception import ConfigException
+import botocore.exceptions
 
-from lakeplane.errors import (
-    BadCredentials,
-    ConfigError,
-    Conflict,
-    EngineUnavailable,
-    LakeplaneError,
-    NotFound,
-    ValidationFailed,
-)
+from lakeplane.drivers.kubernetes import KubernetesErrors
+from lakeplane.errors import BadCredentials, EngineUnavailable, NotFound, UpstreamError, ValidationFailed
+from lakeplane.security.endpoints import refusal_in
 
 
 class ResourceExpired(EngineUnavailable):
     """410 Gone: the resourceVersion a watch resumed from is too old; list again."""
 
 
-@dataclass(frozen=True)
-class Request:
-    """One API request as RBAC sees it: ``create pods in namespace lakeplane-ws-demo``."""
-
-    verb: str
-    resource: str
-    namespace: str | None = None
-    name: str | None = None
-
-    def __str__(self) -> str:
-        what = f"{self.resource}/{self.name}" if self.name else self.resource
-        where = f" in namespace {self.namespace}" if self.namespace else " cluster-wide"
-        return f"{self.verb} {what}{where}"
-
-
-def status_message(exc: ApiException) -> str:
-    """The ``message`` of the API server's Status answer, else the HTTP reason."""
-    raw: Any = exc.body
-    body = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-    try:
-        message = json.loads(body).get("message") if body else None
-    except (ValueError, AttributeError):
-        message = None
-    return str(message or exc.reason or exc.status)
-
-
-def map_api_exception(exc: ApiException, request: Request) -> LakeplaneError:
-    status, message = exc.status, status_message(exc)
-    if status == 401:
-        return BadCredentials(
-            f"the Kubernetes API server rejected the credentials (401 Unauthorized) to {request}: "
-            "the token is invalid or expired"
-        )
-    if status == 403:
-        return BadCredentials(f"Kubernetes RBAC refused to {request} (403 Forbidden): {message}")
-    if status == 404:
-        return NotFound(f"Kubernetes: cannot {request}: {message}")
-    if status == 409:
-        return Conflict(f"Kubernetes: cannot {request}: {message}")
-    if status == 410:
-        return ResourceExpired(f"Kubernetes: {request}: {message}")
-    if status in (400, 422):
-        return ValidationFailed(
-            f"the Kubernetes API server rejected the request to {request}: {message}",
-            [{"field": request.resource, "message": message}],
-        )
-    return EngineUnavailable(f"Kubernetes failed to {request} ({status} {exc.reason}): {message}")
+kubernetes_errors = KubernetesErrors(
+    not_found=NotFound, unavailable=EngineUnavailable, expired=ResourceExpired, config_field="kubeconfig"
+)
 
 
 @contextmanager
-def kubernetes_errors(request: Request) -> Iterator[None]:
-    """Map whatever the client raises while doing ``request`` to a Lakeplane error."""
+def application_errors(url: str) -> Iterator[None]:
+    """Map what botocore raises while reading the application file at ``url``."""
     try:
         yield
-    except ApiException as exc:
-        raise map_api_exception(exc, request) from exc
-    except ConfigException as exc:
-        raise config_error(exc) from exc
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise EngineUnavailable(
-            f"the Kubernetes API server is unreachable ({request}): {type(exc).__name__}: {exc}".rstrip(": ")
-        ) from exc
-
-
-def config_error(exc: ConfigException, source: str | None = None) -> ConfigError:
-    """A kubeconfig or in-cluster configuration problem, on one line."""
-    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    where = source or "the in-cluster service account"
-    return ConfigError("kubeconfig", f"cannot load the Kubernetes configuration from {where}: {first_line}")
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in {"NoSuchKey", "NoSuchBucket", "404"}:
+            raise ValidationFailed(
+                f"application file {url} does not exist",
+                [{"field": "application", "message": f"no such object: {url}"}],
+            ) from None
+        if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}:
+            raise BadCredentials(f"the object store refused to read {url} ({code})") from None
+        raise UpstreamError(f"the object store failed to read {url} ({code})") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        if (refused := refusal_in(exc)) is not None:
+            raise refused from None
+        raise UpstreamError(f"the object store is unreachable: {type(exc).__name__}") from None

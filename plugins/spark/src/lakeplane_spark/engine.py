@@ -29,6 +29,7 @@ from lakeplane.interfaces import (
     Submission,
 )
 from lakeplane.security.connect import guarded_httpx_transport
+from lakeplane.timeutil import elapsed_ms
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.objects import fetch_application, s3_client
 from lakeplane_spark.params import SparkOptions, SparkParams
@@ -145,8 +146,10 @@ class SparkEngine(Engine):
             async with s3_client(self.params) as client:
                 await client.list_buckets()
         except Exception as exc:  # any failure is the check's answer, not an error
-            return Check("object store", CheckStatus.FAILED, self.backend.redact(str(exc)), _ms(started))
-        return Check("object store", CheckStatus.OK, self.params.s3_endpoint, _ms(started))
+            return Check(
+                "object store", CheckStatus.FAILED, self.backend.redact(str(exc)), elapsed_ms(started)
+            )
+        return Check("object store", CheckStatus.OK, self.params.s3_endpoint, elapsed_ms(started))
 
     async def _check_catalog(self) -> Check:
         """Get an OAuth2 token with the connection's credential and read the catalog's config."""
@@ -173,9 +176,5 @@ class SparkEngine(Engine):
                 )
                 config.raise_for_status()
         except (httpx.HTTPError, KeyError, ValueError) as exc:
-            return Check("catalog", CheckStatus.FAILED, self.backend.redact(str(exc)), _ms(started))
-        return Check("catalog", CheckStatus.OK, uri, _ms(started))
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+            return Check("catalog", CheckStatus.FAILED, self.backend.redact(str(exc)), elapsed_ms(started))
+        return Check("catalog", CheckStatus.OK, uri, elapsed_ms(started))

@@ -1,6 +1,6 @@
 """The jars spark-submit needs besides Spark, pinned and fetched through the core's download cache.
 
-:mod:`lakeplane.local.downloads` downloads each once into ``~/.cache/lakeplane/maven``
+:mod:`lakeplane.drivers.maven` downloads each once into ``~/.cache/lakeplane/maven``
 and keeps it only if it matches the ``.sha1`` Maven Central publishes, which must in
 turn match the digest pinned here.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lakeplane.local.downloads import MAVEN_CENTRAL, MavenArtifact, fetch
+from lakeplane.drivers.maven import MAVEN_CENTRAL, MavenArtifact, fetch
 
 #: The Spark minor and Scala version of the pinned pyspark wheel (4.0.1).
 SPARK_MINOR = "4.0"
@@ -58,6 +58,6 @@ def coordinates() -> list[str]:
 def runtime_jars(repository: str = MAVEN_CENTRAL) -> list[Path]:
     """Local paths of every jar in :data:`ARTIFACTS`, downloaded and verified once.
 
-    Raises :class:`~lakeplane.local.errors.DownloadFailed` (or its ``ChecksumMismatch``).
+    Raises :class:`~lakeplane.drivers.maven.DownloadFailed` (or its ``ChecksumMismatch``).
     """
     return [fetch(artifact, repository=repository, quiet=True) for artifact in ARTIFACTS]

@@ -32,6 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from lakeplane.drivers.maven import DownloadFailed, cache_dir
 from lakeplane.errors import EngineUnavailable, ValidationFailed
 from lakeplane.interfaces import (
     ActiveWork,
@@ -43,8 +44,7 @@ from lakeplane.interfaces import (
     LogChunk,
     Submission,
 )
-from lakeplane.local.downloads import cache_dir
-from lakeplane.local.errors import DownloadFailed
+from lakeplane.timeutil import elapsed_ms
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.conf import catalog_conf, secret_conf
 from lakeplane_spark.driverlog import failure_tail, reported_stats, safe_cut
@@ -95,12 +95,14 @@ class LocalBackend(SparkBackend):
             found, message = False, exc.detail
         java = _java()
         return [
-            Check("spark-submit", CheckStatus.OK if found else CheckStatus.FAILED, message, _ms(started)),
+            Check(
+                "spark-submit", CheckStatus.OK if found else CheckStatus.FAILED, message, elapsed_ms(started)
+            ),
             Check(
                 "java",
                 CheckStatus.OK if java else CheckStatus.FAILED,
                 java or "no java on PATH or JAVA_HOME",
-                _ms(started),
+                elapsed_ms(started),
             ),
         ]
 
@@ -348,7 +350,3 @@ def _java() -> str | None:
     from shutil import which
 
     return which("java")
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,4 +1,5 @@
-"""Reading a job's application file from the object store; S3 errors mapped in one place."""
+"""Reading a job's application file from the object store; its errors are mapped in
+:func:`lakeplane_spark._errors.application_errors`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiobotocore.session
-import botocore.exceptions
 from aiobotocore.config import AioConfig
 
-from lakeplane.errors import BadCredentials, UpstreamError, ValidationFailed
+from lakeplane.errors import ValidationFailed
 from lakeplane.security.connect_aiohttp import GuardedResolver
-from lakeplane.security.endpoints import endpoint_guard, refusal_in
+from lakeplane.security.endpoints import endpoint_guard
+from lakeplane_spark._errors import application_errors
 from lakeplane_spark.params import SparkParams
 
 #: A Python job file is small; a larger object is a mistake, not an application.
@@ -48,7 +49,7 @@ async def s3_client(params: SparkParams) -> AsyncIterator[Any]:
 async def fetch_application(params: SparkParams, url: str) -> bytes:
     """The bytes of ``s3://bucket/key``; a missing object is the job definition's fault."""
     bucket, key = split_s3_url(url)
-    try:
+    with application_errors(url):
         async with s3_client(params) as client:
             response = await client.get_object(Bucket=bucket, Key=key)
             if response.get("ContentLength", 0) > MAX_APPLICATION_BYTES:
@@ -59,17 +60,3 @@ async def fetch_application(params: SparkParams, url: str) -> bytes:
             async with response["Body"] as body:
                 data: bytes = await body.read()
                 return data
-    except botocore.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in {"NoSuchKey", "NoSuchBucket", "404"}:
-            raise ValidationFailed(
-                f"application file {url} does not exist",
-                [{"field": "application", "message": f"no such object: {url}"}],
-            ) from None
-        if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}:
-            raise BadCredentials(f"the object store refused to read {url} ({code})") from None
-        raise UpstreamError(f"the object store failed to read {url} ({code})") from None
-    except botocore.exceptions.BotoCoreError as exc:
-        if (refused := refusal_in(exc)) is not None:
-            raise refused from None
-        raise UpstreamError(f"the object store is unreachable: {type(exc).__name__}") from None

@@ -1,3 +1,4 @@
+# Long module: the Engine methods share the tracked queries and the one HTTP session to the coordinator.
 """The ``trino`` engine: ``trino_sql`` jobs on a Trino coordinator, over its HTTP APIs.
 
 Why HTTP with httpx rather than the ``trino`` client: the client's ``execute()``
@@ -50,6 +51,7 @@ from lakeplane.interfaces import (
     ResultPreview,
     Submission,
 )
+from lakeplane.timeutil import elapsed_ms
 from lakeplane_trino._protocol import DONE_STATES, TrinoHttp, query_failed
 from lakeplane_trino._query import TrackedQuery, status_from_info, summary_log
 from lakeplane_trino._sql import bind_statement, quote_identifier
@@ -462,12 +464,8 @@ def _client_tags(submission: Submission) -> str:
 
 
 def _passed(name: str, started: float, message: str = "") -> Check:
-    return Check(name=name, status=CheckStatus.OK, message=message, latency_ms=_ms_since(started))
+    return Check(name=name, status=CheckStatus.OK, message=message, latency_ms=elapsed_ms(started))
 
 
 def _failed(name: str, started: float, message: str) -> Check:
-    return Check(name=name, status=CheckStatus.FAILED, message=message, latency_ms=_ms_since(started))
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+    return Check(name=name, status=CheckStatus.FAILED, message=message, latency_ms=elapsed_ms(started))

@@ -1,9 +1,10 @@
+# Long module: submit, status, cancel, logs and clean-up all read the same run objects and their naming rules.
 """The ``kubernetes`` backend: a run's driver in the workspace's namespace, through kubernetes-asyncio.
 
 The objects come from :mod:`lakeplane_spark.kubernetes.manifests`; this module only
 talks to the API server. Kubernetes errors become Lakeplane errors in
-:mod:`lakeplane_spark._errors` and nowhere else, and the API client is made in
-:func:`connect` and nowhere else.
+:mod:`lakeplane_spark._errors` (the table of :mod:`lakeplane.drivers.kubernetes`) and nowhere
+else, and the API client is made in :func:`connect` and nowhere else.
 
 ``handle.data`` holds ``namespace``, ``name`` and ``kind`` (``sparkapplication`` or
 ``pod``), which is all another process needs: status and logs are read from the API
@@ -27,17 +28,14 @@ deletes those that ended more than the engine's ``finished_ttl_s`` ago.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-import os
 import time
 from typing import Any
 
-import yaml
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.config.config_exception import ConfigException
+from kubernetes_asyncio import client
 
+from lakeplane.drivers.kubernetes import Request, guarded_api_client, load_configuration
 from lakeplane.errors import (
     BadCredentials,
     ConfigError,
@@ -56,9 +54,8 @@ from lakeplane.interfaces import (
     LogChunk,
     Submission,
 )
-from lakeplane.security.connect_aiohttp import guard_connector
-from lakeplane.security.endpoints import endpoint_guard
-from lakeplane_spark._errors import Request, config_error, kubernetes_errors
+from lakeplane.timeutil import elapsed_ms
+from lakeplane_spark._errors import kubernetes_errors
 from lakeplane_spark.backend import SparkBackend
 from lakeplane_spark.driverlog import failure_tail, reported_stats
 from lakeplane_spark.kubernetes import manifests
@@ -136,39 +133,13 @@ class CountingApiClient(client.ApiClient):  # type: ignore[misc]
         return await super().request(*args, **kwargs)
 
 
-async def connect(params: SparkParams) -> CountingApiClient:
+async def connect(params: SparkParams) -> client.ApiClient:
     """The API client of a connection: its ``kubeconfig`` (and ``kube_context``), or the pod's
-    service account when it names none. A file that is missing or not a kubeconfig, an unknown
-    context, a missing in-cluster token: :class:`~lakeplane.errors.ConfigError` on one line."""
-    configuration = client.Configuration()
-    if params.kubeconfig and not await asyncio.to_thread(os.path.isfile, params.kubeconfig):
-        raise ConfigError("kubeconfig", f"{params.kubeconfig} does not exist or is not a file")
-    try:
-        if params.kubeconfig:
-            await config.load_kube_config(
-                config_file=params.kubeconfig,
-                context=params.kube_context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        else:
-            config.load_incluster_config(client_configuration=configuration)
-    except ConfigException as exc:
-        raise config_error(exc, params.kubeconfig) from exc
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        where = params.kubeconfig or "the in-cluster service account"
-        raise ConfigError(
-            "kubeconfig", f"cannot load the Kubernetes configuration from {where}: {type(exc).__name__}"
-        ) from exc
-    return guarded_api_client(configuration)
-
-
-def guarded_api_client(configuration: client.Configuration) -> CountingApiClient:
-    """An ApiClient whose connections go through the endpoint guard, after resolution."""
-    endpoint_guard().check("kubernetes", configuration.host or "", resolve=False)
-    api = CountingApiClient(configuration=configuration)
-    guard_connector(api.rest_client.pool_manager.connector)
-    return api
+    service account when it names none."""
+    configuration = await load_configuration(
+        params.kubeconfig, params.kube_context, field=kubernetes_errors.config_field
+    )
+    return guarded_api_client(configuration, CountingApiClient)
 
 
 class KubernetesBackend(SparkBackend):
@@ -217,9 +188,9 @@ class KubernetesBackend(SparkBackend):
             self._operator = None
             operator = await self.has_spark_operator()
         except (EngineUnavailable, BadCredentials, ConfigError) as exc:
-            return Check("kubernetes", CheckStatus.FAILED, exc.detail, _ms(started))
+            return Check("kubernetes", CheckStatus.FAILED, exc.detail, elapsed_ms(started))
         detail = "Spark Operator found" if operator else "no Spark Operator: plain driver pods"
-        return Check("kubernetes", CheckStatus.OK, detail, _ms(started))
+        return Check("kubernetes", CheckStatus.OK, detail, elapsed_ms(started))
 
     def _namespaces_check(self) -> Check:
         if self.namespaces:
@@ -545,7 +516,3 @@ async def _delete(call: Any, request: Request) -> None:
             await call
     except NotFound:
         pass
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)

@@ -27,8 +27,9 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from lakeplane.drivers.kubernetes import Request
 from lakeplane.errors import LakeplaneError
-from lakeplane_spark._errors import Request, ResourceExpired, kubernetes_errors, map_api_exception
+from lakeplane_spark._errors import ResourceExpired, kubernetes_errors
 
 log = logging.getLogger("lakeplane.spark")
 
@@ -168,7 +169,7 @@ class RunWatch:
                 exc = ApiException(status=response.status, reason=response.reason)
                 exc.body = await response.read()
                 response.release()
-                raise map_api_exception(exc, request)
+                raise kubernetes_errors.answered(exc, request)
             self._response = response
             self._connected()
             try:
@@ -185,7 +186,7 @@ class RunWatch:
             status = int(obj.get("code") or 500)
             exc = ApiException(status=status, reason=str(obj.get("reason") or ""))
             exc.body = json.dumps(obj).encode()
-            raise map_api_exception(exc, request)
+            raise kubernetes_errors.answered(exc, request)
         version = (obj.get("metadata") or {}).get("resourceVersion")
         if version:
             self.resource_version = version

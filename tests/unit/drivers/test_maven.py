@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lakeplane.local.downloads import MavenArtifact, cached_path, fetch
-from lakeplane.local.errors import ChecksumMismatch, DownloadFailed
+from lakeplane.drivers.maven import ChecksumMismatch, DownloadFailed, MavenArtifact, cached_path, fetch
 
 PAYLOAD = b"not really a tarball\n" * 5000
 
