@@ -1,3 +1,4 @@
+# Long module: every client subcommand shares the output, profile and error plumbing at its top.
 """Client commands: ``login``, ``workspaces``, ``connections``, ``jobs``, ``runs``, ``datasets``,
 ``schedules`` and ``completion``, all through :mod:`lakeplane.client`.
 

@@ -1,3 +1,4 @@
+# Long module: the stack's state, its components and up/down/status share one lock and one state file.
 """The whole local stack in one directory: PostgreSQL, SeaweedFS, Trino, the API and the worker,
 and with ``--keycloak`` a Keycloak for single sign-on with a demo realm.
 
