@@ -115,6 +115,18 @@ class SeaweedFSService:
     oauth2_server_uri: str
     component: SeaweedFSComponent = field(repr=False)
 
+    def pyiceberg_properties(self) -> dict[str, str]:
+        """The properties of a pyiceberg REST catalog on its Iceberg catalog and S3."""
+        return {
+            "uri": self.iceberg_uri,
+            "warehouse": self.warehouse,
+            "credential": self.credential,
+            "s3.endpoint": self.s3_endpoint,
+            "s3.access-key-id": self.access_key_id,
+            "s3.secret-access-key": self.secret_access_key,
+            "s3.region": self.region,
+        }
+
     def s3_options(self) -> dict[str, Any]:
         """The options of an ``s3`` object store (``[object_store.options]``) on its bucket."""
         return {
