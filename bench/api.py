@@ -24,6 +24,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -112,30 +113,61 @@ async def prepare(server_url: str) -> tuple[str, str, str]:
     return db_url, token, config_text
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
+def start_database(prefix: str) -> tuple[Path, Any, str, str]:
+    """A work directory, an embedded PostgreSQL in it, an admin token and the config text."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     import pgserver
 
-    work = Path(tempfile.mkdtemp(prefix="lp-bench-api-"))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     pg = pgserver.get_server(str(work / "pg"), cleanup_mode="stop")
     server_url = f"postgresql+asyncpg://postgres@/postgres?host={work / 'pg'}"
     _, token, config_text = asyncio.run(prepare(server_url))
+    return work, pg, token, config_text
+
+
+def serve(config_path: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LAKEPLANE_CONFIG": str(config_path)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "lakeplane.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def seed_connections(base: str, auth: dict[str, str]) -> str:
+    """A workspace with 50 S3 connections; the path that lists them in one page."""
+    ws = httpx.post(f"{base}/api/v1/workspaces", json={"slug": "bench", "name": "bench"}, headers=auth).json()
+    for i in range(50):
+        httpx.post(
+            f"{base}/api/v1/workspaces/{ws['id']}/connections",
+            headers=auth,
+            json={
+                "name": f"conn-{i:02d}",
+                "role": "object_store",
+                "plugin": "s3",
+                "params": {
+                    "endpoint_url": "http://127.0.0.1:8333",
+                    "access_key_id": f"key{i}",
+                    "secret_access_key": f"secret-{i}-value",
+                },
+            },
+        ).raise_for_status()
+    return f"/api/v1/workspaces/{ws['id']}/connections?limit=50"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    work, pg, token, config_text = start_database("lp-bench-api-")
     config_path = work / "lakeplane.toml"
     config_path.write_text(config_text)
     (work / "bare_app.py").write_text(BARE_APP)
 
     api_port, bare_port = free_port(), free_port()
-    env = {**os.environ, "LAKEPLANE_CONFIG": str(config_path)}
-    api = subprocess.Popen(
-        [sys.executable, "-m", "lakeplane.cli", "serve", "--port", str(api_port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    api = serve(config_path, api_port)
     bare = subprocess.Popen(
         [
             sys.executable,
@@ -157,25 +189,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{api_port}"
         wait_http(f"{base}/health/live")
         wait_http(f"http://127.0.0.1:{bare_port}/bare")
-        ws = httpx.post(
-            f"{base}/api/v1/workspaces", json={"slug": "bench", "name": "bench"}, headers=auth
-        ).json()
-        for i in range(50):
-            httpx.post(
-                f"{base}/api/v1/workspaces/{ws['id']}/connections",
-                headers=auth,
-                json={
-                    "name": f"conn-{i:02d}",
-                    "role": "object_store",
-                    "plugin": "s3",
-                    "params": {
-                        "endpoint_url": "http://127.0.0.1:8333",
-                        "access_key_id": f"key{i}",
-                        "secret_access_key": f"secret-{i}-value",
-                    },
-                },
-            ).raise_for_status()
-        list_url = f"{base}/api/v1/workspaces/{ws['id']}/connections?limit=50"
+        list_url = base + seed_connections(base, auth)
         assert len(httpx.get(list_url, headers=auth).json()["items"]) == 50
         wrk(f"http://127.0.0.1:{bare_port}/bare", 2, {})  # warm-up
         wrk(list_url, 2, auth)

@@ -25,28 +25,16 @@ import time
 from pathlib import Path
 
 from lakeplane.local import LocalStack
-from lakeplane.local.ports import free_port_with_offset, free_ports
-from lakeplane.local.seaweedfs import DEFAULT_PORTS as SEAWEEDFS_PORTS
-from lakeplane.local.seaweedfs import GRPC_OFFSET
+from lakeplane.local.stack import free_stack_ports
 from lakeplane.local.trino import ensure_installed
 
 TARGET = 1.2
 
 
-def stack_ports() -> dict[str, int]:
-    ports = dict(zip(("api", "postgres", "trino"), free_ports(3), strict=True))
-    taken = set(ports.values())
-    for name in SEAWEEDFS_PORTS:
-        port = free_port_with_offset(GRPC_OFFSET, exclude=frozenset(taken))
-        ports[name] = port
-        taken |= {port, port + GRPC_OFFSET}
-    return ports
-
-
 async def bench(with_api: bool, alone: bool) -> float:
     await ensure_installed(progress=print)  # warm the cache first: downloads are not what we measure
     root = Path(tempfile.mkdtemp(prefix="lakeplane-bench-"))
-    stack = LocalStack(root / "stack", ports=stack_ports(), with_api=with_api)
+    stack = LocalStack(root / "stack", ports=free_stack_ports(), with_api=with_api)
     try:
         began = time.monotonic()
         results = await stack.up()

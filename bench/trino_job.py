@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
 
 import pgserver
@@ -227,22 +226,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--py-spy", type=Path, metavar="OUT", help="sample the worker with py-spy into OUT")
     args = parser.parse_args()
-    trino_server = None
-    if args.server:
-        url = urllib.parse.urlsplit(args.server)
-        host, port = url.hostname or "127.0.0.1", url.port or 8080
-    else:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins" / "trino" / "tests"))
-        from _trino_server import start
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from trino_overhead import trino_at
 
-        print("starting Trino ...", flush=True)
-        trino_server = start(Path(tempfile.mkdtemp(prefix="lakeplane-bench-trino-")))
-        host, port = trino_server.host, trino_server.port
-    try:
+    with trino_at(args.server) as (host, port):
         ok = asyncio.run(run(host, port, args.runs, args.py_spy))
-    finally:
-        if trino_server is not None:
-            trino_server.stop()
     sys.exit(0 if ok else 1)
 
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,6 +147,24 @@ async def run(host: str, port: int, args: argparse.Namespace) -> bool:
     return ok
 
 
+@contextlib.contextmanager
+def trino_at(address: str | None, what: str = "Trino") -> Iterator[tuple[str, int]]:
+    """The host and port of the Trino at ``address`` (``http://host:port``), or of one
+    started for the bench and stopped after it."""
+    if address:
+        url = urllib.parse.urlsplit(address)
+        yield url.hostname or "127.0.0.1", url.port or 8080
+        return
+    from _trino_server import start
+
+    print(f"starting {what} ...", flush=True)
+    server = start(Path(tempfile.mkdtemp(prefix="lakeplane-bench-trino-")))
+    try:
+        yield server.host, server.port
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -157,21 +176,8 @@ def main() -> None:
     parser.add_argument("--scan-runs", type=int, default=5, help="measured runs of the scan per path")
     parser.add_argument("--scan-sql", default=SCAN_SQL)
     args = parser.parse_args()
-    server = None
-    if args.server:
-        url = urllib.parse.urlsplit(args.server)
-        host, port = url.hostname or "127.0.0.1", url.port or 8080
-    else:
-        from _trino_server import start
-
-        print("starting Trino with the tpch connector ...", flush=True)
-        server = start(Path(tempfile.mkdtemp(prefix="lakeplane-bench-trino-")))
-        host, port = server.host, server.port
-    try:
+    with trino_at(args.server, "Trino with the tpch connector") as (host, port):
         ok = asyncio.run(run(host, port, args))
-    finally:
-        if server is not None:
-            server.stop()
     sys.exit(0 if ok else 1)
 
 

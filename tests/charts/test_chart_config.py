@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from lakeplane.local.ports import LOOPBACK, free_ports
+from lakeplane.testing.kube import helm_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "lakeplane"
@@ -41,13 +42,7 @@ MOUNT = "/etc/lakeplane"
 
 @pytest.fixture(scope="session")
 def helm() -> str:
-    explicit = os.environ.get("LAKEPLANE_HELM")
-    if explicit:
-        return explicit
-    built = subprocess.run(
-        [str(ROOT / "scripts" / "ensure-helm")], check=True, capture_output=True, text=True
-    )
-    return built.stdout.strip().splitlines()[-1]
+    return helm_binary(ROOT)
 
 
 def _lakeplane() -> str:

@@ -1,3 +1,4 @@
+# Long module: every chart check renders through the same helm, values sets and schemas.
 """Checks of the Helm charts in charts/, offline.
 
 For every value set in values/ (named ``<chart>-<set>.yaml``):

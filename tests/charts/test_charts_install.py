@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lakeplane.testing.kube import ApiError, KubeCluster, crd_from_json_schema
+from lakeplane.testing.kube import ApiError, KubeCluster, crd_from_json_schema, helm_binary
 
 pytestmark = pytest.mark.kube
 
@@ -51,13 +51,7 @@ Manifest = dict[str, Any]
 
 @pytest.fixture(scope="session")
 def helm() -> str:
-    explicit = os.environ.get("LAKEPLANE_HELM")
-    if explicit:
-        return explicit
-    built = subprocess.run(
-        [str(ROOT / "scripts" / "ensure-helm")], check=True, capture_output=True, text=True
-    )
-    return built.stdout.strip().splitlines()[-1]
+    return helm_binary(ROOT)
 
 
 class Helm:

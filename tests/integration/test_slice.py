@@ -22,19 +22,7 @@ ROWS = 1_000
 
 
 def pyiceberg_catalog(sw: Any) -> RestCatalog:
-    return RestCatalog(
-        "slice",
-        uri=sw.iceberg_uri,
-        warehouse=sw.warehouse,
-        credential=sw.credential,
-        **{
-            "s3.endpoint": sw.s3_endpoint,
-            "s3.access-key-id": sw.access_key_id,
-            "s3.secret-access-key": sw.secret_access_key,
-            "s3.region": sw.region,
-            "s3.path-style-access": "true",
-        },
-    )
+    return RestCatalog("slice", **sw.pyiceberg_properties(), **{"s3.path-style-access": "true"})
 
 
 async def test_write_with_pyiceberg_read_with_trino_see_in_api(

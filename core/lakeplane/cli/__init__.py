@@ -12,10 +12,14 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lakeplane import __version__
 from lakeplane.errors import LakeplaneError
+
+if TYPE_CHECKING:
+    from lakeplane.liveness import Heartbeat
 
 COMMAND_MODULES = (
     "lakeplane.cli.core_commands",
@@ -46,6 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="config file (default: $LAKEPLANE_CONFIG)")
+
+
+def add_command(
+    subparsers: Any, name: str, help: str, func: Callable[[argparse.Namespace], Any]
+) -> argparse.ArgumentParser:
+    """A subcommand that reads the config file and runs ``func``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help)
+    add_config_arg(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def add_heartbeat_arg(parser: argparse.ArgumentParser, loop: str) -> None:
+    parser.add_argument(
+        "--heartbeat-file",
+        help=f"file the {loop} loop touches, for `lakeplane health --live` (default: in the temp dir)",
+    )
+
+
+def heartbeat_of(args: argparse.Namespace, component: str) -> Heartbeat:
+    from lakeplane.liveness import Heartbeat, default_path
+
+    return Heartbeat(Path(args.heartbeat_file) if args.heartbeat_file else default_path(component))
 
 
 def run_async(coro: Callable[..., Coroutine[Any, Any, int | None]], *args: Any) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from lakeplane.cli import add_config_arg
+from lakeplane.cli import add_command
 from lakeplane.domain import audit
 from lakeplane.domain.names import Username
 from lakeplane.errors import ValidationFailed
@@ -25,10 +25,8 @@ from lakeplane.errors import ValidationFailed
 def register(subparsers: Any) -> None:
     users = subparsers.add_parser("users", help="local users")
     users_sub = users.add_subparsers(dest="users_command", required=True)
-    create = users_sub.add_parser("create-admin", help="create a global administrator")
-    add_config_arg(create)
+    create = add_command(users_sub, "create-admin", "create a global administrator", cmd_create_admin)
     create.add_argument("username")
-    create.set_defaults(func=cmd_create_admin)
 
 
 def read_password(stdin: Any = None) -> str:

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from lakeplane import config as config_module
-from lakeplane.cli import add_config_arg
+from lakeplane.cli import add_command, add_config_arg
 
 
 def register(subparsers: Any) -> None:
@@ -27,14 +27,12 @@ def register(subparsers: Any) -> None:
     backup.add_argument("--quiet", action="store_true", help="print only the archive's location")
     backup.set_defaults(func=cmd_backup)
 
-    restore = subparsers.add_parser("restore", help="restore an archive made by `lakeplane backup`")
-    add_config_arg(restore)
+    restore = add_command(subparsers, "restore", "restore an archive made by `lakeplane backup`", cmd_restore)
     restore.add_argument("archive", metavar="ARCHIVE", help="a file, or s3://bucket/key")
     restore.add_argument("--force", action="store_true", help="replace a target that already holds data")
     restore.add_argument(
         "--check", action="store_true", help="verify the archive and the target; write nothing"
     )
-    restore.set_defaults(func=cmd_restore)
 
 
 def _positive(value: str) -> int:

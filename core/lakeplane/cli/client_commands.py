@@ -1,3 +1,4 @@
+# Long module: every client subcommand shares the output, profile and error plumbing at its top.
 """Client commands: ``login``, ``workspaces``, ``connections``, ``jobs``, ``runs``, ``datasets``,
 ``schedules`` and ``completion``, all through :mod:`lakeplane.client`.
 
@@ -221,11 +222,6 @@ def cmd_connections_list(args: argparse.Namespace, lp: Any) -> None:
 
 
 @command(True)
-def cmd_connections_get(args: argparse.Namespace, lp: Any) -> None:
-    emit(args, "connection", lp.connections.get(args.workspace, args.id))
-
-
-@command(True)
 def cmd_connections_create(args: argparse.Namespace, lp: Any) -> None:
     params = {**(args.params or {}), **dict(args.param or [])}
     conn = lp.connections.create(args.workspace, args.name, args.role, args.plugin, params, args.description)
@@ -240,18 +236,8 @@ def cmd_connections_test(args: argparse.Namespace, lp: Any) -> int:
 
 
 @command(True)
-def cmd_connections_delete(args: argparse.Namespace, lp: Any) -> None:
-    lp.connections.delete(args.workspace, args.id)
-
-
-@command(True)
 def cmd_jobs_list(args: argparse.Namespace, lp: Any) -> None:
     emit(args, "job", lp.jobs.list(args.workspace, include_archived=args.archived))
-
-
-@command(True)
-def cmd_jobs_get(args: argparse.Namespace, lp: Any) -> None:
-    emit(args, "job", lp.jobs.get(args.workspace, args.id))
 
 
 _JOB_SETTINGS = ("connection_id", "queue", "max_attempts", "retry_backoff_s", "timeout_s", "max_concurrency")
@@ -263,11 +249,6 @@ def cmd_jobs_create(args: argparse.Namespace, lp: Any) -> None:
     if args.parameters is not None:
         settings["parameters"] = args.parameters
     emit(args, "job", lp.jobs.create(args.workspace, args.name, args.type, args.definition, **settings))
-
-
-@command(True)
-def cmd_jobs_versions(args: argparse.Namespace, lp: Any) -> None:
-    emit(args, "version", lp.jobs.versions(args.workspace, args.id))
 
 
 class _Progress:
@@ -313,24 +294,23 @@ def _wait(args: argparse.Namespace, lp: Any, run: Any) -> int:
     return EXIT_FAILED if done.state == "failed" else EXIT_OTHER
 
 
+def _queued(args: argparse.Namespace, run: Any) -> int:
+    emit(args, "run", run)
+    return 0
+
+
 @command(True)
 def cmd_runs_submit(args: argparse.Namespace, lp: Any) -> int:
     run = lp.runs.submit(
         args.workspace, args.job, dict(args.param or []), idempotency_key=args.idempotency_key
     )
-    if args.wait:
-        return _wait(args, lp, run)
-    emit(args, "run", run)
-    return 0
+    return _wait(args, lp, run) if args.wait else _queued(args, run)
 
 
 @command(True)
 def cmd_runs_rerun(args: argparse.Namespace, lp: Any) -> int:
     run = lp.runs.rerun(args.workspace, args.id, dict(args.param or []))
-    if args.wait:
-        return _wait(args, lp, run)
-    emit(args, "run", run)
-    return 0
+    return _wait(args, lp, run) if args.wait else _queued(args, run)
 
 
 @command(True)
@@ -341,16 +321,6 @@ def cmd_runs_wait(args: argparse.Namespace, lp: Any) -> int:
 @command(True)
 def cmd_runs_list(args: argparse.Namespace, lp: Any) -> None:
     emit(args, "run", lp.runs.list(args.workspace, state=args.state, job_id=args.job))
-
-
-@command(True)
-def cmd_runs_get(args: argparse.Namespace, lp: Any) -> None:
-    emit(args, "run", lp.runs.get(args.workspace, args.id))
-
-
-@command(True)
-def cmd_runs_stop(args: argparse.Namespace, lp: Any) -> None:
-    emit(args, "run", lp.runs.stop(args.workspace, args.id))
 
 
 @command(True)
@@ -386,11 +356,6 @@ def cmd_datasets_list(args: argparse.Namespace, lp: Any) -> None:
 
 
 @command(True)
-def cmd_datasets_get(args: argparse.Namespace, lp: Any) -> None:
-    emit(args, "dataset", lp.datasets.get(args.workspace, args.id))
-
-
-@command(True)
 def cmd_datasets_create(args: argparse.Namespace, lp: Any) -> None:
     settings: dict[str, Any] = {"tags": args.tag or [], "description": args.description}
     for key in ("location", "connection_id", "table"):
@@ -399,11 +364,6 @@ def cmd_datasets_create(args: argparse.Namespace, lp: Any) -> None:
     if args.namespace:
         settings["namespace"] = args.namespace.split(".")
     emit(args, "dataset", lp.datasets.create(args.workspace, args.name, args.owner, **settings))
-
-
-@command(True)
-def cmd_datasets_delete(args: argparse.Namespace, lp: Any) -> None:
-    lp.datasets.delete(args.workspace, args.id)
 
 
 @command(True)
@@ -429,19 +389,17 @@ def cmd_schedules_create(args: argparse.Namespace, lp: Any) -> None:
     emit(args, "schedule", schedule)
 
 
-@command(True)
-def cmd_schedules_pause(args: argparse.Namespace, lp: Any) -> None:
-    emit(args, "schedule", lp.schedules.pause(args.workspace, args.id))
+def _add_on_id(group: Any, action: str, help: str, kind: str | None, resource: str) -> None:
+    """``<resource> <action> ID``: the client's method of that name, its answer printed as a
+    ``kind`` (None: there is none to print)."""
 
+    @command(True)
+    def run(args: argparse.Namespace, lp: Any) -> None:
+        answer = getattr(getattr(lp, resource), action)(args.workspace, args.id)
+        if kind is not None:
+            emit(args, kind, answer)
 
-@command(True)
-def cmd_schedules_resume(args: argparse.Namespace, lp: Any) -> None:
-    emit(args, "schedule", lp.schedules.resume(args.workspace, args.id))
-
-
-@command(True)
-def cmd_schedules_delete(args: argparse.Namespace, lp: Any) -> None:
-    lp.schedules.delete(args.workspace, args.id)
+    _leaf(group, action, help, run).add_argument("id")
 
 
 def _updater(kind: str, resource: str) -> Callable[[argparse.Namespace], int]:
@@ -590,7 +548,7 @@ def register(subparsers: Any) -> None:
     listing = _leaf(conns, "list", "list connections", cmd_connections_list)
     listing.add_argument("--role", choices=("object_store", "catalog", "engine"))
     listing.add_argument("--plugin")
-    _leaf(conns, "get", "show a connection", cmd_connections_get).add_argument("id")
+    _add_on_id(conns, "get", "show a connection", "connection", "connections")
     create = _leaf(conns, "create", "add a connection", cmd_connections_create)
     create.add_argument("name")
     create.add_argument("--role", required=True, choices=("object_store", "catalog", "engine"))
@@ -601,12 +559,12 @@ def register(subparsers: Any) -> None:
     _leaf(conns, "test", "check a connection now (exit 1 if it fails)", cmd_connections_test).add_argument(
         "id"
     )
-    _leaf(conns, "delete", "remove a connection", cmd_connections_delete).add_argument("id")
+    _add_on_id(conns, "delete", "remove a connection", None, "connections")
     _add_update(conns, "connection", "connections")
 
     jobs = _group(subparsers, "jobs", "a workspace's jobs")
     _leaf(jobs, "list", "list jobs", cmd_jobs_list).add_argument("--archived", action="store_true")
-    _leaf(jobs, "get", "show a job and its current version", cmd_jobs_get).add_argument("id")
+    _add_on_id(jobs, "get", "show a job and its current version", "job", "jobs")
     create = _leaf(jobs, "create", "create a job", cmd_jobs_create)
     create.add_argument("name")
     create.add_argument("--type", required=True, choices=("trino_sql", "spark_batch", "noop"))
@@ -620,7 +578,7 @@ def register(subparsers: Any) -> None:
     create.add_argument("--retry-backoff", dest="retry_backoff_s", type=float, metavar="SECONDS")
     create.add_argument("--timeout", dest="timeout_s", type=float, metavar="SECONDS")
     create.add_argument("--max-concurrency", type=int)
-    _leaf(jobs, "versions", "list a job's versions", cmd_jobs_versions).add_argument("id")
+    _add_on_id(jobs, "versions", "list a job's versions", "version", "jobs")
     _add_update(jobs, "job", "jobs")
 
     runs = _group(subparsers, "runs", "submit and follow runs")
@@ -635,14 +593,14 @@ def register(subparsers: Any) -> None:
     )
     listing.add_argument("--job", metavar="JOB_ID")
     listing.add_argument("--page-size", type=int, default=500, help="runs per request (default: 500)")
-    _leaf(runs, "get", "show a run and its transitions", cmd_runs_get).add_argument("id")
+    _add_on_id(runs, "get", "show a run and its transitions", "run", "runs")
     _add_wait(_leaf(runs, "wait", "wait for a run to end", cmd_runs_wait), optional=False)
     runs.choices["wait"].add_argument("id")
     logs = _leaf(runs, "logs", "print a run's log", cmd_runs_logs)
     logs.add_argument("id")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
     logs.add_argument("--poll", type=float, default=1.0)
-    _leaf(runs, "stop", "ask a run to stop", cmd_runs_stop).add_argument("id")
+    _add_on_id(runs, "stop", "ask a run to stop", "run", "runs")
     rerun = _leaf(runs, "rerun", "run a run's job again with its parameters", cmd_runs_rerun)
     rerun.add_argument("id")
     rerun.add_argument(
@@ -656,7 +614,7 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--tag")
     listing.add_argument("--owner")
     listing.add_argument("--query", "-q")
-    _leaf(datasets, "get", "show a dataset and what its catalog says", cmd_datasets_get).add_argument("id")
+    _add_on_id(datasets, "get", "show a dataset and what its catalog says", "dataset", "datasets")
     create = _leaf(datasets, "create", "register a table", cmd_datasets_create)
     create.add_argument("name")
     create.add_argument("--owner", required=True)
@@ -666,7 +624,7 @@ def register(subparsers: Any) -> None:
     create.add_argument("--table")
     create.add_argument("--tag", action="append")
     create.add_argument("--description", default="")
-    _leaf(datasets, "delete", "unregister a dataset", cmd_datasets_delete).add_argument("id")
+    _add_on_id(datasets, "delete", "unregister a dataset", None, "datasets")
     _add_update(datasets, "dataset", "datasets")
 
     schedules = _group(subparsers, "schedules", "cron schedules of jobs")
@@ -678,12 +636,9 @@ def register(subparsers: Any) -> None:
     create.add_argument("--timezone", default="UTC")
     create.add_argument("--param", action="append", type=_pair, metavar="KEY=VALUE")
     create.add_argument("--paused", action="store_true")
-    for name, func in (
-        ("pause", cmd_schedules_pause),
-        ("resume", cmd_schedules_resume),
-        ("delete", cmd_schedules_delete),
-    ):
-        _leaf(schedules, name, f"{name} a schedule", func).add_argument("id")
+    for action in ("pause", "resume"):
+        _add_on_id(schedules, action, f"{action} a schedule", "schedule", "schedules")
+    _add_on_id(schedules, "delete", "delete a schedule", None, "schedules")
     _add_update(schedules, "schedule", "schedules")
 
     completion = subparsers.add_parser("completion", help="print a shell completion script")

@@ -16,47 +16,41 @@ import msgspec
 from lakeplane import config as config_module
 from lakeplane import logs
 from lakeplane import plugins as plugin_loading
-from lakeplane.cli import add_config_arg
+from lakeplane.cli import add_command
 from lakeplane.domain import audit
 from lakeplane.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
-    serve = subparsers.add_parser("serve", help="run the API and admin UI")
-    add_config_arg(serve)
+    serve = add_command(subparsers, "serve", "run the API and admin UI", cmd_serve)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.set_defaults(func=cmd_serve)
 
-    migrate = subparsers.add_parser("migrate", help="bring the metadata database schema up to date")
-    add_config_arg(migrate)
+    migrate = add_command(subparsers, "migrate", "bring the metadata database schema up to date", cmd_migrate)
     migrate.add_argument("--revision", default="head")
     migrate.add_argument(
         "--check", action="store_true", help="list pending migrations and exit 1 if any; change nothing"
     )
-    migrate.set_defaults(func=cmd_migrate)
 
     config = subparsers.add_parser("config", help="inspect the configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
-    check = config_sub.add_parser("check", help="validate and print the resolved config, secrets masked")
-    add_config_arg(check)
-    check.set_defaults(func=cmd_config_check)
+    add_command(
+        config_sub, "check", "validate and print the resolved config, secrets masked", cmd_config_check
+    )
 
-    plugins = subparsers.add_parser("plugins", help="list installed and selected plugins")
-    add_config_arg(plugins)
-    plugins.set_defaults(func=cmd_plugins)
+    add_command(subparsers, "plugins", "list installed and selected plugins", cmd_plugins)
 
     secrets_cmd = subparsers.add_parser("secrets", help="keys and encrypted connection secrets")
     secrets_sub = secrets_cmd.add_subparsers(dest="secrets_command", required=True)
     gen = secrets_sub.add_parser("generate-key", help="print a new random key for the config")
     gen.set_defaults(func=lambda args: print(generate_key()))
-    rotate = secrets_sub.add_parser("rotate", help="re-encrypt every connection secret with the primary key")
-    add_config_arg(rotate)
-    rotate.set_defaults(func=cmd_rotate)
-    move = secrets_sub.add_parser(
-        "migrate", help="move every connection secret from the configured secret store to another"
+    add_command(secrets_sub, "rotate", "re-encrypt every connection secret with the primary key", cmd_rotate)
+    move = add_command(
+        secrets_sub,
+        "migrate",
+        "move every connection secret from the configured secret store to another",
+        cmd_secrets_migrate,
     )
-    add_config_arg(move)
     move.add_argument("--to", required=True, metavar="STORE", help="the secret store to move to, by name")
     move.add_argument(
         "--options",
@@ -64,10 +58,8 @@ def register(subparsers: Any) -> None:
         metavar="JSON",
         help="that store's options, as [secret_store.options] takes them",
     )
-    move.set_defaults(func=cmd_secrets_migrate)
 
-    health = subparsers.add_parser("health", help="exit 0 when this component's dependencies answer")
-    add_config_arg(health)
+    health = add_command(subparsers, "health", "exit 0 when this component's dependencies answer", cmd_health)
     health.add_argument("--component", choices=("api", "worker", "scheduler"), default="api")
     health.add_argument("--timeout", type=float, default=5.0)
     health.add_argument(
@@ -77,13 +69,10 @@ def register(subparsers: Any) -> None:
     )
     health.add_argument("--heartbeat-file", help="the file the worker or scheduler touches")
     health.add_argument("--max-age", type=float, help="seconds a heartbeat stays fresh (default 30)")
-    health.set_defaults(func=cmd_health)
 
     audit_cmd = subparsers.add_parser("audit", help="the audit log")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="check the audit hash chain")
-    add_config_arg(verify)
-    verify.set_defaults(func=cmd_audit_verify)
+    add_command(audit_sub, "verify", "check the audit hash chain", cmd_audit_verify)
 
 
 def generate_key() -> str:

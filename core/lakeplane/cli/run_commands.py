@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from lakeplane.cli import add_config_arg
+from lakeplane.cli import add_command, add_heartbeat_arg, heartbeat_of
 
 
 def register(subparsers: Any) -> None:
-    worker = subparsers.add_parser("worker", help="take queued runs and drive their engines")
-    add_config_arg(worker)
+    worker = add_command(subparsers, "worker", "take queued runs and drive their engines", cmd_worker)
     worker.add_argument(
         "--queue",
         action="append",
@@ -30,11 +28,7 @@ def register(subparsers: Any) -> None:
         default=30.0,
         help="seconds SIGTERM waits for running attempts before handing them over (default: 30)",
     )
-    worker.add_argument(
-        "--heartbeat-file",
-        help="file the lease loop touches, for `lakeplane health --live` (default: in the temp dir)",
-    )
-    worker.set_defaults(func=cmd_worker)
+    add_heartbeat_arg(worker, "lease")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -42,7 +36,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from lakeplane import logs, metrics
     from lakeplane.db.migrate import refuse_unknown_schema
     from lakeplane.errors import ConfigError
-    from lakeplane.liveness import Heartbeat, default_path
     from lakeplane.runtime import Services
     from lakeplane.worker import Worker
 
@@ -72,9 +65,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 concurrency=concurrency,
                 name=args.name,
                 drain_timeout_s=args.drain_timeout,
-                heartbeat=Heartbeat(
-                    Path(args.heartbeat_file) if args.heartbeat_file else default_path("worker")
-                ),
+                heartbeat=heartbeat_of(args, "worker"),
             )
             await worker.run()
             if sampler is not None:

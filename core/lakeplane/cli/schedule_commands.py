@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from pathlib import Path
 from typing import Any
 
-from lakeplane.cli import add_config_arg
+from lakeplane.cli import add_command, add_heartbeat_arg, heartbeat_of
 
 
 def register(subparsers: Any) -> None:
-    scheduler = subparsers.add_parser("scheduler", help="fire due schedules as runs")
-    add_config_arg(scheduler)
-    scheduler.add_argument(
-        "--heartbeat-file",
-        help="file the tick loop touches, for `lakeplane health --live` (default: in the temp dir)",
-    )
-    scheduler.set_defaults(func=cmd_scheduler)
+    scheduler = add_command(subparsers, "scheduler", "fire due schedules as runs", cmd_scheduler)
+    add_heartbeat_arg(scheduler, "tick")
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from lakeplane import config, logs, metrics
     from lakeplane.db.migrate import refuse_unknown_schema
-    from lakeplane.liveness import Heartbeat, default_path
     from lakeplane.runtime import Services
     from lakeplane.scheduler import serve
 
@@ -34,9 +27,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         lp = Services.build(loaded)
         await refuse_unknown_schema(lp.engine, "lakeplane scheduler")
         sampler = metrics.start(lp)
-        path = Path(args.heartbeat_file) if args.heartbeat_file else default_path("scheduler")
+        heartbeat = heartbeat_of(args, "scheduler")
         try:
-            await serve(lp, Heartbeat(path))
+            await serve(lp, heartbeat)
         finally:
             if sampler is not None:
                 sampler.cancel()

@@ -13,10 +13,9 @@ class its problem document names; a URL that is not a Lakeplane API raises
 """
 
 from lakeplane.client._api import TERMINAL, ScheduleDetail
-from lakeplane.client._async import AsyncClient
+from lakeplane.client._clients import AsyncClient, Client
 from lakeplane.client._core import RetryPolicy, ServerInfo
 from lakeplane.client._errors import IncompatibleServer, ServerUnreachable, title_of
-from lakeplane.client._sync import Client
 
 __all__ = [
     "TERMINAL",

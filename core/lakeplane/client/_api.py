@@ -1,14 +1,18 @@
-"""Every operation the client knows, as a :class:`~lakeplane.client._core.Call`; the wire
-types are the API's own schemas, so each is defined once."""
+"""Every operation the client knows, as a :class:`~lakeplane.client._core.Call` or a
+:data:`~lakeplane.client._core.Flow` built from the arguments its resource method takes;
+the wire types are the API's own schemas, so each is defined once."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, Never
 from urllib.parse import quote
 
 import msgspec
 
-from lakeplane.client._core import Call, get, idempotency_key, send
+from lakeplane.client._core import Call, Emit, Flow, Pause, fields, get, pages, send
+from lakeplane.client._core import idempotency_key as new_idempotency_key
 from lakeplane.db.pagination import Page
 from lakeplane.domain.auth.schemas import MeOut, SessionOut
 from lakeplane.domain.connections.schemas import ConnectionOut, TestResult
@@ -56,37 +60,47 @@ def me() -> Call[MeOut]:
 
 
 # workspaces
-def list_workspaces(cursor: str | None, limit: int) -> Call[Page[WorkspaceOut]]:
-    return get("/workspaces", Page[WorkspaceOut], cursor=cursor, limit=limit)
+def list_workspaces(limit: int) -> Flow[WorkspaceOut, None]:
+    return pages(lambda cursor: get("/workspaces", Page[WorkspaceOut], cursor=cursor, limit=limit))
 
 
 def get_workspace(ws: str) -> Call[WorkspaceOut]:
     return get(ws_path(ws), WorkspaceOut)
 
 
-def create_workspace(body: dict[str, Any]) -> Call[WorkspaceOut]:
+def create_workspace(slug: str, name: str, description: str = "") -> Call[WorkspaceOut]:
+    body = fields(slug=slug, name=name, description=description)
     return send("POST", "/workspaces", WorkspaceOut, body)
 
 
-def update_workspace(ws: str, body: dict[str, Any]) -> Call[WorkspaceOut]:
-    return send("PATCH", ws_path(ws), WorkspaceOut, body)
+def update_workspace(ws: str, **changes: Any) -> Call[WorkspaceOut]:
+    """``changes``: name, description."""
+    return send("PATCH", ws_path(ws), WorkspaceOut, changes)
 
 
 # connections
-def list_connections(ws: str, cursor: str | None, limit: int, **filters: Any) -> Call[Page[ConnectionOut]]:
-    return get(ws_path(ws) + "/connections", Page[ConnectionOut], cursor=cursor, limit=limit, **filters)
+def list_connections(
+    limit: int, ws: str, *, role: str | None = None, plugin: str | None = None
+) -> Flow[ConnectionOut, None]:
+    path = ws_path(ws) + "/connections"
+    return pages(
+        lambda cursor: get(path, Page[ConnectionOut], cursor=cursor, limit=limit, role=role, plugin=plugin)
+    )
 
 
 def get_connection(ws: str, conn_id: str) -> Call[ConnectionOut]:
     return get(f"{ws_path(ws)}/connections/{_seg(conn_id)}", ConnectionOut)
 
 
-def create_connection(ws: str, body: dict[str, Any]) -> Call[ConnectionOut]:
+def create_connection(
+    ws: str, name: str, role: str, plugin: str, params: dict[str, Any] | None = None, description: str = ""
+) -> Call[ConnectionOut]:
+    body = fields(name=name, role=role, plugin=plugin, params=params or {}, description=description)
     return send("POST", ws_path(ws) + "/connections", ConnectionOut, body)
 
 
-def update_connection(ws: str, conn_id: str, body: dict[str, Any]) -> Call[ConnectionOut]:
-    return send("PATCH", f"{ws_path(ws)}/connections/{_seg(conn_id)}", ConnectionOut, body)
+def update_connection(ws: str, conn_id: str, **changes: Any) -> Call[ConnectionOut]:
+    return send("PATCH", f"{ws_path(ws)}/connections/{_seg(conn_id)}", ConnectionOut, changes)
 
 
 def delete_connection(ws: str, conn_id: str) -> Call[None]:
@@ -98,13 +112,11 @@ def test_connection(ws: str, conn_id: str) -> Call[TestResult]:
 
 
 # jobs
-def list_jobs(ws: str, cursor: str | None, limit: int, include_archived: bool) -> Call[Page[JobOut]]:
-    return get(
-        ws_path(ws) + "/jobs",
-        Page[JobOut],
-        cursor=cursor,
-        limit=limit,
-        include_archived="true" if include_archived else None,
+def list_jobs(limit: int, ws: str, *, include_archived: bool = False) -> Flow[JobOut, None]:
+    archived = "true" if include_archived else None
+    path = ws_path(ws) + "/jobs"
+    return pages(
+        lambda cursor: get(path, Page[JobOut], cursor=cursor, limit=limit, include_archived=archived)
     )
 
 
@@ -112,16 +124,19 @@ def get_job(ws: str, job_id: str) -> Call[JobOut]:
     return get(f"{ws_path(ws)}/jobs/{_seg(job_id)}", JobOut)
 
 
-def create_job(ws: str, body: dict[str, Any]) -> Call[JobOut]:
+def create_job(ws: str, name: str, type: str, definition: dict[str, Any], **settings: Any) -> Call[JobOut]:
+    """``settings``: the other fields of ``JobCreate`` (parameters, connection_id, queue, ...)."""
+    body = {"name": name, "type": type, "definition": definition, **settings}
     return send("POST", ws_path(ws) + "/jobs", JobOut, body)
 
 
-def update_job(ws: str, job_id: str, body: dict[str, Any]) -> Call[JobOut]:
-    return send("PATCH", f"{ws_path(ws)}/jobs/{_seg(job_id)}", JobOut, body)
+def update_job(ws: str, job_id: str, **changes: Any) -> Call[JobOut]:
+    return send("PATCH", f"{ws_path(ws)}/jobs/{_seg(job_id)}", JobOut, changes)
 
 
-def list_versions(ws: str, job_id: str, cursor: str | None, limit: int) -> Call[Page[JobVersionOut]]:
-    return get(f"{ws_path(ws)}/jobs/{_seg(job_id)}/versions", Page[JobVersionOut], cursor=cursor, limit=limit)
+def list_versions(limit: int, ws: str, job_id: str) -> Flow[JobVersionOut, None]:
+    path = f"{ws_path(ws)}/jobs/{_seg(job_id)}/versions"
+    return pages(lambda cursor: get(path, Page[JobVersionOut], cursor=cursor, limit=limit))
 
 
 def get_version(ws: str, job_id: str, version: int) -> Call[JobVersionOut]:
@@ -129,19 +144,38 @@ def get_version(ws: str, job_id: str, version: int) -> Call[JobVersionOut]:
 
 
 # runs
-def submit_run(ws: str, job_id: str, parameters: dict[str, Any], key: str | None) -> Call[RunOut]:
+def submit_run(
+    ws: str, job_id: str, parameters: dict[str, Any] | None = None, *, idempotency_key: str | None = None
+) -> Call[RunOut]:
+    """Queue a run. Every submit carries an ``Idempotency-Key`` (a new one unless given),
+    so a retried request returns the run the first one made."""
     return send(
         "POST",
         f"{ws_path(ws)}/jobs/{_seg(job_id)}/runs",
         RunOut,
-        {"parameters": parameters},
-        headers={"idempotency-key": key or idempotency_key()},
+        {"parameters": parameters or {}},
+        headers={"idempotency-key": idempotency_key or new_idempotency_key()},
         safe=True,
     )
 
 
-def list_runs(ws: str, cursor: str | None, limit: int, **filters: Any) -> Call[Page[RunOut]]:
-    return get(ws_path(ws) + "/runs", Page[RunOut], cursor=cursor, limit=limit, **filters)
+def list_runs(
+    limit: int,
+    ws: str,
+    *,
+    state: str | None = None,
+    job_id: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+) -> Flow[RunOut, None]:
+    filters = {
+        "state": state,
+        "job_id": job_id,
+        "created_after": created_after,
+        "created_before": created_before,
+    }
+    path = ws_path(ws) + "/runs"
+    return pages(lambda cursor: get(path, Page[RunOut], cursor=cursor, limit=limit, **filters))
 
 
 def get_run(ws: str, run_id: str) -> Call[RunOut]:
@@ -152,33 +186,82 @@ def stop_run(ws: str, run_id: str) -> Call[RunOut]:
     return send("POST", f"{ws_path(ws)}/runs/{_seg(run_id)}/stop", RunOut, safe=True)
 
 
-def rerun(ws: str, run_id: str, parameters: dict[str, Any]) -> Call[RunOut]:
-    return send("POST", f"{ws_path(ws)}/runs/{_seg(run_id)}/rerun", RunOut, {"parameters": parameters})
+def rerun(ws: str, run_id: str, parameters: dict[str, Any] | None = None) -> Call[RunOut]:
+    body = {"parameters": parameters or {}}
+    return send("POST", f"{ws_path(ws)}/runs/{_seg(run_id)}/rerun", RunOut, body)
 
 
-def run_logs(ws: str, run_id: str, offset: int) -> Call[RunLogOut]:
+def run_logs(ws: str, run_id: str, offset: int = 0) -> Call[RunLogOut]:
     return get(f"{ws_path(ws)}/runs/{_seg(run_id)}/logs", RunLogOut, offset=offset)
+
+
+def follow_logs(ws: str, run_id: str, *, poll: float = 1.0) -> Flow[str, None]:
+    """Log text as it arrives, until the run is over and its whole log has been read."""
+    offset, seen, source = 0, 0, None
+    while True:
+        chunk: RunLogOut = yield run_logs(ws, run_id, offset)
+        if source == "database" and chunk.source != source:
+            # The ended run's stored copy counts bytes, not line ids: read on from what was shown.
+            chunk = yield run_logs(ws, run_id, seen)
+        source = chunk.source
+        if chunk.text:
+            seen += len(chunk.text.encode())
+            yield Emit(chunk.text)
+        if chunk.complete:
+            return
+        offset = chunk.offset
+        if not chunk.text:
+            yield Pause(poll)
 
 
 def run_result(ws: str, run_id: str) -> Call[ResultOut]:
     return get(f"{ws_path(ws)}/runs/{_seg(run_id)}/result", ResultOut)
 
 
+def wait(
+    ws: str,
+    run_id: str,
+    *,
+    timeout: float | None = None,
+    poll: float = 1.0,
+    on_update: Callable[[RunOut], None] | None = None,
+) -> Flow[Never, RunOut]:
+    """Poll until the run is terminal and return it; ``on_update`` sees every poll.
+    Raises TimeoutError after ``timeout`` seconds (the run goes on)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        run: RunOut = yield get_run(ws, run_id)
+        if on_update is not None:
+            on_update(run)
+        if run.state in TERMINAL:
+            return run
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"run {run_id} is still {run.state} after {timeout} s")
+        yield Pause(poll)
+
+
 # datasets
-def list_datasets(ws: str, cursor: str | None, limit: int, **filters: Any) -> Call[Page[DatasetOut]]:
-    return get(ws_path(ws) + "/datasets", Page[DatasetOut], cursor=cursor, limit=limit, **filters)
+def list_datasets(
+    limit: int, ws: str, *, tag: str | None = None, owner: str | None = None, q: str | None = None
+) -> Flow[DatasetOut, None]:
+    path = ws_path(ws) + "/datasets"
+    return pages(
+        lambda cursor: get(path, Page[DatasetOut], cursor=cursor, limit=limit, tag=tag, owner=owner, q=q)
+    )
 
 
 def get_dataset(ws: str, dataset_id: str) -> Call[DatasetDetail]:
     return get(f"{ws_path(ws)}/datasets/{_seg(dataset_id)}", DatasetDetail)
 
 
-def create_dataset(ws: str, body: dict[str, Any]) -> Call[DatasetOut]:
+def create_dataset(ws: str, name: str, owner: str, **settings: Any) -> Call[DatasetOut]:
+    """``settings``: location, or connection_id with namespace and table; tags, description."""
+    body = {"name": name, "owner": owner, **settings}
     return send("POST", ws_path(ws) + "/datasets", DatasetOut, body)
 
 
-def update_dataset(ws: str, dataset_id: str, body: dict[str, Any]) -> Call[DatasetOut]:
-    return send("PATCH", f"{ws_path(ws)}/datasets/{_seg(dataset_id)}", DatasetOut, body)
+def update_dataset(ws: str, dataset_id: str, **changes: Any) -> Call[DatasetOut]:
+    return send("PATCH", f"{ws_path(ws)}/datasets/{_seg(dataset_id)}", DatasetOut, changes)
 
 
 def delete_dataset(ws: str, dataset_id: str) -> Call[None]:
@@ -186,25 +269,35 @@ def delete_dataset(ws: str, dataset_id: str) -> Call[None]:
 
 
 # schedules
-def list_schedules(ws: str, cursor: str | None, limit: int, job_id: str | None) -> Call[Page[ScheduleOut]]:
-    return get(ws_path(ws) + "/schedules", Page[ScheduleOut], cursor=cursor, limit=limit, job_id=job_id)
+def list_schedules(limit: int, ws: str, *, job_id: str | None = None) -> Flow[ScheduleOut, None]:
+    path = ws_path(ws) + "/schedules"
+    return pages(lambda cursor: get(path, Page[ScheduleOut], cursor=cursor, limit=limit, job_id=job_id))
 
 
 def get_schedule(ws: str, schedule_id: str) -> Call[ScheduleDetail]:
     return get(f"{ws_path(ws)}/schedules/{_seg(schedule_id)}", ScheduleDetail)
 
 
-def create_schedule(ws: str, body: dict[str, Any]) -> Call[ScheduleOut]:
+def create_schedule(ws: str, job_id: str, cron: str, **settings: Any) -> Call[ScheduleOut]:
+    """``settings``: timezone, parameters, misfire_policy, paused."""
+    body = {"job_id": job_id, "cron": cron, **settings}
     return send("POST", ws_path(ws) + "/schedules", ScheduleOut, body)
 
 
-def update_schedule(ws: str, schedule_id: str, body: dict[str, Any]) -> Call[ScheduleOut]:
-    return send("PATCH", f"{ws_path(ws)}/schedules/{_seg(schedule_id)}", ScheduleOut, body)
+def update_schedule(ws: str, schedule_id: str, **changes: Any) -> Call[ScheduleOut]:
+    return send("PATCH", f"{ws_path(ws)}/schedules/{_seg(schedule_id)}", ScheduleOut, changes)
 
 
-def pause_schedule(ws: str, schedule_id: str, paused: bool) -> Call[ScheduleOut]:
-    action = "pause" if paused else "resume"
+def _schedule_action(ws: str, schedule_id: str, action: str) -> Call[ScheduleOut]:
     return send("POST", f"{ws_path(ws)}/schedules/{_seg(schedule_id)}/{action}", ScheduleOut, safe=True)
+
+
+def pause_schedule(ws: str, schedule_id: str) -> Call[ScheduleOut]:
+    return _schedule_action(ws, schedule_id, "pause")
+
+
+def resume_schedule(ws: str, schedule_id: str) -> Call[ScheduleOut]:
+    return _schedule_action(ws, schedule_id, "resume")
 
 
 def delete_schedule(ws: str, schedule_id: str) -> Call[None]:

@@ -1,19 +1,25 @@
 """What the sync and async clients share: requests described as :class:`Call`, the answer
-decoded or turned into a typed error, and the retry decision."""
+decoded or turned into a typed error, the retry loop and the flows that make several calls,
+written once without I/O (as httpx writes an auth flow) and driven by each client."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Generator
+from typing import Any, Generic, Never, TypeAlias, TypeVar
 
 import httpx
 import msgspec
 
 from lakeplane import __version__
 from lakeplane.client import _errors
+from lakeplane.db.pagination import Page
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+E = TypeVar("E")
+R = TypeVar("R")
 
 API_PREFIX = "/api/v1"
 USER_AGENT = f"lakeplane-client/{__version__}"
@@ -100,6 +106,83 @@ class RetryPolicy:
         if attempt >= self.attempts or not call.safe:
             return None
         return self.backoff * 2.0**attempt
+
+
+def exchange(
+    call: Call[T], policy: RetryPolicy, base_url: httpx.URL
+) -> Generator[float, httpx.Response | httpx.TransportError, T]:
+    """The retry loop of one call: it yields the seconds to wait before each send (0 before
+    the first), is sent the answer or the transport error, and returns the decoded body."""
+    attempt = 0
+    answer = yield 0.0
+    while True:
+        if isinstance(answer, httpx.TransportError):
+            wait = policy.wait_after_failure(call, attempt)
+            if wait is None:
+                raise unreachable(base_url, answer) from answer
+        else:
+            wait = policy.wait_for(call, answer, attempt)
+            if wait is None:
+                return outcome(call, answer)
+        attempt += 1
+        answer = yield wait
+
+
+class Steps(Generic[E, R]):
+    """A generator's steps for a ``for`` loop that answers them: set :attr:`answer` before
+    the next step; once it is over, :attr:`result` is what it returned."""
+
+    def __init__(self, steps: Generator[E, Any, R]) -> None:
+        self._steps = steps
+        self.answer: Any = None
+        self.result: R
+
+    def __iter__(self) -> Steps[E, R]:
+        return self
+
+    def __next__(self) -> E:
+        answer, self.answer = self.answer, None
+        try:
+            return self._steps.send(answer)
+        except StopIteration as stop:
+            self.result = stop.value
+            raise
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pause:
+    """A flow's step: sleep this long, then go on."""
+
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Emit(Generic[T_co]):
+    """A flow's step: hand ``value`` to the caller."""
+
+    value: T_co
+
+
+#: A conversation with the API: it yields the calls to make (and is sent each decoded
+#: answer), the pauses to take and the values to hand to the caller; it returns ``R``.
+Flow: TypeAlias = Generator[Call[Any] | Pause | Emit[E], Any, R]
+
+
+def pages(make: Callable[[str | None], Call[Page[T]]]) -> Flow[T, None]:
+    """Every item of a list, following ``next_cursor`` from page to page."""
+    cursor: str | None = None
+    while True:
+        page: Page[T] = yield make(cursor)
+        for item in page.items:
+            yield Emit(item)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def returned(flow: Flow[Never, R]) -> Flow[R, None]:
+    """``flow`` handing out its result as its only value: an async generator cannot return one."""
+    yield Emit((yield from flow))
 
 
 def outcome(call: Call[T], response: httpx.Response) -> T:

@@ -20,7 +20,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lakeplane.drivers.maven import DownloadFailed
 from lakeplane.local import kube as local_kube
 from lakeplane.local import processes
 from lakeplane.local.errors import LocalStackError
@@ -29,16 +28,17 @@ from lakeplane.local.supervisor import SUPERVISED
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    local = subparsers.add_parser(
+    actions = _group(
+        subparsers,
         "local",
-        help="run the embedded local stack (PostgreSQL, SeaweedFS, Trino, API)",
-        description="Run PostgreSQL, SeaweedFS (S3 + Iceberg REST), Trino and the Lakeplane API "
+        "run the embedded local stack (PostgreSQL, SeaweedFS, Trino, API)",
+        "Run PostgreSQL, SeaweedFS (S3 + Iceberg REST), Trino and the Lakeplane API "
         "and worker on this machine, bound to 127.0.0.1.",
     )
-    actions = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
 
-    up = actions.add_parser("up", help="start whatever is not running and wait until all is healthy")
-    _data_dir_arg(up)
+    up = _add_action(
+        actions, "up", "start whatever is not running and wait until all is healthy", _up, _data_dir_arg
+    )
     up.add_argument("--without-api", action="store_true", help="start the data plane only")
     up.add_argument("--postgres-url", help="use this PostgreSQL instead of starting one")
     up.add_argument(
@@ -55,92 +55,91 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="also run Keycloak with a demo realm and sign in through it (kept for later runs)",
     )
-    up.set_defaults(func=_command(_up))
 
-    down = actions.add_parser("down", help="stop what the stack started; data is kept")
-    _data_dir_arg(down)
-    down.set_defaults(func=_command(_down))
+    _add_action(actions, "down", "stop what the stack started; data is kept", _down, _data_dir_arg)
 
-    status = actions.add_parser("status", help="show each component: running, pid, endpoint, health")
-    _data_dir_arg(status)
+    status = _add_action(
+        actions, "status", "show each component: running, pid, endpoint, health", _status, _data_dir_arg
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
-    status.set_defaults(func=_command(_status))
 
-    logs = actions.add_parser("logs", help="print a component's log")
-    _data_dir_arg(logs)
+    logs = _add_action(actions, "logs", "print a component's log", _logs, _data_dir_arg)
     logs.add_argument("component", choices=COMPONENTS)
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--lines", type=int, help="only the last N lines")
-    logs.set_defaults(func=_command(_logs))
 
     _register_kube(actions)
 
 
 def _register_kube(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    kube = actions.add_parser(
+    kube_actions = _group(
+        actions,
         "kube",
-        help="run a Kubernetes API server with a fake node (etcd, apiserver, controllers, kwok)",
-        description="Run etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok "
+        "run a Kubernetes API server with a fake node (etcd, apiserver, controllers, kwok)",
+        "Run etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok "
         "(one fake Ready node) on 127.0.0.1, built from the Go module proxy on first use.",
     )
-    kube_actions = kube.add_subparsers(dest="kube_command", required=True, metavar="ACTION")
 
     def dir_arg(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--dir",
-            type=Path,
-            default=None,
-            help=f"cluster directory (default: {default_data_dir() / 'kube'})",
-        )
+        _path_option(parser, "--dir", f"cluster directory (default: {default_data_dir() / 'kube'})")
 
-    up = kube_actions.add_parser("up", help="build if needed, start, and write the admin kubeconfig")
-    dir_arg(up)
-    up.add_argument(
-        "--kubeconfig",
-        type=Path,
-        default=None,
-        help="also write the admin kubeconfig here (default: only DIR/admin.kubeconfig)",
+    up = _add_action(
+        kube_actions, "up", "build if needed, start, and write the admin kubeconfig", _kube_up, dir_arg
     )
-    up.set_defaults(func=_command(_kube_up))
-
-    down = kube_actions.add_parser("down", help="stop the cluster's processes; its data is kept")
-    dir_arg(down)
-    down.set_defaults(func=_command(_kube_down))
-
-    status = kube_actions.add_parser("status", help="each process, and whether a kubeconfig works")
-    dir_arg(status)
-    status.add_argument(
-        "--kubeconfig",
-        type=Path,
-        default=None,
-        help="check this kubeconfig against its API server (default: DIR/admin.kubeconfig)",
+    _path_option(
+        up, "--kubeconfig", "also write the admin kubeconfig here (default: only DIR/admin.kubeconfig)"
     )
-    status.set_defaults(func=_command(_kube_status))
+
+    _add_action(kube_actions, "down", "stop the cluster's processes; its data is kept", _kube_down, dir_arg)
+
+    status = _add_action(
+        kube_actions, "status", "each process, and whether a kubeconfig works", _kube_status, dir_arg
+    )
+    _path_option(
+        status, "--kubeconfig", "check this kubeconfig against its API server (default: DIR/admin.kubeconfig)"
+    )
+
+
+def _add_action(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    action: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+    directory_arg: Callable[[argparse.ArgumentParser], None],
+) -> argparse.ArgumentParser:
+    """A subcommand that takes the stack's or the cluster's directory and runs ``action``."""
+    parser = actions.add_parser(name, help=help)
+    directory_arg(parser)
+    parser.set_defaults(func=_command(action))
+    return parser
+
+
+def _group(
+    parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, description: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    parser = parent.add_parser(name, help=help, description=description)
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+
+def _path_option(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+    parser.add_argument(flag, type=Path, default=None, help=help)
 
 
 def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help=f"stack directory (default: $LAKEPLANE_DATA_DIR or {default_data_dir()})",
+    _path_option(
+        parser, "--data-dir", f"stack directory (default: $LAKEPLANE_DATA_DIR or {default_data_dir()})"
     )
 
 
 def _command(
     action: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
 ) -> Callable[[argparse.Namespace], int]:
-    """Run an async action; a stack error becomes one line on stderr and exit code 1."""
+    """Run an async action; ``lakeplane``'s ``main`` turns a stack error into one line on
+    stderr and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health probe otherwise
-        try:
-            return asyncio.run(action(args))
-        except (LocalStackError, DownloadFailed) as exc:
-            print(f"lakeplane: error: {exc.detail}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 130
+        return asyncio.run(action(args))
 
     return run
 

@@ -25,7 +25,7 @@ import httpx
 
 from lakeplane.local import processes
 from lakeplane.local.errors import ComponentFailed
-from lakeplane.local.ports import check_ports
+from lakeplane.local.ports import LOOPBACK, check_ports
 from lakeplane.local.processes import ProcessRecord
 from lakeplane.timeutil import elapsed_ms
 
@@ -202,6 +202,47 @@ class Component(abc.ABC):
                     f"(log: {self.log_path})"
                 )
             await asyncio.sleep(self.poll_interval)
+
+
+class HttpComponent(Component):
+    """A component serving HTTP on one loopback port, which ``--port`` names after it."""
+
+    def __init__(self, home: Path, *, port: int) -> None:
+        super().__init__(home)
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return self.url
+
+    def ports(self) -> dict[str, int]:
+        return {self.name: self.port}
+
+
+class BackgroundComponent(Component):
+    """A process that serves nothing (the worker, the supervisor): healthy means it stays up."""
+
+    #: It must have survived this long after starting to count as healthy.
+    settle_seconds: ClassVar[float] = 1.0
+
+    @property
+    def endpoint(self) -> str:
+        return "-"
+
+    def ports(self) -> dict[str, int]:
+        return {}
+
+    async def probe(self) -> None:
+        record = self.record()
+        if record is None:
+            raise NotHealthy("not running")
+        age = time.time() - record.started_at
+        if age < self.settle_seconds:
+            raise NotHealthy(f"up for {age:.1f}s only")
 
 
 @functools.cache

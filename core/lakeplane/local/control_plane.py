@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 
-from lakeplane.local.component import Component, NotHealthy, Progress, http_client
+from lakeplane.local.component import BackgroundComponent, HttpComponent, NotHealthy, Progress, http_client
 from lakeplane.local.errors import ComponentFailed
-from lakeplane.local.ports import LOOPBACK
 
 
 def lakeplane_command(*args: str) -> list[str]:
@@ -37,26 +35,14 @@ def available_commands() -> set[str]:
     return set()
 
 
-class LakeplaneApiComponent(Component):
+class LakeplaneApiComponent(HttpComponent):
     """``lakeplane serve``; the metadata database is migrated before each start."""
 
     name = "api"
 
     def __init__(self, home: Path, *, config_path: Path, port: int) -> None:
-        super().__init__(home)
+        super().__init__(home, port=port)
         self.config_path = config_path
-        self.port = port
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def endpoint(self) -> str:
-        return self.url
-
-    def ports(self) -> dict[str, int]:
-        return {"api": self.port}
 
     def command(self) -> list[str]:
         return lakeplane_command("serve", "--config", str(self.config_path))
@@ -81,31 +67,15 @@ class LakeplaneApiComponent(Component):
             raise NotHealthy(f"GET /health/ready answered HTTP {response.status_code}")
 
 
-class LakeplaneWorkerComponent(Component):
-    """``lakeplane worker``: it serves nothing, so healthy means it stays up."""
+class LakeplaneWorkerComponent(BackgroundComponent):
+    """``lakeplane worker``."""
 
     name = "worker"
-    #: The worker must have survived this long after starting to count as healthy.
     settle_seconds = 2.0
 
     def __init__(self, home: Path, *, config_path: Path) -> None:
         super().__init__(home)
         self.config_path = config_path
 
-    @property
-    def endpoint(self) -> str:
-        return "-"
-
-    def ports(self) -> dict[str, int]:
-        return {}
-
     def command(self) -> list[str]:
         return lakeplane_command("worker", "--config", str(self.config_path))
-
-    async def probe(self) -> None:
-        record = self.record()
-        if record is None:
-            raise NotHealthy("not running")
-        age = time.time() - record.started_at
-        if age < self.settle_seconds:
-            raise NotHealthy(f"up for {age:.1f}s only")

@@ -1,6 +1,12 @@
-"""The artifacts the local stack runs, pinned; :mod:`lakeplane.drivers.maven` fetches them."""
+"""The artifacts the local stack runs, pinned (:mod:`lakeplane.drivers.maven` fetches them), and
+how an unpacked one is put in place."""
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 from lakeplane.drivers.maven import MavenArtifact
 
@@ -26,3 +32,20 @@ KEYCLOAK_DIST = MavenArtifact(
     "zip",
     sha1="1e21a7f572581692aacb379dbba8413f99b67208",
 )
+
+
+def install_atomically(target: Path, marker: str, unpack: Callable[[Path], Path]) -> None:
+    """Unpack into a temporary directory beside ``target`` and rename the tree ``unpack``
+    returns into place, so a half-unpacked copy is never used; when two processes race, the
+    first rename wins (``marker`` under ``target`` shows it) and the other's copy is dropped."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        root = unpack(staging)
+        try:
+            root.rename(target)
+        except OSError:
+            if not (target / marker).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

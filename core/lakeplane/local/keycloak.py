@@ -10,8 +10,7 @@ nothing survives a restart: realms are imported through the admin REST API after
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
+import functools
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import httpx
 
 from lakeplane.drivers import maven
 from lakeplane.local import downloads
-from lakeplane.local.component import Component, NotHealthy, Progress, http_client
+from lakeplane.local.component import HttpComponent, NotHealthy, Progress, http_client
 from lakeplane.local.errors import JavaNotFound
 from lakeplane.local.ports import LOOPBACK
 from lakeplane.local.trino import find_java
@@ -41,28 +40,21 @@ async def ensure_installed(cache: Path | None = None, progress: Progress | None 
     if progress is not None:
         progress(f"keycloak: installing Keycloak {downloads.KEYCLOAK_VERSION} into {target}")
     archive = await asyncio.to_thread(maven.fetch, downloads.KEYCLOAK_DIST, cache=cache)
-    await asyncio.to_thread(_unpack, archive, target)
+    await asyncio.to_thread(
+        downloads.install_atomically, target, "bin/kc.sh", functools.partial(_unpack, archive)
+    )
     return target
 
 
-def _unpack(archive: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        with zipfile.ZipFile(archive) as zipped:
-            for member in zipped.infolist():
-                path = zipped.extract(member, staging)  # zipfile drops absolute and ".." parts itself
-                mode = member.external_attr >> 16
-                if mode:
-                    Path(path).chmod(mode & 0o755)
-        (root,) = staging.iterdir()
-        try:
-            root.rename(target)
-        except OSError:
-            if not (target / "bin" / "kc.sh").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def _unpack(archive: Path, staging: Path) -> Path:
+    with zipfile.ZipFile(archive) as zipped:
+        for member in zipped.infolist():
+            path = zipped.extract(member, staging)  # zipfile drops absolute and ".." parts itself
+            mode = member.external_attr >> 16
+            if mode:
+                Path(path).chmod(mode & 0o755)
+    (root,) = staging.iterdir()
+    return root
 
 
 def keycloak_java() -> Path:
@@ -75,7 +67,7 @@ def keycloak_java() -> Path:
         ) from None
 
 
-class KeycloakComponent(Component):
+class KeycloakComponent(HttpComponent):
     name = "keycloak"
     start_timeout = 420.0
     stop_timeout = 30.0
@@ -83,23 +75,11 @@ class KeycloakComponent(Component):
     poll_interval = 1.0
 
     def __init__(self, home: Path, *, port: int, admin_password: str, heap: str = "512m") -> None:
-        super().__init__(home)
-        self.port = port
+        super().__init__(home, port=port)
         self.admin_password = admin_password
         self.heap = heap
         self.install: Path | None = None
         self.java_home: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def endpoint(self) -> str:
-        return self.url
-
-    def ports(self) -> dict[str, int]:
-        return {"keycloak": self.port}
 
     async def prepare(self, progress: Progress) -> None:
         self.java_home = keycloak_java()

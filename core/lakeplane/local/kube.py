@@ -1,3 +1,4 @@
+# Long module: the cluster's processes, certificates, kubeconfigs and REST helpers start and stop together.
 """A real Kubernetes control plane on loopback: etcd, API server, controllers, scheduler, kwok.
 
 :class:`KubeCluster` runs the binaries of :mod:`lakeplane.local.kube_build` (built from

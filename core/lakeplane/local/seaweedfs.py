@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,7 +28,7 @@ import httpx
 
 from lakeplane.local.component import Component, NotHealthy, Progress, http_client
 from lakeplane.local.errors import LocalStackError
-from lakeplane.local.ports import LOOPBACK
+from lakeplane.local.ports import LOOPBACK, free_port_with_offset
 
 GRPC_OFFSET = 10000
 
@@ -40,6 +41,18 @@ DEFAULT_PORTS = {
     "seaweedfs-filer": 8888,
     "seaweedfs-admin": 23646,
 }
+
+
+def free_seaweedfs_ports(taken: Iterable[int] = ()) -> dict[str, int]:
+    """A free loopback port for each listener, its gRPC port (``+GRPC_OFFSET``) free too,
+    none of them in ``taken``."""
+    ports: dict[str, int] = {}
+    used = set(taken)
+    for name in DEFAULT_PORTS:
+        port = free_port_with_offset(GRPC_OFFSET, exclude=frozenset(used))
+        ports[name] = port
+        used |= {port, port + GRPC_OFFSET}
+    return ports
 
 
 def weed_executable() -> str:

@@ -1,3 +1,4 @@
+# Long module: the stack's state, its components and up/down/status share one lock and one state file.
 """The whole local stack in one directory: PostgreSQL, SeaweedFS, Trino, the API and the worker,
 and with ``--keycloak`` a Keycloak for single sign-on with a demo realm.
 
@@ -36,7 +37,7 @@ from lakeplane.local import keycloak, seaweedfs, trino
 from lakeplane.local.component import Component, ComponentStatus, Progress, StartResult, no_progress
 from lakeplane.local.control_plane import LakeplaneApiComponent, LakeplaneWorkerComponent, available_commands
 from lakeplane.local.errors import ComponentFailed, LocalStackError, StackBusy
-from lakeplane.local.ports import LOOPBACK, check_ports
+from lakeplane.local.ports import LOOPBACK, check_ports, free_ports
 from lakeplane.local.postgres import ExternalPostgres, PostgresComponent
 from lakeplane.local.processes import wait_until, write_private
 from lakeplane.local.seaweedfs import SeaweedFSComponent
@@ -52,6 +53,15 @@ DEFAULT_PORTS: dict[str, int] = {
     "keycloak": keycloak.DEFAULT_PORT,
 }
 COMPONENTS = ("postgres", "seaweedfs", "trino", "api", "worker", "keycloak")
+
+
+def free_stack_ports() -> dict[str, int]:
+    """A port for each of the stack's core components, free now and none of the defaults, for a
+    stack beside one that may already run."""
+    ports = dict(zip(("api", "postgres", "trino"), free_ports(3), strict=True))
+    return {**ports, **seaweedfs.free_seaweedfs_ports(ports.values())}
+
+
 #: A component starts once these are healthy.
 REQUIRES = {"api": ("postgres", "seaweedfs"), "worker": ("api",)}
 REGION = "us-east-1"
@@ -267,18 +277,7 @@ class LocalStack:
             table_bucket=TABLE_BUCKET,
         )
         engine = TrinoComponent(
-            home / "trino",
-            port=ports["trino"],
-            iceberg_uri=store.iceberg_uri,
-            oauth2_server_uri=store.oauth2_server_uri,
-            warehouse=store.warehouse,
-            credential=store.credential,
-            s3_endpoint=store.s3_endpoint,
-            access_key_id=state.s3_access_key_id,
-            secret_access_key=state.s3_secret_access_key,
-            region=REGION,
-            heap=self.trino_heap,
-            cache=self.cache_dir,
+            home / "trino", port=ports["trino"], lake=store, heap=self.trino_heap, cache=self.cache_dir
         )
         components: list[Component] = [postgres, store, engine]
         if state.keycloak:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lakeplane.local import processes
-from lakeplane.local.component import Component
+from lakeplane.local.component import BackgroundComponent, Component
 from lakeplane.local.processes import ProcessRecord, write_private
 
 log = logging.getLogger("lakeplane.local.supervisor")
@@ -162,7 +162,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-class SupervisorComponent(Component):
+class SupervisorComponent(BackgroundComponent):
     """The supervisor as a stack process: started by ``up`` after the control plane, stopped first by ``down``."""
 
     name = "supervisor"
@@ -172,21 +172,5 @@ class SupervisorComponent(Component):
         super().__init__(home)
         self.data_dir = data_dir
 
-    @property
-    def endpoint(self) -> str:
-        return "-"
-
-    def ports(self) -> dict[str, int]:
-        return {}
-
     def command(self) -> list[str]:
         return [sys.executable, "-m", "lakeplane.local.supervisor", str(self.data_dir)]
-
-    async def probe(self) -> None:
-        from lakeplane.local.component import NotHealthy
-
-        record = self.record()
-        if record is None:
-            raise NotHealthy("not running")
-        if time.time() - record.started_at < self.settle_seconds:
-            raise NotHealthy("just started")

@@ -9,19 +9,19 @@ in tens of seconds, so it is the component everything else waits for.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
-import shutil
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from lakeplane.drivers import maven
 from lakeplane.local import downloads
-from lakeplane.local.component import Component, NotHealthy, Progress, http_client
+from lakeplane.local.component import HttpComponent, NotHealthy, Progress, http_client
 from lakeplane.local.errors import JavaNotFound, LocalStackError
 from lakeplane.local.ports import LOOPBACK
 from lakeplane.local.processes import write_private
@@ -92,31 +92,46 @@ async def ensure_installed(cache: Path | None = None, progress: Progress | None 
         asyncio.to_thread(maven.fetch, downloads.TRINO_SERVER, cache=cache),
         asyncio.to_thread(maven.fetch, downloads.TRINO_ICEBERG, cache=cache),
     )
-    await asyncio.to_thread(_unpack, server, plugin, target)
+    await asyncio.to_thread(
+        downloads.install_atomically, target, "bin/launcher", functools.partial(_unpack, server, plugin)
+    )
     return target
 
 
-def _unpack(server: Path, plugin: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        with tarfile.open(server) as archive:
-            archive.extractall(staging, filter="data")
-        (root,) = staging.iterdir()
-        with zipfile.ZipFile(plugin) as archive:
-            archive.extractall(staging)  # noqa: S202 (zipfile drops absolute and ".." parts itself)
-        (plugin_root,) = (path for path in staging.iterdir() if path != root)
-        plugin_root.rename(root / "plugin" / CATALOG)
-        try:
-            root.rename(target)
-        except OSError:
-            if not (target / "bin" / "launcher").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def _unpack(server: Path, plugin: Path, staging: Path) -> Path:
+    with tarfile.open(server) as archive:
+        archive.extractall(staging, filter="data")
+    (root,) = staging.iterdir()
+    with zipfile.ZipFile(plugin) as archive:
+        archive.extractall(staging)  # noqa: S202 (zipfile drops absolute and ".." parts itself)
+    (plugin_root,) = (path for path in staging.iterdir() if path != root)
+    plugin_root.rename(root / "plugin" / CATALOG)
+    return root
 
 
-class TrinoComponent(Component):
+class IcebergLake(Protocol):
+    """Where Trino's ``iceberg`` catalog is: an Iceberg REST catalog and the S3 under it
+    (the local stack's SeaweedFS, or the test session's)."""
+
+    @property
+    def iceberg_uri(self) -> str: ...
+    @property
+    def oauth2_server_uri(self) -> str: ...
+    @property
+    def warehouse(self) -> str: ...
+    @property
+    def credential(self) -> str: ...
+    @property
+    def s3_endpoint(self) -> str: ...
+    @property
+    def access_key_id(self) -> str: ...
+    @property
+    def secret_access_key(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+
+
+class TrinoComponent(HttpComponent):
     name = "trino"
     start_timeout = 240.0
     stop_timeout = 30.0
@@ -125,44 +140,15 @@ class TrinoComponent(Component):
     probe_timeout = 30.0
 
     def __init__(
-        self,
-        home: Path,
-        *,
-        port: int,
-        iceberg_uri: str,
-        oauth2_server_uri: str,
-        warehouse: str,
-        credential: str,
-        s3_endpoint: str,
-        access_key_id: str,
-        secret_access_key: str,
-        region: str = "us-east-1",
-        heap: str = "2G",
-        cache: Path | None = None,
+        self, home: Path, *, port: int, lake: IcebergLake, heap: str = "2G", cache: Path | None = None
     ) -> None:
-        super().__init__(home)
-        self.port = port
-        self.iceberg_uri = iceberg_uri
-        self.oauth2_server_uri = oauth2_server_uri
-        self.warehouse = warehouse
-        self.credential = credential
-        self.s3_endpoint = s3_endpoint
-        self.access_key_id = access_key_id
-        self.secret_access_key = secret_access_key
-        self.region = region
+        super().__init__(home, port=port)
+        self.lake = lake
         query_memory_mb(heap)  # refuse a malformed heap size before anything starts
         self.heap = heap
         self.cache = cache
         self.java_home: Path | None = None
         self.server_dir: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def endpoint(self) -> str:
-        return self.url
 
     @property
     def etc_dir(self) -> Path:
@@ -171,9 +157,6 @@ class TrinoComponent(Component):
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
-
-    def ports(self) -> dict[str, int]:
-        return {"trino": self.port}
 
     @property
     def launcher_pid_file(self) -> Path:
@@ -222,20 +205,20 @@ class TrinoComponent(Component):
         catalog = {
             "connector.name": "iceberg",
             "iceberg.catalog.type": "rest",
-            "iceberg.rest-catalog.uri": self.iceberg_uri,
-            "iceberg.rest-catalog.warehouse": self.warehouse,
+            "iceberg.rest-catalog.uri": self.lake.iceberg_uri,
+            "iceberg.rest-catalog.warehouse": self.lake.warehouse,
             "iceberg.rest-catalog.security": "OAUTH2",
-            "iceberg.rest-catalog.oauth2.credential": self.credential,
-            "iceberg.rest-catalog.oauth2.server-uri": self.oauth2_server_uri,
+            "iceberg.rest-catalog.oauth2.credential": self.lake.credential,
+            "iceberg.rest-catalog.oauth2.server-uri": self.lake.oauth2_server_uri,
             # Retention of table maintenance is the platform's policy, checked before Trino runs it.
             "iceberg.expire-snapshots.min-retention": "0s",
             "iceberg.remove-orphan-files.min-retention": "0s",
             "fs.native-s3.enabled": "true",
-            "s3.endpoint": self.s3_endpoint,
+            "s3.endpoint": self.lake.s3_endpoint,
             "s3.path-style-access": "true",
-            "s3.region": self.region,
-            "s3.aws-access-key": self.access_key_id,
-            "s3.aws-secret-key": self.secret_access_key,
+            "s3.region": self.lake.region,
+            "s3.aws-access-key": self.lake.access_key_id,
+            "s3.aws-secret-key": self.lake.secret_access_key,
         }
         jvm = [
             "-server",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -9,23 +10,70 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
+from sqlalchemy import Table, select
 
 from lakeplane.config import Config
-from lakeplane.db.models import User
+from lakeplane.db.models import Base, User
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
 from lakeplane.web.app import create_app
 from lakeplane.web.state import services
 
 __all__ = [
+    "READ_BOOKKEEPING",
     "admin_client",
     "client_for",
+    "every_row",
     "lakeplane_app",
     "lakeplane_config",
     "lakeplane_db_url",
     "lakeplane_services",
     "new_user",
+    "object_store_section",
+    "security_section",
 ]
+
+
+def security_section(config: Config) -> list[str]:
+    """The ``[security]`` table of a config file for a process that must share ``config``'s
+    keys, loopback allowed as an endpoint: lines of TOML."""
+    keys = config.security.encryption_keys
+    return [
+        "[security]",
+        f'session_key = "{config.security.session_key}"',
+        "encryption_keys = { " + ", ".join(f'{k} = "{v}"' for k, v in keys.items()) + " }",
+        f'primary_key_id = "{config.security.primary_key_id}"',
+        'allowed_endpoints = ["127.0.0.1", "localhost"]',
+    ]
+
+
+def object_store_section(options: dict[str, Any]) -> list[str]:
+    """The ``[object_store]`` table of a config file for the ``s3`` store: lines of TOML."""
+    return [
+        "[object_store]",
+        'plugin = "s3"',
+        "[object_store.options]",
+        *(f"{k} = {json.dumps(v)}" for k, v in options.items()),
+    ]
+
+
+#: Bookkeeping a read may update: when a credential was last used.
+READ_BOOKKEEPING = frozenset({("api_tokens", "last_used_at"), ("sessions", "last_seen_at")})
+
+
+async def every_row(
+    lp: Services, skip: frozenset[tuple[str, str]] = READ_BOOKKEEPING
+) -> dict[str, list[str]]:
+    """Every row of every table as text, by table, without the ``(table, column)`` pairs in
+    ``skip``: a snapshot to compare before and after requests that must change nothing."""
+    state: dict[str, list[str]] = {}
+    async with lp.sessions() as db:
+        for table in Base.metadata.sorted_tables:
+            assert isinstance(table, Table)
+            columns = [c for c in table.columns if (table.name, c.name) not in skip]
+            rows = (await db.execute(select(*columns))).all()
+            state[table.name] = sorted(repr(tuple(r)) for r in rows)
+    return state
 
 
 @pytest.fixture(scope="session")

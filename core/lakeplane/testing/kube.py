@@ -62,8 +62,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -72,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from lakeplane.local.kube import ApiError, KubeCluster, KubeconfigError, KubeError
 
@@ -81,8 +84,10 @@ __all__ = [
     "KubeError",
     "KubeconfigError",
     "crd_from_json_schema",
+    "helm_binary",
     "kube_cluster",
     "kube_namespace",
+    "worker_rbac",
 ]
 
 _FIXTURES = ("kube_cluster", "kube_namespace")
@@ -141,6 +146,42 @@ def _structural(node: Any) -> Any:
         else:
             out["x-kubernetes-preserve-unknown-fields"] = True
     return out
+
+
+def helm_binary(root: Path) -> str:
+    """The helm that chart tests run: ``$LAKEPLANE_HELM``, else the one the repository's
+    ``root/scripts/ensure-helm`` fetches (and prints last)."""
+    explicit = os.environ.get("LAKEPLANE_HELM")
+    if explicit:
+        return explicit
+    built = subprocess.run(
+        [str(root / "scripts" / "ensure-helm")], check=True, capture_output=True, text=True
+    )
+    return built.stdout.strip().splitlines()[-1]
+
+
+def worker_rbac(helm: str, chart: Path, control: str, namespace: str, prefix: str) -> list[dict[str, Any]]:
+    """The ServiceAccount, Role and RoleBinding the ``chart`` renders for a worker in the
+    ``control`` namespace that runs Spark in the workspace namespace ``namespace``."""
+    rendered = subprocess.run(
+        [
+            helm,
+            "template",
+            "lakeplane",
+            str(chart),
+            "--namespace",
+            control,
+            "--set",
+            f"spark.workspaceNamespaces={{{namespace}}}",
+            "--set",
+            f"spark.namespacePrefix={prefix}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    kinds = {"ServiceAccount", "Role", "RoleBinding"}
+    return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc and doc["kind"] in kinds]
 
 
 def crd_from_json_schema(

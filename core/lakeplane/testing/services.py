@@ -48,10 +48,9 @@ import pytest
 from lakeplane.drivers.maven import DownloadFailed
 from lakeplane.local.component import Component
 from lakeplane.local.errors import LocalStackError
-from lakeplane.local.ports import LOOPBACK, free_port_with_offset, free_ports
+from lakeplane.local.ports import LOOPBACK, free_ports
 from lakeplane.local.postgres import PostgresComponent
-from lakeplane.local.seaweedfs import DEFAULT_PORTS as SEAWEEDFS_PORTS
-from lakeplane.local.seaweedfs import GRPC_OFFSET, SeaweedFSComponent
+from lakeplane.local.seaweedfs import SeaweedFSComponent, free_seaweedfs_ports
 from lakeplane.local.trino import CATALOG, TrinoComponent
 
 __all__ = [
@@ -115,6 +114,28 @@ class SeaweedFSService:
     credential: str
     oauth2_server_uri: str
     component: SeaweedFSComponent = field(repr=False)
+
+    def pyiceberg_properties(self) -> dict[str, str]:
+        """The properties of a pyiceberg REST catalog on its Iceberg catalog and S3."""
+        return {
+            "uri": self.iceberg_uri,
+            "warehouse": self.warehouse,
+            "credential": self.credential,
+            "s3.endpoint": self.s3_endpoint,
+            "s3.access-key-id": self.access_key_id,
+            "s3.secret-access-key": self.secret_access_key,
+            "s3.region": self.region,
+        }
+
+    def s3_options(self) -> dict[str, Any]:
+        """The options of an ``s3`` object store (``[object_store.options]``) on its bucket."""
+        return {
+            "endpoint_url": self.s3_endpoint,
+            "region": self.region,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "bucket": self.bucket,
+        }
 
 
 @dataclass(frozen=True)
@@ -217,15 +238,9 @@ class _Services:
         access_key_id, secret_access_key = "lp" + secrets.token_hex(6), secrets.token_urlsafe(24)
 
         def make(attempt: int) -> Component:
-            ports: dict[str, int] = {}
-            taken: set[int] = set()
-            for name in SEAWEEDFS_PORTS:
-                port = free_port_with_offset(GRPC_OFFSET, exclude=frozenset(taken))
-                ports[name] = port
-                taken |= {port, port + GRPC_OFFSET}
             return SeaweedFSComponent(
                 self.root / f"seaweedfs-{attempt}",
-                ports=ports,
+                ports=free_seaweedfs_ports(),
                 access_key_id=access_key_id,
                 secret_access_key=secret_access_key,
             )
@@ -250,19 +265,7 @@ class _Services:
 
         def make(attempt: int) -> Component:
             (port,) = free_ports(1)
-            return TrinoComponent(
-                self.root / f"trino-{attempt}",
-                port=port,
-                iceberg_uri=store.iceberg_uri,
-                oauth2_server_uri=store.oauth2_server_uri,
-                warehouse=store.warehouse,
-                credential=store.credential,
-                s3_endpoint=store.s3_endpoint,
-                access_key_id=store.access_key_id,
-                secret_access_key=store.secret_access_key,
-                region=store.region,
-                heap="2G",
-            )
+            return TrinoComponent(self.root / f"trino-{attempt}", port=port, lake=store)
 
         component = self._start(make)
         assert isinstance(component, TrinoComponent)

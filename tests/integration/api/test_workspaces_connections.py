@@ -85,29 +85,16 @@ async def test_only_declared_params_and_safe_endpoints(admin_client: Any, lakepl
     ws = await make_ws(admin_client)
     before = await count(lakeplane_services, Connection)
     url = f"/api/v1/workspaces/{ws['id']}/connections"
-    unknown = await admin_client.post(
-        url, json={"name": "x", "role": "object_store", "plugin": "s3", "params": {**S3_PARAMS, "evil": 1}}
-    )
+
+    async def s3_with(**params: Any) -> Any:
+        body = {"name": "x", "role": "object_store", "plugin": "s3", "params": {**S3_PARAMS, **params}}
+        return await admin_client.post(url, json=body)
+
+    unknown = await s3_with(evil=1)
     assert unknown.status_code == 422 and "evil" in unknown.json()["detail"]
-    metadata = await admin_client.post(
-        url,
-        json={
-            "name": "x",
-            "role": "object_store",
-            "plugin": "s3",
-            "params": {**S3_PARAMS, "endpoint_url": "http://169.254.169.254/latest"},
-        },
-    )
+    metadata = await s3_with(endpoint_url="http://169.254.169.254/latest")
     assert metadata.status_code == 422 and metadata.json()["type"].endswith("endpoint-refused")
-    file_url = await admin_client.post(
-        url,
-        json={
-            "name": "x",
-            "role": "object_store",
-            "plugin": "s3",
-            "params": {**S3_PARAMS, "endpoint_url": "file:///etc/passwd"},
-        },
-    )
+    file_url = await s3_with(endpoint_url="file:///etc/passwd")
     assert file_url.status_code == 422
     not_enabled = await admin_client.post(
         url, json={"name": "x", "role": "engine", "plugin": "spark", "params": {}}

@@ -9,6 +9,7 @@ the tests reach the database through a ``Services`` of their own (``lp``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -18,6 +19,7 @@ from litestar.testing import AsyncTestClient
 from lakeplane.config import Config
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
+from lakeplane.testing.auth import bearer, unique
 from lakeplane.web.app import create_app
 
 ClientFactory = Callable[..., Awaitable[AsyncTestClient[Litestar]]]
@@ -76,3 +78,10 @@ async def fresh(postgres_url: str) -> AsyncIterator[tuple[Litestar, Services]]:
     test_side = Services.build(config)
     yield create_app(config), test_side
     await test_side.engine.dispose()
+
+
+async def new_workspace(client: AsyncTestClient[Litestar], token: str, name: str) -> dict[str, Any]:
+    """A workspace an administrator's ``token`` creates, slug unique from ``name``; its body."""
+    body = {"slug": unique(name.lower()), "name": name}
+    answer = await client.post("/api/v1/workspaces", json=body, headers=bearer(token))
+    return dict(answer.json())

@@ -17,6 +17,8 @@ from lakeplane.db.models import ApiToken, AuditEvent, RoleBinding, User, UserSes
 from lakeplane.domain import audit
 from lakeplane.testing.auth import PASSWORD, bearer, person, sign_in, unique
 
+from .conftest import new_workspace
+
 
 async def count(lp: Any, model: Any, *where: Any) -> int:
     async with lp.sessions() as db:
@@ -166,18 +168,8 @@ async def test_form_post_without_or_with_a_wrong_csrf_token_is_refused(client, l
 
 async def test_a_user_cannot_read_or_edit_another_workspace_by_id(client, lp):
     _, admin_token = await person(lp, "root", is_admin=True)
-    mine = (
-        await client.post(
-            "/api/v1/workspaces", json={"slug": unique("mine"), "name": "Mine"}, headers=bearer(admin_token)
-        )
-    ).json()
-    theirs = (
-        await client.post(
-            "/api/v1/workspaces",
-            json={"slug": unique("theirs"), "name": "Theirs"},
-            headers=bearer(admin_token),
-        )
-    ).json()
+    mine = await new_workspace(client, admin_token, "Mine")
+    theirs = await new_workspace(client, admin_token, "Theirs")
     _, token = await person(lp, "nosy", roles={mine["id"]: "admin"})
     for ref in (theirs["id"], theirs["slug"]):
         assert (await client.get(f"/api/v1/workspaces/{ref}", headers=bearer(token))).status_code == 404
@@ -199,11 +191,7 @@ async def test_a_user_cannot_read_or_edit_another_workspace_by_id(client, lp):
 
 async def test_nobody_grants_themselves_admin(client, lp):
     _, admin_token = await person(lp, "root", is_admin=True)
-    ws = (
-        await client.post(
-            "/api/v1/workspaces", json={"slug": unique("self"), "name": "Self"}, headers=bearer(admin_token)
-        )
-    ).json()
+    ws = await new_workspace(client, admin_token, "Self")
     editor, editor_token = await person(lp, "climber", roles={ws["id"]: "editor"})
     ws_admin, ws_admin_token = await person(lp, "wsa", roles={ws["id"]: "admin"})
     admin, _ = await person(lp, "root2", is_admin=True)

@@ -19,6 +19,8 @@ from lakeplane.domain.auth.services import BOOTSTRAP_ENV
 from lakeplane.testing.auth import PASSWORD, bearer, person, sign_in, unique
 from lakeplane.web.app import create_app
 
+from .conftest import new_workspace
+
 
 async def rows(lp: Any, model: Any, *where: Any) -> int:
     async with lp.sessions() as db:
@@ -177,11 +179,7 @@ async def test_service_account_tokens_are_made_by_admins(client, lp):
 
 async def test_workspace_admin_manages_members_and_role_change_ends_sessions(client, lp, auth_app, clients):
     _, admin_token = await person(lp, "root", is_admin=True)
-    ws = (
-        await client.post(
-            "/api/v1/workspaces", json={"slug": unique("grid"), "name": "Grid"}, headers=bearer(admin_token)
-        )
-    ).json()
+    ws = await new_workspace(client, admin_token, "Grid")
     ws_admin, ws_admin_token = await person(lp, "wsadmin", roles={ws["id"]: "admin"})
     member, member_token = await person(lp, "member")
     url = f"/api/v1/workspaces/{ws['slug']}/members/{member.username}"

@@ -6,16 +6,17 @@ checked the moment it exists, and one without a declared permission fails here.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from litestar import Litestar
-from sqlalchemy import Table, select
 
-from lakeplane.db.models import Base
-from lakeplane.testing.auth import bearer, person, sign_in, unique
+from lakeplane.testing.auth import bearer, person, sign_in
+from lakeplane.testing.fixtures import every_row
+from lakeplane.testing.routes import concrete, operations
 from lakeplane.web.guards import PERMISSIONS, permission_of
+
+from .conftest import new_workspace
 
 ROLES = ("anonymous", "outsider", "viewer", "editor", "ws_admin", "global_admin")
 ALLOWED = {
@@ -26,27 +27,6 @@ ALLOWED = {
     "workspace:admin": {"ws_admin", "global_admin"},
     "admin": {"global_admin"},
 }
-#: Bookkeeping a read may update: when a credential was last used.
-TOUCHED_ON_READ = {("api_tokens", "last_used_at"), ("sessions", "last_seen_at")}
-
-
-def operations(app: Litestar) -> list[tuple[str, str, Any]]:
-    """(method, path template, handler) for every route, HEAD and OPTIONS aside."""
-    found = []
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", []):
-            for method in sorted(getattr(handler, "http_methods", ())):
-                if method not in ("HEAD", "OPTIONS"):
-                    found.append((method, route.path, handler))
-    return found
-
-
-def concrete(path: str, ws: str) -> str:
-    """Fill path parameters: the test workspace for ``ws``, a harmless value elsewhere."""
-    path = re.sub(r"\{ws(:\w+)?\}", ws, path)
-    path = re.sub(r"\{\w+:int\}", "1", path)
-    path = re.sub(r"\{\w+:path\}", "/x", path)
-    return re.sub(r"\{\w+(:\w+)?\}", "x-none", path)
 
 
 @pytest.fixture(scope="module")
@@ -56,18 +36,8 @@ async def callers(lp: Any, auth_app: Litestar, app_portal: Any) -> dict[str, Any
     _, admin_token = await person(lp, "root", is_admin=True)
     client = AsyncTestClient(app=auth_app)
     client.blocking_portal = app_portal
-    ws = (
-        await client.post(
-            "/api/v1/workspaces",
-            json={"slug": unique("matrix"), "name": "Matrix"},
-            headers=bearer(admin_token),
-        )
-    ).json()
-    other = (
-        await client.post(
-            "/api/v1/workspaces", json={"slug": unique("other"), "name": "Other"}, headers=bearer(admin_token)
-        )
-    ).json()
+    ws = await new_workspace(client, admin_token, "Matrix")
+    other = await new_workspace(client, admin_token, "Other")
     tokens = {"global_admin": admin_token, "anonymous": None}
     for role, binding in (("viewer", "viewer"), ("editor", "editor"), ("ws_admin", "admin")):
         tokens[role] = (await person(lp, role, roles={ws["id"]: binding}))[1]
@@ -132,18 +102,6 @@ def _denial(role: str, permission: str) -> set[int]:
     return {403}
 
 
-async def _snapshot(lp: Any) -> dict[str, list[str]]:
-    """Every row of every table, minus the credential bookkeeping a read may touch."""
-    state: dict[str, list[str]] = {}
-    async with lp.sessions() as db:
-        for table in Base.metadata.sorted_tables:
-            assert isinstance(table, Table)
-            columns = [c for c in table.columns if (table.name, c.name) not in TOUCHED_ON_READ]
-            rows = (await db.execute(select(*columns))).all()
-            state[table.name] = sorted(repr(tuple(r)) for r in rows)
-    return state
-
-
 async def test_no_get_route_changes_state(auth_app, clients, callers, lp):
     """Call every GET route as a global admin (token and session) and as a member; nothing changes."""
     ws = callers["ws"]["slug"]
@@ -154,13 +112,13 @@ async def test_no_get_route_changes_state(auth_app, clients, callers, lp):
     await sign_in(browser, admin_user.username)
     member = await clients(auth_app)
     member.headers.update(bearer(callers["tokens"]["editor"]))
-    before = await _snapshot(lp)
+    before = await every_row(lp)
     gets = [(path, handler) for method, path, handler in operations(auth_app) if method == "GET"]
     assert len(gets) >= 10
     for path, _ in gets:
         for client in (admin, browser, member):
             resp = await client.get(concrete(path, ws), params={"limit": 5})
             assert resp.status_code < 500, f"GET {path}: {resp.status_code} {resp.text[:200]}"
-    after = await _snapshot(lp)
+    after = await every_row(lp)
     changed = [name for name in before if before[name] != after[name]]
     assert not changed, f"GET requests changed tables: {changed}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import subprocess
@@ -23,6 +22,7 @@ from lakeplane.domain.auth.services import create_admin, password_provider
 from lakeplane.local.ports import free_ports
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
+from lakeplane.testing.fixtures import object_store_section, security_section
 
 PASSWORD = "correct horse battery staple"
 
@@ -35,21 +35,15 @@ class Served:
 
 
 def _config_file(url: str, path: Path, config: Any, store: dict[str, Any] | None) -> None:
-    keys = config.security.encryption_keys
     lines = [
         "[database]",
         f'url = "{url}"',
-        "[security]",
-        f'session_key = "{config.security.session_key}"',
-        "encryption_keys = { " + ", ".join(f'{k} = "{v}"' for k, v in keys.items()) + " }",
-        f'primary_key_id = "{config.security.primary_key_id}"',
-        'allowed_endpoints = ["127.0.0.1", "localhost"]',
+        *security_section(config),
         "[worker]",
         "poll_interval_s = 0.05",
     ]
     if store:
-        lines += ["[object_store]", 'plugin = "s3"', "[object_store.options]"]
-        lines += [f"{k} = {json.dumps(v)}" for k, v in store.items()]
+        lines += object_store_section(store)
     path.write_text("\n".join([*lines, ""]))
 
 

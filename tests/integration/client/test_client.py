@@ -236,13 +236,7 @@ def test_no_answer_is_server_unreachable() -> None:
 async def test_following_logs_reads_on_across_the_move_to_the_object_store(
     postgres_url: str, seaweedfs_service: Any, tmp_path: Path
 ) -> None:
-    store = {
-        "endpoint_url": seaweedfs_service.s3_endpoint,
-        "region": seaweedfs_service.region,
-        "access_key_id": seaweedfs_service.access_key_id,
-        "secret_access_key": seaweedfs_service.secret_access_key,
-        "bucket": seaweedfs_service.bucket,
-    }
+    store = seaweedfs_service.s3_options()
     async with serve(postgres_url, tmp_path, store) as served, AsyncClient(served.url, served.token) as lp:
         ws = await lp.workspaces.create(slug(), "logs")
         job = await lp.jobs.create(ws.slug, "slow", "noop", {"delay_s": 2, "message": "done"})

@@ -32,11 +32,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
-from sqlalchemy import Table, select
 
-from lakeplane.db.models import Base
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
+from lakeplane.testing.fixtures import every_row
 from lakeplane.testing.routes import concrete, operations
 from lakeplane.web.app import create_app
 from lakeplane.web.state import services
@@ -44,8 +43,6 @@ from lakeplane.web.state import services
 PROBLEM = "application/problem+json"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-#: Bookkeeping a request may update: when a credential was last used.
-TOUCHED = {("api_tokens", "last_used_at"), ("sessions", "last_seen_at")}
 #: Routes that take no body or query and act on the caller alone (signing out, starting a
 #: sign-in); whatever is sent to them is ignored by design, so they are left out.
 BODILESS_ACTIONS = {
@@ -288,17 +285,6 @@ def drawn(count: int) -> list[bytes]:
 # ---- checks -----------------------------------------------------------------------------------
 
 
-async def _snapshot(lp: Services) -> dict[str, list[str]]:
-    state: dict[str, list[str]] = {}
-    async with lp.sessions() as db:
-        for table in Base.metadata.sorted_tables:
-            assert isinstance(table, Table)
-            columns = [c for c in table.columns if (table.name, c.name) not in TOUCHED]
-            rows = (await db.execute(select(*columns))).all()
-            state[table.name] = sorted(repr(tuple(r)) for r in rows)
-    return state
-
-
 def _refused(resp: httpx.Response, where: str, wrong: list[str], ui: bool) -> None:
     if ui and resp.status_code == 303 and "/ui/signin" in resp.headers.get("location", ""):
         return  # an anonymous browser is sent to sign in; nothing was read
@@ -363,14 +349,14 @@ async def test_every_route_refuses_every_hostile_body(hostile_app: Any) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app, lp, token, ws = hostile_app
     extra = drawn(25)
-    before = await _snapshot(lp)
+    before = await every_row(lp)
     rss_before = _rss_mib()
     results = [await _send_corpus(app, token, ws, extra), await _send_corpus(app, None, ws, [], shaped=False)]
     rss_growth = _rss_mib() - rss_before
     wrong = [line for _, lines in results for line in lines]
     assert not wrong, f"{len(wrong)} answers were not a 4xx problem:\n" + _summary(wrong)
     assert sum(sent for sent, _ in results) > 4_000
-    after = await _snapshot(lp)
+    after = await every_row(lp)
     changed = {
         name: sorted(set(after[name]) - set(before[name]))[:3]
         for name in before

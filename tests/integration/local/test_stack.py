@@ -23,10 +23,8 @@ import pytest
 from aiobotocore.session import get_session
 
 from lakeplane.local import LocalStack, PortInUse
-from lakeplane.local.ports import free_port_with_offset, free_ports
 from lakeplane.local.processes import ProcessRecord, group_members
-from lakeplane.local.seaweedfs import DEFAULT_PORTS as SEAWEEDFS_PORTS
-from lakeplane.local.seaweedfs import GRPC_OFFSET
+from lakeplane.local.stack import free_stack_ports
 from lakeplane.local.trino import run_query
 
 CORE_COMPONENTS = ("postgres", "seaweedfs", "trino")
@@ -35,13 +33,7 @@ CORE_COMPONENTS = ("postgres", "seaweedfs", "trino")
 @pytest.fixture
 def ports() -> dict[str, int]:
     """Every stack port, free now and none of the defaults (a real stack may be running)."""
-    chosen = dict(zip(("api", "postgres", "trino"), free_ports(3), strict=True))
-    taken = set(chosen.values())
-    for name in SEAWEEDFS_PORTS:
-        port = free_port_with_offset(GRPC_OFFSET, exclude=frozenset(taken))
-        chosen[name] = port
-        taken |= {port, port + GRPC_OFFSET}
-    return chosen
+    return free_stack_ports()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import json
 import os
 import secrets
 import signal
@@ -31,6 +30,7 @@ from lakeplane.domain.runs.services import LEGAL, submit_run
 from lakeplane.ids import new_id
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
+from lakeplane.testing.fixtures import object_store_section, security_section
 from lakeplane.timeutil import utcnow
 from lakeplane.web.app import create_app
 
@@ -174,11 +174,7 @@ class RunsEnv:
                     name=f"trino-{secrets.token_hex(2)}",
                     kind="engine",
                     plugin="trino",
-                    params={
-                        "host": trino_service.host,
-                        "port": trino_service.port,
-                        "user": trino_service.user,
-                    },
+                    params=trino_params(trino_service),
                 ),
             )
         return conn.id
@@ -292,16 +288,11 @@ async def make_env(
     store = {"object_store": {"plugin": "s3", "options": object_store}} if object_store else {}
     config = make_config(url, worker=worker, engines=engine_config, security=security, **store)
     config_path = tmp_path / "lakeplane.toml"
-    keys = config.security.encryption_keys
     lines = [
         "[database]",
         f'url = "{url}"',
         "pool_size = 20",
-        "[security]",
-        f'session_key = "{config.security.session_key}"',
-        "encryption_keys = { " + ", ".join(f'{k} = "{v}"' for k, v in keys.items()) + " }",
-        f'primary_key_id = "{config.security.primary_key_id}"',
-        'allowed_endpoints = ["127.0.0.1", "localhost"]',
+        *security_section(config),
         "[worker]",
         f"lease_seconds = {LEASE_S}",
         "poll_interval_s = 0.05",
@@ -312,8 +303,7 @@ async def make_env(
     for name, plugin in (engines or {}).items():
         lines += [f"[engines.{name}]", f'plugin = "{plugin}"']
     if object_store:
-        lines += ["[object_store]", 'plugin = "s3"', "[object_store.options]"]
-        lines += [f"{k} = {json.dumps(v)}" for k, v in object_store.items()]
+        lines += object_store_section(object_store)
     config_path.write_text("\n".join([*lines, ""]))
     lp = Services.build(
         make_config(
@@ -326,14 +316,33 @@ async def make_env(
     return RunsEnv(lp, config_path, tmp_path, workspace_id)
 
 
-@pytest.fixture
-async def runs_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
-    env = await make_env(postgres_service.url, tmp_path)
+def trino_params(trino_service: Any) -> dict[str, Any]:
+    """Where the session's Trino answers, as a Trino connection's params."""
+    return {"host": trino_service.host, "port": trino_service.port, "user": trino_service.user}
+
+
+@contextlib.asynccontextmanager
+async def env_of(postgres_url: str, tmp_path: Path, **options: Any) -> AsyncIterator[RunsEnv]:
+    """:func:`make_env`, its workers stopped and its pool closed afterwards."""
+    env = await make_env(postgres_url, tmp_path, **options)
     try:
         yield env
     finally:
         env.stop_all()
         await env.lp.engine.dispose()
+
+
+@pytest.fixture
+async def runs_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
+    async with env_of(postgres_service.url, tmp_path) as env:
+        yield env
+
+
+@pytest.fixture
+async def trino_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
+    """:func:`runs_env` whose workers run the ``trino`` engine."""
+    async with env_of(postgres_service.url, tmp_path, engines={"trino": "trino"}) as env:
+        yield env
 
 
 @contextlib.asynccontextmanager
@@ -345,6 +354,14 @@ async def api_client(env: RunsEnv) -> AsyncIterator[tuple[AsyncTestClient[Any], 
     async with AsyncTestClient(app=app) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield client, f"/api/v1/workspaces/{env.workspace_id}"
+
+
+async def add_connection(
+    client: AsyncTestClient[Any], ws: str, name: str, role: str, plugin: str, params: dict[str, Any]
+) -> Any:
+    """POST a connection through the API; the response."""
+    body = {"name": name, "role": role, "plugin": plugin, "params": params}
+    return await client.post(f"{ws}/connections", json=body)
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+# Long module: the backup and restore tests share one populated stack and its snapshot helpers.
 """``lakeplane backup`` / ``restore`` against real PostgreSQL and SeaweedFS.
 
 The round trip: a populated control plane (connections with secrets, datasets, job

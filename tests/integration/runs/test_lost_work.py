@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 import signal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from sqlalchemy import select, update
 from lakeplane.db.models import Run, RunLog, RunTransition
 from lakeplane.worker.faults import EXIT_CODE
 
-from .conftest import LEASE_S, RunsEnv, make_env
+from .conftest import LEASE_S, RunsEnv
 
 
 async def transitions_of(
@@ -100,43 +99,39 @@ async def test_lost_noop_work_fails_with_reason_lost_and_is_retried(runs_env: Ru
 
 @pytest.mark.trino
 async def test_trino_query_the_coordinator_does_not_know_is_lost_then_retried(
-    postgres_service: Any, trino_service: Any, tmp_path: Path
+    trino_env: RunsEnv, trino_service: Any
 ) -> None:
-    env = await make_env(postgres_service.url, tmp_path, engines={"trino": "trino"})
-    try:
-        crashing = env.start_worker("crashing", concurrency=2, fault="after_handle")
-        conn_id = await env.trino_connection(trino_service)
-        job = await env.job_with(
-            {"sql": "SELECT 42"},
-            job_type="trino_sql",
-            connection_id=conn_id,
-            max_attempts=2,
-            retry_backoff_s=0.2,
-        )
-        await crashing.ready()
-        (run_id,) = await env.submit(job)
-        assert await crashing.exited(120) == EXIT_CODE  # the handle is stored, the run is running
-        (run,) = await env.runs([run_id])
-        assert run.state == "running" and run.engine_handle and run.engine_handle["engine"] == "trino"
-        # A query id of Trino's form that this coordinator never saw (as after its restart).
-        never_seen = "20000101_000000_00000_" + secrets.token_hex(3)[:5]
-        await forget_engine_work(env, [run_id], {**run.engine_handle, "id": never_seen})
-        rescuer = env.start_worker("rescuer", concurrency=2)
-        await rescuer.ready()
-        await env.wait_for(lambda: env.all_terminal([run_id]), 4 * LEASE_S + 60, "the lost run to be retried")
-        (run,) = await env.runs([run_id])
-        assert (run.state, run.attempt, run.row_count) == ("succeeded", 2, 1), (run.state, run.reason)
-        assert run.result_preview is not None and run.result_preview["rows"] == [[42]]
-        chain = await transitions_of(env, run_id)
-        assert [t[:4] for t in chain] == [
-            (0, None, "queued", None),
-            (1, "queued", "running", "crashing"),
-            (1, "running", "queued", "rescuer"),
-            (2, "queued", "running", "rescuer"),
-            (2, "running", "succeeded", "rescuer"),
-        ]
-        assert chain[2][4] is not None and "(lost)" in chain[2][4], chain[2]
-        await env.check_invariants()
-    finally:
-        env.stop_all()
-        await env.lp.engine.dispose()
+    env = trino_env
+    crashing = env.start_worker("crashing", concurrency=2, fault="after_handle")
+    conn_id = await env.trino_connection(trino_service)
+    job = await env.job_with(
+        {"sql": "SELECT 42"},
+        job_type="trino_sql",
+        connection_id=conn_id,
+        max_attempts=2,
+        retry_backoff_s=0.2,
+    )
+    await crashing.ready()
+    (run_id,) = await env.submit(job)
+    assert await crashing.exited(120) == EXIT_CODE  # the handle is stored, the run is running
+    (run,) = await env.runs([run_id])
+    assert run.state == "running" and run.engine_handle and run.engine_handle["engine"] == "trino"
+    # A query id of Trino's form that this coordinator never saw (as after its restart).
+    never_seen = "20000101_000000_00000_" + secrets.token_hex(3)[:5]
+    await forget_engine_work(env, [run_id], {**run.engine_handle, "id": never_seen})
+    rescuer = env.start_worker("rescuer", concurrency=2)
+    await rescuer.ready()
+    await env.wait_for(lambda: env.all_terminal([run_id]), 4 * LEASE_S + 60, "the lost run to be retried")
+    (run,) = await env.runs([run_id])
+    assert (run.state, run.attempt, run.row_count) == ("succeeded", 2, 1), (run.state, run.reason)
+    assert run.result_preview is not None and run.result_preview["rows"] == [[42]]
+    chain = await transitions_of(env, run_id)
+    assert [t[:4] for t in chain] == [
+        (0, None, "queued", None),
+        (1, "queued", "running", "crashing"),
+        (1, "running", "queued", "rescuer"),
+        (2, "queued", "running", "rescuer"),
+        (2, "running", "succeeded", "rescuer"),
+    ]
+    assert chain[2][4] is not None and "(lost)" in chain[2][4], chain[2]
+    await env.check_invariants()

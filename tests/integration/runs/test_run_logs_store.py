@@ -15,13 +15,7 @@ from .conftest import make_env
 async def test_log_is_copied_to_the_object_store_with_its_checksum(
     postgres_service: Any, seaweedfs_service: Any, tmp_path: Path
 ) -> None:
-    store = {
-        "endpoint_url": seaweedfs_service.s3_endpoint,
-        "region": seaweedfs_service.region,
-        "access_key_id": seaweedfs_service.access_key_id,
-        "secret_access_key": seaweedfs_service.secret_access_key,
-        "bucket": seaweedfs_service.bucket,
-    }
+    store = seaweedfs_service.s3_options()
     env = await make_env(postgres_service.url, tmp_path, object_store=store)
     try:
         worker = env.start_worker(concurrency=2)

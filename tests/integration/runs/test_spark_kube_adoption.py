@@ -11,14 +11,11 @@ the driver through its own watch).
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from lakeplane import config as config_module
@@ -27,7 +24,7 @@ from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.local import kube as local_kube
 from lakeplane.runtime import Services
-from lakeplane.testing.kube import KubeCluster
+from lakeplane.testing.kube import KubeCluster, helm_binary, worker_rbac
 from lakeplane.worker.faults import EXIT_CODE
 
 from .conftest import LEASE_S, make_env
@@ -39,37 +36,9 @@ PREFIX = "lpws-"
 RUN_LABEL = "lakeplane.dev/run-id"
 
 
-def helm() -> str:
-    explicit = os.environ.get("LAKEPLANE_HELM")
-    if explicit:
-        return explicit
-    built = subprocess.run(
-        [str(ROOT / "scripts" / "ensure-helm")], check=True, capture_output=True, text=True
-    )
-    return built.stdout.strip().splitlines()[-1]
-
-
 def grant_worker(cluster: KubeCluster, control: str, namespace: str) -> str:
     """Apply the chart's ServiceAccount, Role and RoleBinding for ``namespace``; the account's name."""
-    rendered = subprocess.run(
-        [
-            helm(),
-            "template",
-            "lakeplane",
-            str(ROOT / "charts" / "lakeplane"),
-            "--namespace",
-            control,
-            "--set",
-            f"spark.workspaceNamespaces={{{namespace}}}",
-            "--set",
-            f"spark.namespacePrefix={PREFIX}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    kinds = {"ServiceAccount", "Role", "RoleBinding"}
-    objects = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc and doc["kind"] in kinds]
+    objects = worker_rbac(helm_binary(ROOT), ROOT / "charts" / "lakeplane", control, namespace, PREFIX)
     cluster.apply(objects, namespace=control)
     cluster.apply(
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "spark-driver"}},

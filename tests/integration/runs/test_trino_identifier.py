@@ -10,18 +10,14 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
-from lakeplane.testing.app import make_user
-from lakeplane.web.app import create_app
 from lakeplane_trino import TrinoEngine, TrinoParams
 
-from .conftest import RunsEnv, make_env
+from .conftest import RunsEnv, add_connection, api_client, trino_params
 
 SQL = "SELECT region, sum(amount) AS total, count(*) AS n FROM :table WHERE region = :region GROUP BY region"
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
@@ -31,8 +27,7 @@ TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
 async def schema(trino_service: Any) -> AsyncIterator[str]:
     """A fresh Iceberg schema with two small tables, ``orders`` and ``returns``."""
     name = f"ident_{secrets.token_hex(4)}"
-    params = TrinoParams(host=trino_service.host, port=trino_service.port, user=trino_service.user)
-    async with TrinoEngine(params) as trino:
+    async with TrinoEngine(TrinoParams(**trino_params(trino_service))) as trino:
         await trino.execute(f"CREATE SCHEMA iceberg.{name}")
         await trino.execute(
             f"CREATE TABLE iceberg.{name}.orders AS SELECT * FROM "
@@ -50,40 +45,13 @@ async def schema(trino_service: Any) -> AsyncIterator[str]:
                 await trino.execute(f"DROP SCHEMA iceberg.{name}")
 
 
-@pytest.fixture
-async def trino_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
-    env = await make_env(postgres_service.url, tmp_path, engines={"trino": "trino"})
-    try:
-        yield env
-    finally:
-        env.stop_all()
-        await env.lp.engine.dispose()
-
-
 @pytest.mark.trino
 async def test_an_identifier_parameter_picks_the_table_and_a_bad_one_is_refused(
     trino_env: RunsEnv, trino_service: Any, schema: str
 ) -> None:
     worker = trino_env.start_worker("trino-ident", concurrency=4)
-    app = create_app(trino_env.lp.config)
-    async with trino_env.lp.sessions() as db:
-        _, token = await make_user(db, f"admin-{secrets.token_hex(3)}", is_admin=True)
-    async with AsyncTestClient(app=app) as client:
-        client.headers["Authorization"] = f"Bearer {token}"
-        ws = f"/api/v1/workspaces/{trino_env.workspace_id}"
-        conn = await client.post(
-            f"{ws}/connections",
-            json={
-                "name": "trino",
-                "role": "engine",
-                "plugin": "trino",
-                "params": {
-                    "host": trino_service.host,
-                    "port": trino_service.port,
-                    "user": trino_service.user,
-                },
-            },
-        )
+    async with api_client(trino_env) as (client, ws):
+        conn = await add_connection(client, ws, "trino", "engine", "trino", trino_params(trino_service))
         assert conn.status_code == 201, conn.text
         job = await client.post(
             f"{ws}/jobs",

@@ -12,40 +12,25 @@ import contextlib
 import datetime as dt
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiobotocore.session import get_session
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from lakeplane.db.models import Run, Schedule
 from lakeplane.scheduler import Scheduler
-from lakeplane.testing.app import make_user
-from lakeplane.web.app import create_app
 from lakeplane_trino import TrinoEngine, TrinoParams
 
-from .conftest import RunsEnv, make_env
+from .conftest import RunsEnv, add_connection, api_client, trino_params
 
 pytestmark = pytest.mark.trino
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 
 @pytest.fixture
-async def trino_env(postgres_service: Any, tmp_path: Path) -> AsyncIterator[RunsEnv]:
-    env = await make_env(postgres_service.url, tmp_path, engines={"trino": "trino"})
-    try:
-        yield env
-    finally:
-        env.stop_all()
-        await env.lp.engine.dispose()
-
-
-@pytest.fixture
 async def trino(trino_service: Any) -> AsyncIterator[TrinoEngine]:
-    params = TrinoParams(host=trino_service.host, port=trino_service.port, user=trino_service.user)
-    async with TrinoEngine(params) as engine:
+    async with TrinoEngine(TrinoParams(**trino_params(trino_service))) as engine:
         yield engine
 
 
@@ -93,44 +78,20 @@ async def test_maintenance_jobs_act_on_the_table_and_honour_hold_and_policy(
     assert await snapshots(trino, schema) == 4
 
     worker = trino_env.start_worker("trino-maint", concurrency=2)
-    app = create_app(trino_env.lp.config)
-    async with trino_env.lp.sessions() as db:
-        _, token = await make_user(db, f"admin-{secrets.token_hex(3)}", is_admin=True)
-    async with AsyncTestClient(app=app) as client:
-        client.headers["Authorization"] = f"Bearer {token}"
-        ws = f"/api/v1/workspaces/{trino_env.workspace_id}"
+    async with api_client(trino_env) as (client, ws):
         sw = seaweedfs_service
-        lake = await client.post(
-            f"{ws}/connections",
-            json={
-                "name": "lake",
-                "role": "catalog",
-                "plugin": "iceberg-rest",
-                "params": {
-                    "uri": sw.iceberg_uri,
-                    "warehouse": sw.warehouse,
-                    "credential": sw.credential,
-                    "s3_endpoint": sw.s3_endpoint,
-                    "s3_access_key_id": sw.access_key_id,
-                    "s3_secret_access_key": sw.secret_access_key,
-                },
-            },
-        )
+        catalog = {
+            "uri": sw.iceberg_uri,
+            "warehouse": sw.warehouse,
+            "credential": sw.credential,
+            "s3_endpoint": sw.s3_endpoint,
+            "s3_access_key_id": sw.access_key_id,
+            "s3_secret_access_key": sw.secret_access_key,
+        }
+        lake = await add_connection(client, ws, "lake", "catalog", "iceberg-rest", catalog)
         assert lake.status_code == 201, lake.text
-        engine = await client.post(
-            f"{ws}/connections",
-            json={
-                "name": "trino",
-                "role": "engine",
-                "plugin": "trino",
-                "params": {
-                    "host": trino_service.host,
-                    "port": trino_service.port,
-                    "user": trino_service.user,
-                    "catalog": "iceberg",
-                },
-            },
-        )
+        params = {**trino_params(trino_service), "catalog": "iceberg"}
+        engine = await add_connection(client, ws, "trino", "engine", "trino", params)
         assert engine.status_code == 201, engine.text
         ds = await client.post(
             f"{ws}/datasets",
