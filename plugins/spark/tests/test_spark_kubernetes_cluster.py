@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +20,13 @@ from typing import Any
 
 import msgspec
 import pytest
-import yaml
 from _spark_testing import in_cluster_params
 
 from lakeplane.errors import BadCredentials, ConfigError, EngineUnavailable, ValidationFailed
 from lakeplane.interfaces import EngineHandle, EngineState, EngineStatus, Submission
 from lakeplane.local import kube as local_kube
 from lakeplane.testing.contracts import unreachable_url
-from lakeplane.testing.kube import KubeCluster, crd_from_json_schema
+from lakeplane.testing.kube import KubeCluster, crd_from_json_schema, helm_binary, worker_rbac
 from lakeplane_spark import SparkEngine, SparkOptions, SparkParams
 from lakeplane_spark.kubernetes import manifests
 from lakeplane_spark.kubernetes.backend import KubernetesBackend
@@ -48,13 +45,7 @@ FOREVER = {local_kube.OUTCOME_ANNOTATION: "Running", local_kube.START_MS_ANNOTAT
 
 @pytest.fixture(scope="session")
 def helm() -> str:
-    explicit = os.environ.get("LAKEPLANE_HELM")
-    if explicit:
-        return explicit
-    built = subprocess.run(
-        [str(ROOT / "scripts" / "ensure-helm")], check=True, capture_output=True, text=True
-    )
-    return built.stdout.strip().splitlines()[-1]
+    return helm_binary(ROOT)
 
 
 @dataclass
@@ -102,25 +93,7 @@ class Workspace:
 
 def render_worker_rbac(helm: str, control: str, namespace: str) -> list[dict[str, Any]]:
     """The chart's ServiceAccount, Role and RoleBinding for one workspace namespace."""
-    rendered = subprocess.run(
-        [
-            helm,
-            "template",
-            "lakeplane",
-            str(ROOT / "charts" / "lakeplane"),
-            "--namespace",
-            control,
-            "--set",
-            f"spark.workspaceNamespaces={{{namespace}}}",
-            "--set",
-            f"spark.namespacePrefix={PREFIX}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    kinds = {"ServiceAccount", "Role", "RoleBinding"}
-    return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc and doc["kind"] in kinds]
+    return worker_rbac(helm, ROOT / "charts" / "lakeplane", control, namespace, PREFIX)
 
 
 @pytest.fixture

@@ -69,19 +69,7 @@ async def test_ingest_writes_the_table_and_counts_rejects_twice(
         assert status.state is EngineState.SUCCEEDED, status.message
         assert status.stats["rows_written"] == sample.good_rows
         assert status.stats["rows_rejected"] == sample.bad_rows
-    catalog = load_catalog(
-        "lake",
-        type="rest",
-        uri=seaweedfs_service.iceberg_uri,
-        warehouse=seaweedfs_service.warehouse,
-        credential=seaweedfs_service.credential,
-        **{
-            "s3.endpoint": seaweedfs_service.s3_endpoint,
-            "s3.access-key-id": seaweedfs_service.access_key_id,
-            "s3.secret-access-key": seaweedfs_service.secret_access_key,
-            "s3.region": seaweedfs_service.region,
-        },
-    )
+    catalog = load_catalog("lake", type="rest", **seaweedfs_service.pyiceberg_properties())
     table = catalog.load_table("energy.meter_readings")
     assert table.scan().to_arrow().num_rows == sample.good_rows
     assert [f.name for f in table.spec().fields] == ["ts_day", "region"]

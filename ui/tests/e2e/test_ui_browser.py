@@ -1,3 +1,4 @@
+# Long module: one browser walk through every page, in order, with the live stack it needs; split, each part would start the stack again.
 """End to end in a real browser: headless Debian chromium driven by Playwright, against
 the real server (uvicorn), worker, PostgreSQL, SeaweedFS and Trino.
 
@@ -138,13 +139,7 @@ async def stack(
         },
         "object_store": {
             "plugin": "s3",
-            "options": {
-                "endpoint_url": seaweedfs_service.s3_endpoint,
-                "access_key_id": seaweedfs_service.access_key_id,
-                "secret_access_key": seaweedfs_service.secret_access_key,
-                "region": seaweedfs_service.region,
-                "bucket": seaweedfs_service.bucket,
-            },
+            "options": seaweedfs_service.s3_options(),
         },
         "engines": {"trino": {"plugin": "trino"}},
         "worker": {"poll_interval_s": 0.2},
