@@ -7,6 +7,7 @@ change tracking (most of the cost of loading 50 objects) buy nothing there.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
@@ -23,6 +24,18 @@ MAX_LIMIT = 500
 CURSOR_PATTERN = r"^[a-z]{1,8}_[0-9A-HJKMNP-TV-Z]{26}$"
 AUDIT_CURSOR_PATTERN = r"^[0-9]{1,18}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
+
+
+#: A list's page size when the caller names none.
+DEFAULT_LIMIT = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class Paging:
+    """``?cursor=&limit=`` of a list request, checked."""
+
+    cursor: str | None = None
+    limit: int = DEFAULT_LIMIT
 
 
 class Page(msgspec.Struct, Generic[T]):

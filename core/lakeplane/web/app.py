@@ -41,7 +41,7 @@ from lakeplane.web.decoding import LakeplaneRequest
 from lakeplane.web.guards import permission_guard
 from lakeplane.web.openapi import complete as complete_openapi
 from lakeplane.web.problems import EXCEPTION_HANDLERS
-from lakeplane.web.state import close_request_session, provide_db, provide_services
+from lakeplane.web.state import close_request_session, provide_db, provide_paging, provide_services
 
 log = logging.getLogger("lakeplane.web")
 
@@ -116,7 +116,11 @@ def create_app(
     app = Litestar(
         route_handlers=[Router(path="/", route_handlers=routes)],
         guards=[permission_guard],
-        dependencies={"lp": Provide(provide_services), "db": Provide(provide_db)},
+        dependencies={
+            "lp": Provide(provide_services),
+            "db": Provide(provide_db),
+            "paging": Provide(provide_paging),
+        },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[
             RequestIdMiddleware(),

@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import DEFAULT_LIMIT, Paging
 from lakeplane.runtime import Services
 
 
@@ -53,3 +54,8 @@ async def provide_db(scope: Scope, state: State) -> AsyncIterator[AsyncSession]:
         # Before the response goes out; a session the handler never asked for is closed by
         # the app's middleware once the request is done.
         await close_request_session(scope)
+
+
+async def provide_paging(cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> Paging:
+    """A list route's ``?cursor=&limit=``: declared once here, for every list in the API and UI."""
+    return Paging(cursor, limit)

@@ -6,7 +6,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page, page
+from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.connections import services
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
 from lakeplane.domain.etags import IfMatch, etag
@@ -24,15 +24,14 @@ class ConnectionController(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         ws: str,
+        paging: Paging,
         kind: Annotated[str | None, QueryParameter(name="role")] = None,
         plugin: str | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
     ) -> Page[ConnectionOut]:
         rows = await services.search(
-            db, workspace(request).id, kind=kind, plugin=plugin, cursor=cursor, limit=limit
+            db, workspace(request).id, kind=kind, plugin=plugin, cursor=paging.cursor, limit=paging.limit
         )
-        return page(rows, limit, services.to_out)
+        return page(rows, paging.limit, services.to_out)
 
     @post("/", operation_id="createConnection", opt={"permission": "workspace:editor"})
     async def create_connection(

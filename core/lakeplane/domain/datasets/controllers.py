@@ -5,7 +5,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page, page
+from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.datasets import services
 from lakeplane.domain.datasets.schemas import (
     DatasetCreate,
@@ -30,16 +30,15 @@ class DatasetController(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         ws: str,
+        paging: Paging,
         tag: str | None = None,
         owner: str | None = None,
         q: str | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
     ) -> Page[DatasetOut]:
         rows = await services.search(
-            db, workspace(request).id, tag=tag, owner=owner, q=q, cursor=cursor, limit=limit
+            db, workspace(request).id, tag=tag, owner=owner, q=q, cursor=paging.cursor, limit=paging.limit
         )
-        return page(rows, limit, services.to_out)
+        return page(rows, paging.limit, services.to_out)
 
     @post("/", operation_id="registerDataset", opt={"permission": "workspace:editor"})
     async def register_dataset(

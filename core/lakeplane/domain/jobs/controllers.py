@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page, page
+from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.etags import IfMatch, etag
 from lakeplane.domain.jobs import services
 from lakeplane.domain.jobs.schemas import JobCreate, JobOut, JobUpdate, JobVersionOut
@@ -25,12 +25,13 @@ class JobController(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         ws: str,
-        cursor: str | None = None,
-        limit: int = 50,
+        paging: Paging,
         include_archived: bool = False,
     ) -> Page[JobOut]:
-        rows = await services.list_jobs(db, workspace(request).id, cursor, limit, include_archived)
-        return page(rows, limit, services.to_out)
+        rows = await services.list_jobs(
+            db, workspace(request).id, paging.cursor, paging.limit, include_archived
+        )
+        return page(rows, paging.limit, services.to_out)
 
     @post("/", operation_id="createJob", opt={"permission": "workspace:editor"})
     async def create_job(
@@ -72,11 +73,10 @@ class JobController(Controller):
         db: AsyncSession,
         ws: str,
         job_id: str,
-        cursor: str | None = None,
-        limit: int = 50,
+        paging: Paging,
     ) -> Page[JobVersionOut]:
-        rows = await services.list_versions(db, workspace(request).id, job_id, cursor, limit)
-        return page(rows, limit, services.version_out)
+        rows = await services.list_versions(db, workspace(request).id, job_id, paging.cursor, paging.limit)
+        return page(rows, paging.limit, services.version_out)
 
     @get(
         "/{job_id:str}/versions/{version:int}",

@@ -5,7 +5,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page, page
+from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.etags import IfMatch, etag
 from lakeplane.domain.schedules import services
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, ScheduleOut, ScheduleUpdate
@@ -22,12 +22,11 @@ class ScheduleController(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         ws: str,
+        paging: Paging,
         job_id: str | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
     ) -> Page[ScheduleOut]:
-        rows = await services.list_schedules(db, workspace(request).id, job_id, cursor, limit)
-        return page(rows, limit, services.to_out)
+        rows = await services.list_schedules(db, workspace(request).id, job_id, paging.cursor, paging.limit)
+        return page(rows, paging.limit, services.to_out)
 
     @post("/", operation_id="createSchedule", opt={"permission": "workspace:editor"})
     async def create_schedule(

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, delete, get, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page, page
+from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.tokens import services
 from lakeplane.domain.tokens.schemas import TokenCreate, TokenCreated, TokenOut
 from lakeplane.runtime import Services
@@ -20,10 +20,10 @@ class TokenController(Controller):
 
     @get("/", operation_id="listMyTokens", opt={"permission": "authenticated"})
     async def list_tokens(
-        self, request: Request[Any, Any, Any], db: AsyncSession, cursor: str | None = None, limit: int = 50
+        self, request: Request[Any, Any, Any], db: AsyncSession, paging: Paging
     ) -> Page[TokenOut]:
-        rows = await services.list_for(db, principal(request).user_id, cursor, limit)
-        return page(rows, limit, services.to_out)
+        rows = await services.list_for(db, principal(request).user_id, paging.cursor, paging.limit)
+        return page(rows, paging.limit, services.to_out)
 
     @post("/", operation_id="createMyToken", opt={"permission": "authenticated"})
     async def create_token(
@@ -46,11 +46,9 @@ class ServiceAccountTokenController(Controller):
     tags = ["tokens"]
 
     @get("/", operation_id="listUserTokens", opt={"permission": "admin"})
-    async def list_tokens(
-        self, db: AsyncSession, user_id: str, cursor: str | None = None, limit: int = 50
-    ) -> Page[TokenOut]:
-        rows = await services.list_for(db, user_id, cursor, limit)
-        return page(rows, limit, services.to_out)
+    async def list_tokens(self, db: AsyncSession, user_id: str, paging: Paging) -> Page[TokenOut]:
+        rows = await services.list_for(db, user_id, paging.cursor, paging.limit)
+        return page(rows, paging.limit, services.to_out)
 
     @post("/", operation_id="createServiceAccountToken", opt={"permission": "admin"})
     async def create_token(

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page, page
+from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.names import Username
 from lakeplane.domain.users import services
 from lakeplane.domain.users.schemas import (
@@ -27,8 +27,8 @@ class UserController(Controller):
     tags = ["users"]
 
     @get("/", operation_id="listUsers", opt={"permission": "admin"})
-    async def list_users(self, db: AsyncSession, cursor: str | None = None, limit: int = 50) -> Page[UserOut]:
-        return page(await services.list_users(db, cursor, limit), limit, services.to_out)
+    async def list_users(self, db: AsyncSession, paging: Paging) -> Page[UserOut]:
+        return page(await services.list_users(db, paging.cursor, paging.limit), paging.limit, services.to_out)
 
     @post("/", operation_id="createUser", opt={"permission": "admin"})
     async def create_user(

@@ -5,7 +5,7 @@ from typing import Any
 from litestar import Controller, Request, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page, page
+from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.workspaces import services
 from lakeplane.domain.workspaces.schemas import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
 from lakeplane.web.guards import principal, workspace
@@ -17,11 +17,11 @@ class WorkspaceController(Controller):
 
     @get("/", operation_id="listWorkspaces", opt={"permission": "authenticated"})
     async def list_workspaces(
-        self, request: Request[Any, Any, Any], db: AsyncSession, cursor: str | None = None, limit: int = 50
+        self, request: Request[Any, Any, Any], db: AsyncSession, paging: Paging
     ) -> Page[WorkspaceOut]:
         who = principal(request)
-        rows = await services.list_for(db, who.user_id, who.is_admin, cursor, limit)
-        return page(rows, limit, lambda r: services.to_out(*r), id_of=lambda r: r[0].id)
+        rows = await services.list_for(db, who.user_id, who.is_admin, paging.cursor, paging.limit)
+        return page(rows, paging.limit, lambda r: services.to_out(*r), id_of=lambda r: r[0].id)
 
     @post("/", operation_id="createWorkspace", opt={"permission": "admin"})
     async def create_workspace(
