@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,6 +36,19 @@ __all__ = [
     "object_store_section",
     "security_section",
 ]
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    """Until ``url`` answers 200; fails with the tail of ``log`` when ``proc`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not answer: {log.read_text()[-3000:]}")
 
 
 def security_section(config: Config) -> list[str]:

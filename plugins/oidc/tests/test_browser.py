@@ -4,18 +4,15 @@ Keycloak's own login form, against the real server (``lakeplane serve``)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from lakeplane import config as config_module
@@ -24,6 +21,7 @@ from lakeplane.ids import new_id
 from lakeplane.local.ports import free_ports
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database
+from lakeplane.testing.fixtures import wait_http
 from lakeplane.testing.keycloak import KeycloakAdmin
 
 from .conftest import PASSWORDS, WEB_SECRET
@@ -66,18 +64,6 @@ admin_groups = ["lakeplane-admins"]
 editor = ["sales-editors"]
 viewer = ["sales-viewers"]
 """
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"server did not answer: {log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ import pytest
 
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
+from lakeplane.testing.fixtures import wait_http
 from lakeplane_ui.testing import make_workspace, password_user, setup_sessions
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.trino]
@@ -98,18 +99,6 @@ class Stack:
     seaweedfs: Any
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"server did not answer: {log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="session")
 def browser_available() -> None:
     # A missing browser is a broken set-up, not a reason to pass: `make test` installs it.
@@ -164,7 +153,7 @@ async def stack(
     )
     lp = None
     try:
-        await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{port}/health/live", server, server_log)
+        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/health/live", server, server_log)
         from lakeplane import config as config_module
 
         lp = Services.build(config_module.load(config_path))
