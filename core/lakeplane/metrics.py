@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from sqlalchemy import text
 
+from lakeplane.domain.runs.lifecycle import RunState
 from lakeplane.errors import ConfigError
 
 log = logging.getLogger("lakeplane.metrics")
@@ -64,8 +65,9 @@ async def sample(lp: Any) -> None:
         rows = (
             await db.execute(
                 text(
-                    "SELECT state, queue, workspace_id, count(*) FROM runs"
-                    " WHERE state IN ('queued', 'running') GROUP BY state, queue, workspace_id"
+                    "SELECT state, queue, workspace_id, count(*) FROM runs"  # noqa: S608 - RunState names
+                    f" WHERE state IN ('{RunState.QUEUED}', '{RunState.RUNNING}')"
+                    " GROUP BY state, queue, workspace_id"
                 )
             )
         ).all()

@@ -11,13 +11,13 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.jobs import services as jobs
-from lakeplane.domain.runs import services
+from lakeplane.domain.runs import lifecycle, services
 from lakeplane.errors import NotFound, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
 from lakeplane_ui.web import page, pager, read_form, see_other
 
-STATES = services.STATES
+STATES = lifecycle.STATES
 LINEAGE_DEPTH = 20
 
 
