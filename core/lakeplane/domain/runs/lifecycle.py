@@ -19,7 +19,7 @@ from typing import Any
 
 
 class RunState(enum.StrEnum):
-    """Stored as its value in ``runs.state`` and sent as it in the API."""
+    """Stored in ``runs.state`` and sent by the API as its value, the same text as ever."""
 
     QUEUED = "queued"
     RUNNING = "running"
