@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from lakeplane.cli import credentials
+from lakeplane.domain.runs.lifecycle import RunState
 from lakeplane.errors import LakeplaneError, NotAuthenticated
 
 #: Columns of ``--output table`` per kind of object.
@@ -287,11 +288,11 @@ def _wait(args: argparse.Namespace, lp: Any, run: Any) -> int:
         print(f"lakeplane: {exc}", file=sys.stderr)
         return EXIT_OTHER
     emit(args, "run", done)
-    if done.state == "succeeded":
+    if done.state == RunState.SUCCEEDED:
         return EXIT_SUCCEEDED
     if done.reason:
         print(f"lakeplane: run {done.id} {done.state}: {done.reason}", file=sys.stderr)
-    return EXIT_FAILED if done.state == "failed" else EXIT_OTHER
+    return EXIT_FAILED if done.state == RunState.FAILED else EXIT_OTHER
 
 
 def _queued(args: argparse.Namespace, run: Any) -> int:
@@ -588,9 +589,7 @@ def register(subparsers: Any) -> None:
     submit.add_argument("--idempotency-key", help="a retried submit with the same key makes no second run")
     _add_wait(submit)
     listing = _leaf(runs, "list", "list runs, newest first", cmd_runs_list)
-    listing.add_argument(
-        "--state", choices=("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
-    )
+    listing.add_argument("--state", choices=[state.value for state in RunState])
     listing.add_argument("--job", metavar="JOB_ID")
     listing.add_argument("--page-size", type=int, default=500, help="runs per request (default: 500)")
     _add_on_id(runs, "get", "show a run and its transitions", "run", "runs")

@@ -18,13 +18,14 @@ from lakeplane.domain.auth.schemas import MeOut, SessionOut
 from lakeplane.domain.connections.schemas import ConnectionOut, TestResult
 from lakeplane.domain.datasets.schemas import DatasetDetail, DatasetOut
 from lakeplane.domain.jobs.schemas import JobOut, JobVersionOut
+from lakeplane.domain.runs import lifecycle
 from lakeplane.domain.runs.schemas import ResultOut, RunLogOut, RunOut
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleOut
 from lakeplane.domain.tokens.schemas import TokenCreated
 from lakeplane.domain.workspaces.schemas import WorkspaceOut
 
 #: States a run never leaves.
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+TERMINAL: frozenset[str] = lifecycle.TERMINAL
 
 
 class ScheduleDetail(msgspec.Struct):

@@ -26,6 +26,7 @@ from lakeplane.db.models import ApiToken, User
 from lakeplane.domain import audit
 from lakeplane.domain.auth.principals import hash_secret
 from lakeplane.domain.auth.services import create_admin, password_provider
+from lakeplane.domain.runs.lifecycle import TERMINAL, RunState
 from lakeplane.domain.runs.logstore import platform_store
 from lakeplane.domain.tokens import services as tokens
 from lakeplane.domain.tokens.schemas import TokenCreate
@@ -41,7 +42,6 @@ RAW_KEY = "demo/raw/meter_readings.csv"
 JOB_KEY = "demo/jobs/ingest_meter_readings.py"
 NAMESPACE = "energy"
 TABLE = "meter_readings"
-TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 AGGREGATE_SQL = """
 SELECT region,
        count(*) AS readings,
@@ -318,7 +318,7 @@ class Demo:
             await asyncio.sleep(1)
             run = (await api.get(f"/api/v1/workspaces/{ws}/runs/{run['id']}")).json()
         say(f"  run {run['id']}: {run['state']}")
-        if run["state"] != "succeeded":
+        if run["state"] != RunState.SUCCEEDED:
             logs = (await api.get(f"/api/v1/workspaces/{ws}/runs/{run['id']}/logs")).json()
             tail = "\n".join(str(logs.get("text", "")).splitlines()[-30:])
             print(tail, file=sys.stderr)

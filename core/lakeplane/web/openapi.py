@@ -20,7 +20,7 @@ from litestar.openapi.spec.response import OpenAPIResponse
 from lakeplane.db.pagination import AUDIT_CURSOR_PATTERN, CURSOR_PATTERN, MAX_LIMIT
 from lakeplane.domain.connections.schemas import ConnectionKind
 from lakeplane.domain.jobs.schemas import JobType
-from lakeplane.domain.runs.services import STATES
+from lakeplane.domain.runs.lifecycle import STATES
 from lakeplane.domain.users.schemas import Role
 from lakeplane.web.guards import permission_of
 from lakeplane.web.problems import PROBLEM

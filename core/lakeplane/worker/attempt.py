@@ -1,3 +1,4 @@
+# Long module: an attempt's steps share its lease, buffered log and redactor, and read best in order.
 """One attempt of one run: submit (or re-attach), poll, cancel on stop or timeout, record.
 
 The order of writes is what makes a crash anywhere recoverable:
@@ -28,15 +29,15 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import select
 
 from lakeplane import logs, metrics
-from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog, Workspace
 from lakeplane.domain import audit
+from lakeplane.db.models import Connection, Job, JobVersion, Run
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.jobs import services as jobs
-from lakeplane.domain.runs import logstore
+from lakeplane.domain.runs import logstore, repository
+from lakeplane.domain.runs.lifecycle import Finish, RetryPolicy, RunState, decide
 from lakeplane.errors import LakeplaneError
 from lakeplane.interfaces import (
     Engine,
@@ -53,7 +54,7 @@ from lakeplane.timeutil import utcnow
 from lakeplane.worker import engines
 from lakeplane.worker.faults import crash_point
 from lakeplane.worker.queue import Lease
-from lakeplane.worker.recorder import Finish, LeaseLost, Recorder, Write, transient
+from lakeplane.worker.recorder import LeaseLost, Recorder, Write, transient
 
 log = logging.getLogger("lakeplane.worker")
 T = TypeVar("T")
@@ -79,13 +80,6 @@ class Context:
     stopping: asyncio.Event
     recorder: Recorder
     engines: engines.Engines
-
-
-@dataclasses.dataclass
-class Outcome:
-    state: str
-    reason: str | None = None
-    stats: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -117,8 +111,7 @@ class Attempt:
 
     def note(self, message: str) -> None:
         """A worker message for the run's log (buffered; written with the next fenced write)."""
-        stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        self._lines.append(f"{stamp} [worker] {self.redact(message)}\n")
+        self._lines.append(repository.log_text(self.redact(message)))
 
     async def execute(self) -> None:
         logs.run_id.set(self.run_id)  # this attempt's own task: its log lines carry the run id
@@ -134,7 +127,7 @@ class Attempt:
             if self._loaded is not None:
                 try:
                     await self._finish(
-                        self._loaded, Outcome("failed", f"worker error: {self._describe(exc)}")
+                        self._loaded, Finish(RunState.FAILED, f"worker error: {self._describe(exc)}")
                     )
                 except Exception:
                     log.exception("run %s: could not record the failure; the lease will expire", self.run_id)
@@ -162,12 +155,12 @@ class Attempt:
             except Exception as exc:
                 metrics.ENGINE_ERRORS.labels(_plugin_label(loaded)).inc()
                 await self._finish(
-                    loaded, Outcome("failed", f"could not set up the engine: {self._describe(exc)}")
+                    loaded, Finish(RunState.FAILED, f"could not set up the engine: {self._describe(exc)}")
                 )
                 return
             handle = EngineHandle(**run.engine_handle) if run.engine_handle else None
             if handle is None and self.stop.is_set():
-                await self._finish(loaded, Outcome("cancelled", "stopped before the engine started"))
+                await self._finish(loaded, Finish(RunState.CANCELLED, "stopped before the engine started"))
                 return
             if handle is None and self.lease.adopted:
                 handle = await self._find_tagged(engine)
@@ -180,9 +173,9 @@ class Attempt:
                     return
             elif run.engine_handle:
                 self.note(f"attempt {self.lease.attempt}: re-attached to engine work {handle.id}")
-            outcome = await self._poll(engine, handle, run.deadline_at)
+            ended = await self._poll(engine, handle, run.deadline_at)
             crash_point("before_finish")
-            await self._finish(loaded, outcome, engine, handle)
+            await self._finish(loaded, ended, engine, handle)
 
     # -- engine ---------------------------------------------------------------------
 
@@ -201,7 +194,7 @@ class Attempt:
             parameters = jobs.engine_values(loaded.version.parameters, loaded.run.parameters)
         except Exception as exc:
             await self._finish(
-                loaded, Outcome("failed", f"the engine refused the job: {self._describe(exc)}")
+                loaded, Finish(RunState.FAILED, f"the engine refused the job: {self._describe(exc)}")
             )
             return None
         if isinstance(spec, MaintenanceSpec):
@@ -209,7 +202,7 @@ class Attempt:
             try:
                 spec, table = await self._db(lambda: self._resolve_maintenance(loaded, saved))
             except LakeplaneError as exc:
-                await self._finish(loaded, Outcome("failed", f"maintenance refused: {exc.detail}"))
+                await self._finish(loaded, Finish(RunState.FAILED, f"maintenance refused: {exc.detail}"))
                 return None
             parameters = {"table": table}
             self.note(f"maintenance of {table}: {msgspec.json.encode(spec).decode()}")
@@ -227,7 +220,7 @@ class Attempt:
             handle = await engine.submit(submission)
         except Exception as exc:
             await self._finish(
-                loaded, Outcome("failed", f"the engine refused the job: {self._describe(exc)}")
+                loaded, Finish(RunState.FAILED, f"the engine refused the job: {self._describe(exc)}")
             )
             return None
         crash_point("after_submit")
@@ -254,7 +247,7 @@ class Attempt:
             self.note(f"could not list the engine's active work: {self._describe(exc)}")
         return None
 
-    async def _poll(self, engine: Engine, handle: EngineHandle, deadline: dt.datetime | None) -> Outcome:
+    async def _poll(self, engine: Engine, handle: EngineHandle, deadline: dt.datetime | None) -> Finish:
         delay, failures, last_pull = 0.005, 0, time.monotonic()
         while True:
             if self.lost.is_set():
@@ -262,22 +255,22 @@ class Attempt:
             if self.stop.is_set():
                 await engine.cancel(handle)
                 crash_point("after_cancel")
-                return Outcome("cancelled", "stopped on request")
+                return Finish(RunState.CANCELLED, "stopped on request")
             if deadline is not None and utcnow() >= deadline:
                 await engine.cancel(handle)
                 crash_point("after_cancel")
-                return Outcome("timed_out", "the run exceeded its timeout")
+                return Finish(RunState.TIMED_OUT, "the run exceeded its timeout")
             try:
                 status = await engine.status(handle)
                 failures = 0
             except Exception as exc:
                 failures += 1
                 if failures >= MAX_STATUS_FAILURES:
-                    return Outcome("failed", f"engine unreachable: {self._describe(exc)}")
+                    return Finish(RunState.FAILED, f"engine unreachable: {self._describe(exc)}")
                 self.note(f"engine status failed ({failures}): {self._describe(exc)}")
                 status = None
             if status is not None and status.state.terminal:
-                return self._outcome(status.state, status.message, status.stats)
+                return self._ended_as(status.state, status.message, status.stats)
             if time.monotonic() - last_pull >= LOG_PULL_S:
                 last_pull = time.monotonic()
                 await self._pull_logs(engine, handle)
@@ -288,15 +281,17 @@ class Attempt:
             await _wait_any((self.stop, self.lost), wait, engine.wait(handle, wait))
             delay = min(delay * 2, self.ctx.poll_max_s)
 
-    def _outcome(self, state: EngineState, message: str, stats: dict[str, Any]) -> Outcome:
+    def _ended_as(self, state: EngineState, message: str, stats: dict[str, Any]) -> Finish:
         message = self.redact(message) if message else ""
         if state is EngineState.SUCCEEDED:
-            return Outcome("succeeded", message or None, stats)
+            return Finish(RunState.SUCCEEDED, message or None, stats)
         if state is EngineState.LOST:
-            return Outcome("failed", "lost", stats)
+            return Finish(RunState.FAILED, "lost", stats)
         if state is EngineState.CANCELLED:
-            return Outcome("failed", f"cancelled outside Lakeplane{': ' + message if message else ''}", stats)
-        return Outcome("failed", message or "the engine reported failure", stats)
+            return Finish(
+                RunState.FAILED, f"cancelled outside Lakeplane{': ' + message if message else ''}", stats
+            )
+        return Finish(RunState.FAILED, message or "the engine reported failure", stats)
 
     async def _pull_logs(self, engine: Engine, handle: EngineHandle) -> None:
         try:
@@ -313,41 +308,45 @@ class Attempt:
     async def _finish(
         self,
         loaded: Loaded,
-        outcome: Outcome,
+        ended: Finish,
         engine: Engine | None = None,
         handle: EngineHandle | None = None,
     ) -> None:
+        """Store a retry or the end, as :func:`~lakeplane.domain.runs.lifecycle.decide` says.
+
+        ``ended.stats`` are the engine's; the run keeps them under ``engine``.
+        """
         run, version = loaded.run, loaded.version
         preview: ResultPreview | None = None
         if engine is not None and handle is not None:
-            if outcome.state == "succeeded":
+            if ended.state == RunState.SUCCEEDED:
                 try:
                     preview = await engine.results(handle, PREVIEW_ROWS)
                 except Exception as exc:
                     self.note(f"could not read the result preview: {self._describe(exc)}")
             await self._pull_logs(engine, handle)
-        finish = Finish(
-            state=outcome.state,
-            reason=outcome.reason,
-            stats={**(run.stats or {}), "engine": outcome.stats, "worker": self.ctx.owner},
+        finish = decide(
+            dataclasses.replace(
+                ended, stats={**(run.stats or {}), "engine": ended.stats, "worker": self.ctx.owner}
+            ),
+            self.lease.attempt,
+            RetryPolicy(run.max_attempts, version.retry_backoff_s),
+            stop_requested=self.stop.is_set(),
         )
-        if outcome.state == "failed" and self.lease.attempt < run.max_attempts and not self.stop.is_set():
-            finish.retry_in_s = version.retry_backoff_s * 2 ** (self.lease.attempt - 1)
-            finish.state = "queued"
-            finish.reason = (
-                f"attempt {self.lease.attempt} failed ({outcome.reason}); retry in {finish.retry_in_s:g} s"
-            )
         if preview is not None:
             builtins = msgspec.to_builtins(preview)
-            finish.preview = {"columns": builtins["columns"], "rows": builtins["rows"]}
-            finish.row_count = preview.row_count
-        ended = f"{outcome.state}: {outcome.reason}" if outcome.reason else outcome.state
-        self.note(f"attempt {self.lease.attempt} ended: {ended}")
-        finish.log_uri, finish.log_sha256 = await self._upload()
-        await self._record(finish=finish)
+            finish = dataclasses.replace(
+                finish,
+                preview={"columns": builtins["columns"], "rows": builtins["rows"]},
+                row_count=preview.row_count,
+            )
+        summary = f"{ended.state}: {ended.reason}" if ended.reason else ended.state
+        self.note(f"attempt {self.lease.attempt} ended: {summary}")
+        log_uri, log_sha256 = await self._upload()
+        await self._record(finish=dataclasses.replace(finish, log_uri=log_uri, log_sha256=log_sha256))
         if run.started_at is not None:
             elapsed = max(0.0, (utcnow() - run.started_at).total_seconds())
-            metrics.RUN_DURATION.labels(loaded.job.type, outcome.state).observe(elapsed)
+            metrics.RUN_DURATION.labels(loaded.job.type, ended.state).observe(elapsed)
 
     async def _upload(self) -> tuple[str | None, str | None]:
         if not self.ctx.keep_logs:
@@ -355,10 +354,7 @@ class Attempt:
 
         async def stored() -> list[str]:
             async with self.ctx.lp.sessions() as db:
-                rows = await db.scalars(
-                    select(RunLog.text).where(RunLog.run_id == self.run_id).order_by(RunLog.id)
-                )
-                return list(rows)
+                return await repository.logged(db, self.run_id)
 
         data = "".join([*(await self._db(stored)), *self._lines]).encode()
         try:
@@ -423,23 +419,9 @@ class Attempt:
 
 async def load(lp: Services, leases: list[Lease]) -> dict[str, Loaded]:
     """What the attempts of ``leases`` need, in one query; a run no longer held by its lease is left out."""
-    tokens = {lease.run_id: lease.token for lease in leases}
     async with lp.sessions() as db:
-        rows = (
-            await db.execute(
-                select(Run, Job, JobVersion, Connection, Workspace.slug)
-                .join(Job, Job.id == Run.job_id)
-                .join(Workspace, Workspace.id == Run.workspace_id)
-                .join(JobVersion, JobVersion.id == Run.job_version_id)
-                .outerjoin(Connection, Connection.id == JobVersion.connection_id)
-                .where(Run.id.in_(list(tokens)))
-            )
-        ).all()
-    return {
-        run.id: Loaded(run, job, version, conn, slug)
-        for run, job, version, conn, slug in rows
-        if run.state == "running" and run.lease_token == tokens[run.id]
-    }
+        rows = await repository.attempts_of(db, {lease.run_id: lease.token for lease in leases})
+    return {run.id: Loaded(run, job, version, conn, slug) for run, job, version, conn, slug in rows}
 
 
 async def _wait_any(

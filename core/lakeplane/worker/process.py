@@ -29,14 +29,13 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from lakeplane import metrics
-from lakeplane.db.models import Connection, Run
 from lakeplane.domain import audit
-from lakeplane.domain.runs import logstore
-from lakeplane.domain.runs.services import QUEUE_CHANNEL, STOP_CHANNEL, TERMINAL
+from lakeplane.domain.runs import logstore, repository
+from lakeplane.domain.runs.lifecycle import TERMINAL, RunState
+from lakeplane.domain.runs.repository import QUEUE_CHANNEL, STOP_CHANNEL
 from lakeplane.interfaces import ActiveWork
 from lakeplane.liveness import Heartbeat
 from lakeplane.runtime import Services
@@ -297,15 +296,12 @@ class Worker:
     async def _sweep_engines(self) -> None:
         """Cancel engine work tagged with a run that has ended, never existed or moved past its attempt."""
         async with self.lp.sessions() as db, db.begin():
-            got = await db.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:ns, 0)"), {"ns": queue.LOCK_NAMESPACE}
-            )
-            if not got:
+            if not await repository.try_sweep_lock(db):
                 return
             enabled = {s.impl.name: s for s in self.lp.selection.engines.values()}
             sources = [
                 engines.from_connection(self.lp, conn)
-                for conn in (await db.scalars(select(Connection).where(Connection.kind == "engine"))).all()
+                for conn in await repository.engine_connections(db)
                 if conn.plugin in enabled
             ]
             sources += [engines.from_config(selected) for selected in enabled.values()]
@@ -315,10 +311,7 @@ class Worker:
                         active = [w for w in await engine.list_active() if w.run_id]
                         if not active:
                             continue
-                        query = select(Run.id, Run.state, Run.attempt).where(
-                            Run.id.in_([w.run_id for w in active])
-                        )
-                        runs = {row.id: (row.state, row.attempt) for row in (await db.execute(query)).all()}
+                        runs = await repository.states_of(db, [w.run_id for w in active if w.run_id])
                         for work in active:
                             why = _orphaned(work, *runs.get(work.run_id or "", (None, 0)))
                             if why is not None:
@@ -354,7 +347,7 @@ def _orphaned(work: ActiveWork, state: str | None, attempt: int) -> str | None:
     if state in TERMINAL:
         return f"the run is {state}"
     if work.attempt is not None and (
-        work.attempt < attempt or (state == "queued" and work.attempt <= attempt)
+        work.attempt < attempt or (state == RunState.QUEUED and work.attempt <= attempt)
     ):
         return f"attempt {work.attempt} was superseded (the run is {state}, attempt {attempt})"
     return None

@@ -23,13 +23,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from lakeplane.db.engine import is_outage
 from lakeplane.domain import audit
-from lakeplane.domain.runs.services import QUEUE_CHANNEL, Transition, record_transitions
+from lakeplane.db.engine import is_outage
+from lakeplane.domain.runs import repository
+from lakeplane.domain.runs.lifecycle import Finish, RunState, Transition
 from lakeplane.runtime import Services
 
 log = logging.getLogger("lakeplane.worker")
@@ -40,23 +37,6 @@ MAX_BATCH = 256
 
 class LeaseLost(Exception):
     """Another worker holds this run now; stop without writing."""
-
-
-@dataclasses.dataclass
-class Finish:
-    """How an attempt ended, as stored on the run."""
-
-    #: The run's next state: a terminal one, or ``queued`` for a retry.
-    state: str
-    reason: str | None
-    stats: dict[str, Any]
-    #: With ``state == "queued"``: seconds until the retry may start.
-    retry_in_s: float | None = None
-    #: ``{"columns": ..., "rows": ...}`` and the row count, when the engine gave a preview.
-    preview: dict[str, Any] | None = None
-    row_count: int | None = None
-    log_uri: str | None = None
-    log_sha256: str | None = None
 
 
 @dataclasses.dataclass
@@ -77,46 +57,6 @@ class Write:
     def fenced(self) -> bool:
         """Whether the write needs its row: a log-only write is dropped quietly if the lease is gone."""
         return self.handle is not None or self.finish is not None
-
-
-_INSERT_LINES = text(
-    """
-    INSERT INTO run_logs (run_id, attempt, text, at)
-    SELECT u.run_id, u.attempt, u.text, clock_timestamp()
-    FROM unnest(CAST(:run_ids AS text[]), CAST(:attempts AS int[]), CAST(:texts AS text[]),
-                CAST(:tokens AS text[])) WITH ORDINALITY AS u(run_id, attempt, text, token, n)
-    JOIN runs r ON r.id = u.run_id AND r.lease_token = u.token AND r.state = 'running'
-    ORDER BY u.n
-    """
-)
-_SAVE_HANDLES = text(
-    """
-    UPDATE runs SET engine_handle = u.handle
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS u(id text, token text, handle jsonb)
-    WHERE runs.id = u.id AND runs.lease_token = u.token AND runs.state = 'running'
-    RETURNING runs.id
-    """
-)
-_FINISH = text(
-    """
-    UPDATE runs SET
-        state = u.state, reason = u.reason, stats = u.stats, lease_expires_at = NULL,
-        next_attempt_at = CASE WHEN u.retry_in_s IS NULL THEN NULL
-                               ELSE clock_timestamp() + make_interval(secs => u.retry_in_s) END,
-        finished_at = CASE WHEN u.retry_in_s IS NULL THEN clock_timestamp() ELSE runs.finished_at END,
-        engine_handle = CASE WHEN u.retry_in_s IS NULL THEN runs.engine_handle END,
-        deadline_at = CASE WHEN u.retry_in_s IS NULL THEN runs.deadline_at END,
-        row_count = CASE WHEN u.preview IS NULL THEN runs.row_count ELSE u.row_count END,
-        result_preview = coalesce(u.preview, runs.result_preview),
-        log_uri = coalesce(u.log_uri, runs.log_uri),
-        log_sha256 = coalesce(u.log_sha256, runs.log_sha256)
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS u(
-        id text, token text, state text, reason text, stats jsonb, retry_in_s float8,
-        preview jsonb, row_count bigint, log_uri text, log_sha256 text)
-    WHERE runs.id = u.id AND runs.lease_token = u.token AND runs.state = 'running'
-    RETURNING runs.id
-    """
-)
 
 
 class Recorder:
@@ -176,68 +116,34 @@ class Recorder:
     async def _transaction(self, writes: Sequence[Write]) -> set[str]:
         """Commit ``writes``; return the ids of the runs whose fenced update found its row."""
         async with self.lp.sessions() as db, db.begin():
-            await self._insert_lines(db, writes)
-            kept: set[str] = set()
-            handles = [w for w in writes if w.handle is not None]
-            if handles:
-                rows = [{"id": w.run_id, "token": w.token, "handle": w.handle} for w in handles]
-                kept.update(await _returned_ids(db, _SAVE_HANDLES, rows))
-            finished = [w for w in writes if w.finish is not None]
-            if finished:
-                rows = [_finish_row(w) for w in finished]
-                done = await _returned_ids(db, _FINISH, rows)
+            await repository.append_log(
+                db,
+                [repository.LogLine(w.run_id, w.attempt, w.token, line) for w in writes for line in w.lines],
+            )
+            kept = await repository.save_handles(
+                db, [(w.run_id, w.token, w.handle) for w in writes if w.handle is not None]
+            )
+            ended = [(w, w.finish) for w in writes if w.finish is not None]
+            if ended:
+                done = await repository.finish(db, [(w.run_id, w.token, finish) for w, finish in ended])
                 kept.update(done)
-                finished = [w for w in finished if w.run_id in done]
-                for queue in sorted({w.queue for w in finished}):
-                    await db.execute(
-                        text("SELECT pg_notify(:channel, :queue)"), {"channel": QUEUE_CHANNEL, "queue": queue}
-                    )
+                ended = [(w, finish) for w, finish in ended if w.run_id in done]
+                for queue in sorted({w.queue for w, _ in ended}):
+                    await repository.notify_queue(db, queue)
                 # Last: the audit append serialises every writer, so its lock is held only to the commit.
-                await record_transitions(db, self.actor, [_transition(w) for w in finished])
+                await repository.record_transitions(db, self.actor, [_transition(w, f) for w, f in ended])
             return kept
 
-    @staticmethod
-    async def _insert_lines(db: AsyncSession, writes: Sequence[Write]) -> None:
-        lines = [(w, line) for w in writes for line in w.lines]
-        if lines:
-            await db.execute(
-                _INSERT_LINES,
-                {
-                    "run_ids": [w.run_id for w, _ in lines],
-                    "attempts": [w.attempt for w, _ in lines],
-                    "texts": [line for _, line in lines],
-                    "tokens": [w.token for w, _ in lines],
-                },
-            )
 
-
-async def _returned_ids(db: AsyncSession, statement: Any, rows: list[dict[str, Any]]) -> set[str]:
-    result = await db.execute(statement, {"rows": msgspec.json.encode(rows).decode()})
-    return {row[0] for row in result}
-
-
-def _finish_row(write: Write) -> dict[str, Any]:
-    finish = write.finish
-    assert finish is not None
-    return {
-        "id": write.run_id,
-        "token": write.token,
-        "state": finish.state,
-        "reason": finish.reason,
-        "stats": finish.stats,
-        "retry_in_s": finish.retry_in_s,
-        "preview": finish.preview,
-        "row_count": finish.row_count,
-        "log_uri": finish.log_uri,
-        "log_sha256": finish.log_sha256,
-    }
-
-
-def _transition(write: Write) -> Transition:
-    finish = write.finish
-    assert finish is not None
+def _transition(write: Write, finish: Finish) -> Transition:
     return Transition(
-        write.run_id, write.workspace_id, write.attempt, "running", finish.state, finish.reason, write.worker
+        write.run_id,
+        write.workspace_id,
+        write.attempt,
+        RunState.RUNNING,
+        finish.state,
+        finish.reason,
+        write.worker,
     )
 
 

@@ -26,7 +26,8 @@ from lakeplane.domain.connections import services as connections
 from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.jobs.schemas import JobCreate
-from lakeplane.domain.runs.services import LEGAL, submit_run
+from lakeplane.domain.runs.lifecycle import LEGAL
+from lakeplane.domain.runs.services import submit_run
 from lakeplane.ids import new_id
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user

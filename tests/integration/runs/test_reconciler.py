@@ -21,9 +21,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from lakeplane.db.locks import WORKER_NAMESPACE as LOCK_NAMESPACE
 from lakeplane.domain.runs import services as runs
 from lakeplane.worker.process import SWEEP_INTERVAL_S
-from lakeplane.worker.queue import LOCK_NAMESPACE
 
 from .conftest import LEASE_S, make_env
 from .test_trino_stop import FINAL, trino_queries

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select, update
 
 from lakeplane.db.models import AuditEvent, Run, RunLog
+from lakeplane.domain.runs.lifecycle import Finish
 from lakeplane.worker import queue
-from lakeplane.worker.recorder import Finish, LeaseLost, Recorder, Write
+from lakeplane.worker.recorder import LeaseLost, Recorder, Write
 
 from .conftest import RunsEnv
 

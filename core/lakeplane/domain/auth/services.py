@@ -24,6 +24,8 @@ from sqlalchemy import and_, delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from lakeplane.domain import audit
+from lakeplane.db import locks
 from lakeplane.db.models import AuditEvent, RoleBinding, User, UserSession, Workspace
 from lakeplane.domain import audit
 from lakeplane.domain.auth import throttle
@@ -42,7 +44,7 @@ SSO_HINT_COOKIE = "lakeplane_sso_hint"
 SSO_STATE_SECONDS = 600
 #: The one answer to every failed login: unknown user, wrong password, disabled user.
 LOGIN_FAILED = "invalid user name or password"
-_BOOTSTRAP_LOCK = text("SELECT pg_advisory_xact_lock(7420932)")
+_BOOTSTRAP_LOCK = text(f"SELECT pg_advisory_xact_lock({locks.BOOTSTRAP})")
 
 
 class DbCredentialStore:

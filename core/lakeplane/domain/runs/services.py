@@ -1,24 +1,18 @@
-"""Runs: submit, stop, rerun, read; the state machine every writer follows.
+"""Runs: submit, stop, rerun, read.
 
-States and the only legal moves (:data:`LEGAL`)::
-
-    (new) -> queued -> running -> succeeded | failed | cancelled | timed_out
-             queued -> cancelled            (stopped before a worker took it)
-             running -> queued              (an attempt failed and the retry policy allows another)
-
-Each move stores a :class:`RunTransition` and exactly one ``run.transition`` audit
-event in the same transaction. The API moves runs only into ``queued`` and from
-``queued`` to ``cancelled``; everything else is the worker's, fenced by its lease.
+The API moves runs only into ``queued`` and from ``queued`` to ``cancelled``; every
+other move of :mod:`~lakeplane.domain.runs.lifecycle` is the worker's, fenced by its
+lease. Each move stores a :class:`RunTransition` and exactly one ``run.transition``
+audit event in the same transaction (:func:`~lakeplane.domain.runs.repository.record_transitions`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,113 +20,15 @@ from lakeplane.db.models import JobVersion, Run, RunLog, RunTransition
 from lakeplane.db.pagination import paginate
 from lakeplane.domain import audit
 from lakeplane.domain.jobs import services as jobs
-from lakeplane.domain.runs import logstore
+from lakeplane.domain.runs import logstore, repository
+from lakeplane.domain.runs.lifecycle import STATES, TERMINAL, RunState, Transition
 from lakeplane.domain.runs.schemas import ResultOut, RunLogOut, RunOut, TransitionOut
 from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
 
-STATES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
-LEGAL = frozenset(
-    {
-        (None, "queued"),
-        ("queued", "running"),
-        ("queued", "cancelled"),
-        ("running", "succeeded"),
-        ("running", "failed"),
-        ("running", "cancelled"),
-        ("running", "timed_out"),
-        ("running", "queued"),
-    }
-)
-#: Workers LISTEN here; a submit NOTIFYs with the queue name so an idle worker wakes at once.
-QUEUE_CHANNEL = "lakeplane_runs"
-#: A stop request NOTIFYs the run id here so the worker holding it cancels without waiting to poll.
-STOP_CHANNEL = "lakeplane_run_stop"
 MAX_LOG_LINES = 5000
-
-
-@dataclasses.dataclass(frozen=True)
-class Transition:
-    run_id: str
-    workspace_id: str
-    attempt: int
-    from_state: str | None
-    to_state: str
-    reason: str | None = None
-    worker: str | None = None
-    details: dict[str, Any] | None = None
-
-
-async def record_transitions(db: AsyncSession, actor: audit.Actor, transitions: Sequence[Transition]) -> None:
-    """Store transitions and one audit event each, in ``db``'s current transaction.
-
-    The rows go in first and the audit events last: the audit append takes a lock
-    that serialises every writer until the commit, so it is held as briefly as possible.
-    """
-    if not transitions:
-        return
-    for t in transitions:
-        if (t.from_state, t.to_state) not in LEGAL:
-            raise AssertionError(f"illegal run transition {t.from_state} -> {t.to_state}")
-    now = utcnow()
-    await db.execute(
-        insert(RunTransition),
-        [
-            {
-                "run_id": t.run_id,
-                "attempt": t.attempt,
-                "from_state": t.from_state,
-                "to_state": t.to_state,
-                "reason": t.reason,
-                "worker": t.worker,
-                "at": now,
-            }
-            for t in transitions
-        ],
-    )
-    await audit.record(
-        db,
-        actor,
-        *[
-            audit.Entry(
-                "run.transition",
-                target_type="run",
-                target_id=t.run_id,
-                workspace_id=t.workspace_id,
-                outcome="failure" if t.to_state in ("failed", "timed_out") else "success",
-                details={
-                    "from": t.from_state,
-                    "to": t.to_state,
-                    "attempt": t.attempt,
-                    "reason": t.reason,
-                    **(t.details or {}),
-                },
-            )
-            for t in transitions
-        ],
-    )
-
-
-async def record_transition(
-    db: AsyncSession,
-    actor: audit.Actor,
-    *,
-    run_id: str,
-    workspace_id: str,
-    attempt: int,
-    from_state: str | None,
-    to_state: str,
-    reason: str | None = None,
-    worker: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    """Store one transition and its one audit event, in ``db``'s current transaction."""
-    await record_transitions(
-        db, actor, [Transition(run_id, workspace_id, attempt, from_state, to_state, reason, worker, details)]
-    )
 
 
 def to_out(run: Run, transitions: Sequence[RunTransition] | None = None) -> RunOut:
@@ -158,9 +54,9 @@ def to_out(run: Run, transitions: Sequence[RunTransition] | None = None) -> RunO
         reason=run.reason,
         engine=handle.get("engine"),
         engine_id=handle.get("id"),
-        lease_owner=run.lease_owner if run.state == "running" else None,
-        lease_expires_at=run.lease_expires_at if run.state == "running" else None,
-        next_attempt_at=run.next_attempt_at if run.state == "queued" else None,
+        lease_owner=run.lease_owner if run.state == RunState.RUNNING else None,
+        lease_expires_at=run.lease_expires_at if run.state == RunState.RUNNING else None,
+        next_attempt_at=run.next_attempt_at if run.state == RunState.QUEUED else None,
         deadline_at=run.deadline_at,
         row_count=run.row_count,
         log_uri=run.log_uri,
@@ -235,7 +131,7 @@ async def submit_run(
         workspace_id=workspace_id,
         job_id=job.id,
         job_version_id=version.id,
-        state="queued",
+        state=RunState.QUEUED,
         queue=version.queue,
         parameters=values,
         idempotency_key=idempotency_key,
@@ -264,17 +160,13 @@ async def submit_run(
                 ) from None
             await db.commit()
             return existing
-    await db.execute(
-        text("SELECT pg_notify(:channel, :queue)"), {"channel": QUEUE_CHANNEL, "queue": run.queue}
-    )
-    await record_transition(
-        db,
-        actor,
-        run_id=run.id,
-        workspace_id=workspace_id,
+    await repository.notify_queue(db, run.queue)
+    submitted = Transition(
+        run.id,
+        workspace_id,
         attempt=0,
         from_state=None,
-        to_state="queued",
+        to_state=RunState.QUEUED,
         reason="rerun" if rerun_of else ("schedule" if schedule_id else "submitted"),
         details={
             "job_id": job.id,
@@ -284,6 +176,7 @@ async def submit_run(
             "idempotency_key": idempotency_key is not None,
         },
     )
+    await repository.record_transitions(db, actor, [submitted])
     await db.commit()
     return run
 
@@ -366,20 +259,14 @@ async def stop(db: AsyncSession, actor: audit.Actor, workspace_id: str, run_id: 
     """
     async with db.begin():
         run = await get(db, workspace_id, run_id, for_update=True)
-        if run.state == "queued":
-            run.state, run.reason, run.finished_at = "cancelled", "stopped before it started", utcnow()
+        if run.state == RunState.QUEUED:
+            run.state, run.reason, run.finished_at = RunState.CANCELLED, "stopped before it started", utcnow()
             run.stop_requested, run.waiting_for = True, None
-            await record_transition(
-                db,
-                actor,
-                run_id=run.id,
-                workspace_id=workspace_id,
-                attempt=run.attempt,
-                from_state="queued",
-                to_state="cancelled",
-                reason=run.reason,
+            cancelled = Transition(
+                run.id, workspace_id, run.attempt, RunState.QUEUED, RunState.CANCELLED, run.reason
             )
-        elif run.state == "running" and not run.stop_requested:
+            await repository.record_transitions(db, actor, [cancelled])
+        elif run.state == RunState.RUNNING and not run.stop_requested:
             run.stop_requested = True
             await audit.record(
                 db,
@@ -392,9 +279,7 @@ async def stop(db: AsyncSession, actor: audit.Actor, workspace_id: str, run_id: 
                     details={"attempt": run.attempt},
                 ),
             )
-            await db.execute(
-                text("SELECT pg_notify(:channel, :run)"), {"channel": STOP_CHANNEL, "run": run.id}
-            )
+            await repository.notify_stop(db, run.id)
     return run
 
 

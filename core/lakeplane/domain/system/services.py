@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.domain.runs.lifecycle import RunState
 from lakeplane.runtime import Services
 from lakeplane.timeutil import elapsed_ms
 
@@ -62,8 +63,9 @@ async def readiness(lp: Services) -> dict[str, Any]:
 
 #: Runs waiting or in flight, by state, queue and workspace: the ``lakeplane_runs`` gauge.
 ACTIVE_RUN_COUNTS = text(
-    "SELECT state, queue, workspace_id, count(*) FROM runs"
-    " WHERE state IN ('queued', 'running') GROUP BY state, queue, workspace_id"
+    "SELECT state, queue, workspace_id, count(*) FROM runs"  # noqa: S608 - RunState names
+    f" WHERE state IN ('{RunState.QUEUED}', '{RunState.RUNNING}')"
+    " GROUP BY state, queue, workspace_id"
 )
 
 

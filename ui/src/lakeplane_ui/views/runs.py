@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.jobs import services as jobs
-from lakeplane.domain.runs import services
+from lakeplane.domain.runs import lifecycle, services
 from lakeplane.errors import NotFound, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane.web.guards import principal, workspace
 from lakeplane_ui import forms
 from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
 
-STATES = services.STATES
+STATES = lifecycle.STATES
 LINEAGE_DEPTH = 20
 
 
