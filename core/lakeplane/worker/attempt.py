@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from lakeplane import logs, metrics
-from lakeplane.domain import audit
 from lakeplane.db.models import Connection, Job, JobVersion, Run
+from lakeplane.domain import audit
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.domain.jobs import services as jobs

@@ -23,8 +23,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from lakeplane.domain import audit
 from lakeplane.db.engine import is_outage
+from lakeplane.domain import audit
 from lakeplane.domain.runs import repository
 from lakeplane.domain.runs.lifecycle import Finish, RunState, Transition
 from lakeplane.runtime import Services

@@ -7,7 +7,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from lakeplane.db.models import Run, Schedule, ScheduleFire
 from lakeplane.domain.schedules.services import next_after, slots_between
@@ -91,10 +91,24 @@ async def test_two_schedulers_never_fire_a_slot_twice(admin_client: Any, lakepla
 
     first, second = Scheduler(lakeplane_services, clock), Scheduler(lakeplane_services, clock)
     fired = 0
-    for _ in range(200):
-        now += dt.timedelta(minutes=1)
-        counts = await asyncio.gather(first.tick(), second.tick(), first.tick())
-        fired += sum(counts)
+    # Other tests' schedules share this database; for 200 simulated minutes only this one may fire.
+    async with lakeplane_services.sessions() as db, db.begin():
+        others = (
+            await db.scalars(
+                update(Schedule)
+                .where(Schedule.id != schedule_id, Schedule.paused.is_(False))
+                .values(paused=True)
+                .returning(Schedule.id)
+            )
+        ).all()
+    try:
+        for _ in range(200):
+            now += dt.timedelta(minutes=1)
+            counts = await asyncio.gather(first.tick(), second.tick(), first.tick())
+            fired += sum(counts)
+    finally:
+        async with lakeplane_services.sessions() as db, db.begin():
+            await db.execute(update(Schedule).where(Schedule.id.in_(others)).values(paused=False))
 
     async with lakeplane_services.sessions() as db:
         runs = (await db.scalars(select(Run).where(Run.schedule_id == schedule_id))).all()

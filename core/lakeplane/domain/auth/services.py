@@ -24,7 +24,6 @@ from sqlalchemy import and_, delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lakeplane.domain import audit
 from lakeplane.db import locks
 from lakeplane.db.models import AuditEvent, RoleBinding, User, UserSession, Workspace
 from lakeplane.domain import audit

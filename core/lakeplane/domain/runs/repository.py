@@ -19,9 +19,9 @@ from sqlalchemy import RowMapping, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import TextClause
 
-from lakeplane.domain import audit
 from lakeplane.db import locks
 from lakeplane.db.models import Connection, Job, JobVersion, Run, RunLog, RunTransition, Workspace
+from lakeplane.domain import audit
 from lakeplane.domain.runs.lifecycle import FAILURES, Finish, RunState, Transition, check_transition
 from lakeplane.timeutil import utcnow
 
