@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page, page
+from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.runs import services
 from lakeplane.domain.runs.schemas import RerunRequest, ResultOut, RunLogOut, RunOut, RunSubmit
 from lakeplane.runtime import Services
@@ -50,13 +50,12 @@ class RunController(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         ws: str,
+        paging: Paging,
         # ``state`` is a reserved Litestar kwarg (the app state): read the query parameter by name.
         state_filter: Annotated[str | None, QueryParameter(name="state", required=False)] = None,
         job_id: str | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
     ) -> Page[RunOut]:
         rows = await services.list_runs(
             db,
@@ -65,10 +64,10 @@ class RunController(Controller):
             job_id=job_id,
             created_after=created_after,
             created_before=created_before,
-            cursor=cursor,
-            limit=limit,
+            cursor=paging.cursor,
+            limit=paging.limit,
         )
-        return page(rows, limit, services.to_out)
+        return page(rows, paging.limit, services.to_out)
 
     @get("/runs/{run_id:str}", operation_id="getRun", opt={"permission": "workspace:viewer"})
     async def get_run(
