@@ -1,9 +1,8 @@
 """The scheduler process: fires due schedule slots as runs.
 
 Any number of schedulers may run. Each tick locks the due schedules it can get
-(``FOR UPDATE SKIP LOCKED``), and for each slot inserts a ``schedule_fires`` row
-and submits the run in one transaction. The (schedule, slot) primary key means a
-slot fires at most once, whichever scheduler gets there first.
+(``FOR UPDATE SKIP LOCKED``), and for each slot claims it and submits the run in one
+transaction; the SQL is in :mod:`lakeplane.domain.schedules.repository`.
 """
 
 from __future__ import annotations
@@ -15,15 +14,11 @@ import logging
 import signal
 from collections.abc import Callable
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
-
 from lakeplane import metrics
 from lakeplane.db.engine import is_outage
-from lakeplane.db.models import Schedule, ScheduleFire
 from lakeplane.domain import audit
 from lakeplane.domain.runs.services import submit_run
-from lakeplane.domain.schedules.services import MAX_CATCH_UP, next_after, slots_between
+from lakeplane.domain.schedules import repository
 from lakeplane.errors import LakeplaneError
 from lakeplane.liveness import Heartbeat
 from lakeplane.runtime import Services
@@ -69,30 +64,14 @@ class Scheduler:
         fired = 0
         while True:
             async with self.lp.sessions() as db:
-                schedule = await db.scalar(
-                    select(Schedule)
-                    .where(Schedule.paused.is_(False), Schedule.next_fire_at <= now)
-                    .order_by(Schedule.next_fire_at)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
+                schedule = await repository.lock_next_due(db, now)
                 if schedule is None:
                     await db.rollback()
                     return fired
-                assert schedule.next_fire_at is not None
-                slots = slots_between(schedule.cron, schedule.timezone, schedule.next_fire_at, now)
-                slots = slots[-1:] if schedule.misfire_policy == "skip" else slots[-MAX_CATCH_UP:]
-                schedule.next_fire_at = next_after(schedule.cron, schedule.timezone, max([now, *slots]))
                 # Every submit below commits this transaction: the fired slot, the
                 # advanced next_fire_at and the run land together.
-                for slot in slots:
-                    inserted = await db.scalar(
-                        insert(ScheduleFire)
-                        .values(schedule_id=schedule.id, slot=slot, fired_at=now)
-                        .on_conflict_do_nothing()
-                        .returning(ScheduleFire.slot)
-                    )
-                    if inserted is None:
+                for slot in repository.due_slots(schedule, now):
+                    if not await repository.claim_slot(db, schedule.id, slot, now):
                         continue
                     schedule.last_fired_at = slot
                     try:
@@ -110,11 +89,7 @@ class Scheduler:
                         await db.rollback()
                         await self._record_failure(schedule.id, slot, now, exc.detail)
                         break
-                    await db.execute(
-                        update(ScheduleFire)
-                        .where(ScheduleFire.schedule_id == schedule.id, ScheduleFire.slot == slot)
-                        .values(run_id=run.id)
-                    )
+                    await repository.link_run(db, schedule.id, slot, run.id)
                     await db.commit()
                     metrics.SCHEDULER_LAG.observe(max(0.0, (self.clock() - slot).total_seconds()))
                     fired += 1
@@ -126,27 +101,7 @@ class Scheduler:
         """Mark the slot fired without a run, move on, and say why in the audit log."""
         log.warning("schedule %s slot %s not submitted: %s", schedule_id, slot.isoformat(), reason)
         async with self.lp.sessions() as db, db.begin():
-            schedule = await db.get(Schedule, schedule_id, with_for_update=True)
-            if schedule is None:
-                return
-            schedule.next_fire_at = next_after(schedule.cron, schedule.timezone, max(now, slot))
-            await db.execute(
-                insert(ScheduleFire)
-                .values(schedule_id=schedule_id, slot=slot, fired_at=now)
-                .on_conflict_do_nothing()
-            )
-            await audit.record(
-                db,
-                ACTOR,
-                audit.Entry(
-                    "schedule.fire",
-                    target_type="schedule",
-                    target_id=schedule_id,
-                    workspace_id=schedule.workspace_id,
-                    outcome="failure",
-                    details={"slot": slot.isoformat(), "reason": reason},
-                ),
-            )
+            await repository.record_failed_fire(db, ACTOR, schedule_id, slot, now, reason)
 
 
 async def serve(lp: Services, heartbeat: Heartbeat | None = None) -> None:
