@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get
+from litestar.di import Provide
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,37 +40,29 @@ def _check_times(request: Request[Any, Any, Any]) -> None:
             )
 
 
-def _filter(
-    actor: str | None,
-    action: str | None,
-    workspace: str | None,
-    outcome: str | None,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
+async def provide_filter(
+    request: Request[Any, Any, Any],
+    actor: str | None = None,
+    action: str | None = None,
+    workspace: str | None = None,
+    outcome: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> services.AuditFilter:
+    """The search and export filter, from the query string: declared once for both routes."""
+    _check_times(request)
     return services.AuditFilter(actor, action, workspace, outcome, since, until)
 
 
 class AuditController(Controller):
     path = "/api/v1/audit"
+    dependencies = {"where": Provide(provide_filter)}
     tags = ["audit"]
 
     @get("/", operation_id="searchAudit", opt={"permission": "admin"})
     async def search(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: str | None = None,
-        action: str | None = None,
-        workspace: str | None = None,
-        outcome: str | None = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        cursor: str | None = None,
-        limit: int = 100,
+        self, db: AsyncSession, where: services.AuditFilter, cursor: str | None = None, limit: int = 100
     ) -> AuditPage:
-        _check_times(request)
-        where = _filter(actor, action, workspace, outcome, since, until)
         rows = await services.search(db, where, cursor, limit)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -78,20 +71,8 @@ class AuditController(Controller):
         )
 
     @get("/export", operation_id="exportAudit", media_type=NDJSON, opt={"permission": "admin"})
-    async def export(
-        self,
-        request: Request[Any, Any, Any],
-        lp: Services,
-        actor: str | None = None,
-        action: str | None = None,
-        workspace: str | None = None,
-        outcome: str | None = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-    ) -> Stream:
+    async def export(self, lp: Services, where: services.AuditFilter) -> Stream:
         """One JSON document per line; the response streams, so any size can be exported."""
-        _check_times(request)
-        where = _filter(actor, action, workspace, outcome, since, until)
 
         async def lines() -> AsyncIterator[bytes]:
             async with lp.sessions() as db:
