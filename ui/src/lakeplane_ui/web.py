@@ -24,7 +24,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page
+from lakeplane.db.pagination import DEFAULT_LIMIT, Page
 from lakeplane.domain.auth.principals import Principal
 from lakeplane.errors import NotAuthenticated
 from lakeplane.web.guards import CSRF_FIELD
@@ -63,7 +63,7 @@ SECURITY_HEADERS = [
 ]
 
 #: Rows a list page shows when the URL asks for no other number.
-PAGE_SIZE = 50
+PAGE_SIZE = DEFAULT_LIMIT
 
 VIEW_MODULES = ("auth", "home", "connections", "catalog", "jobs", "runs", "schedules", "admin", "health")
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import Connection
-from lakeplane.db.pagination import fetch_page, select_rows
+from lakeplane.db.pagination import DEFAULT_LIMIT, fetch_page, select_rows
 from lakeplane.domain import audit
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
 from lakeplane.domain.etags import check_if_match
@@ -169,7 +169,7 @@ async def search(
     kind: str | None = None,
     plugin: str | None = None,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: int = DEFAULT_LIMIT,
 ) -> Sequence[Row[Any]]:
     query = select_rows(Connection).where(Connection.workspace_id == workspace_id)
     if kind:

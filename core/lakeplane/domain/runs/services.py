@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import JobVersion, Run, RunLog, RunTransition
-from lakeplane.db.pagination import paginate
+from lakeplane.db.pagination import DEFAULT_LIMIT, paginate
 from lakeplane.domain import audit
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import logstore, repository
@@ -230,7 +230,7 @@ async def list_runs(
     created_after: dt.datetime | None = None,
     created_before: dt.datetime | None = None,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: int = DEFAULT_LIMIT,
 ) -> Sequence[Run]:
     """Newest first; ``state`` may list several states separated by commas."""
     query = select(Run).where(Run.workspace_id == workspace_id)
