@@ -34,10 +34,21 @@ from typing import Any, ClassVar
 
 
 class LakeplaneError(Exception):
-    """Root of every deliberate error; ``detail`` is safe to show a user."""
+    """Root of every deliberate error; ``detail`` is safe to show a user.
+
+    A subclass names its problem ``code`` and, where it differs from its parent's, its HTTP
+    ``status`` as class keywords: ``class Gone(ClientError, status=410, code="gone")``.
+    """
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal"
+
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -45,85 +56,71 @@ class LakeplaneError(Exception):
         self.extra = extra
 
 
-class ClientError(LakeplaneError):
-    status = 400
-    code = "bad-request"
+class ClientError(LakeplaneError, status=400, code="bad-request"):
+    """The caller can fix it."""
 
 
-class MalformedBody(ClientError):
-    status = 400
-    code = "malformed-body"
+class MalformedBody(ClientError, code="malformed-body"):
+    """The body cannot be read (JSON, UTF-8, nesting)."""
 
 
-class UnsupportedMediaType(ClientError):
-    status = 415
-    code = "unsupported-media-type"
+class UnsupportedMediaType(ClientError, status=415, code="unsupported-media-type"):
+    """A body in a format the route does not take."""
 
 
-class ValidationFailed(ClientError):
-    status = 422
-    code = "validation-failed"
+class ValidationFailed(ClientError, status=422, code="validation-failed"):
+    """The body does not fit the schema; ``errors`` lists the fields."""
 
     def __init__(self, detail: str, errors: list[dict[str, str]] | None = None) -> None:
         super().__init__(detail, errors=errors or [])
 
 
-class NotFound(ClientError):
-    status = 404
-    code = "not-found"
+class NotFound(ClientError, status=404, code="not-found"):
+    """What the request names does not exist."""
 
 
-class ObjectNotFound(NotFound):
-    code = "object-not-found"
+class ObjectNotFound(NotFound, code="object-not-found"):
+    """No object under that key in the object store."""
 
 
-class TableNotFound(NotFound):
-    code = "table-not-found"
+class TableNotFound(NotFound, code="table-not-found"):
+    """No table of that name in the catalog."""
 
 
-class Conflict(ClientError):
-    status = 409
-    code = "conflict"
+class Conflict(ClientError, status=409, code="conflict"):
+    """The change clashes with the current state (a name taken, a state that forbids it)."""
 
 
-class PreconditionFailed(ClientError):
-    status = 412
-    code = "precondition-failed"
+class PreconditionFailed(ClientError, status=412, code="precondition-failed"):
+    """If-Match names a representation that is no longer current."""
 
 
-class NotAuthenticated(ClientError):
-    status = 401
-    code = "not-authenticated"
+class NotAuthenticated(ClientError, status=401, code="not-authenticated"):
+    """No credentials, or credentials that name nobody."""
 
 
-class PermissionDenied(ClientError):
-    status = 403
-    code = "permission-denied"
+class PermissionDenied(ClientError, status=403, code="permission-denied"):
+    """The caller is known but may not do this."""
 
 
-class TooManyRequests(ClientError):
-    status = 429
-    code = "too-many-requests"
+class TooManyRequests(ClientError, status=429, code="too-many-requests"):
+    """Slow down: ``retry_after`` says for how many seconds."""
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail, retry_after=retry_after)
         self.retry_after = retry_after
 
 
-class EndpointRefused(ClientError):
-    status = 422
-    code = "endpoint-refused"
+class EndpointRefused(ClientError, status=422, code="endpoint-refused"):
+    """A link-local, metadata or ``file:`` endpoint."""
 
 
-class QueryFailed(ClientError):
-    status = 422
-    code = "query-failed"
+class QueryFailed(ClientError, status=422, code="query-failed"):
+    """The engine rejected the statement."""
 
 
-class ConfigError(LakeplaneError):
+class ConfigError(LakeplaneError, code="config"):
     """Raised while loading configuration; ``key`` names the offending setting."""
-
-    code = "config"
 
     def __init__(self, key: str, reason: str) -> None:
         super().__init__(f"{key}: {reason}" if key else reason, key=key)
@@ -131,30 +128,25 @@ class ConfigError(LakeplaneError):
         self.reason = reason
 
 
-class ServerError(LakeplaneError):
-    status = 500
-    code = "server-error"
+class ServerError(LakeplaneError, status=500, code="server-error"):
+    """Lakeplane or a service behind it failed; the caller cannot fix it."""
 
 
-class SecretUnavailable(ServerError):
+class SecretUnavailable(ServerError, code="secret-unavailable"):
     """A connection's stored secret is missing from its store, or does not open there."""
 
-    code = "secret-unavailable"
+
+class UpstreamError(ServerError, status=502, code="upstream-error"):
+    """A data-plane service answered badly."""
 
 
-class UpstreamError(ServerError):
-    status = 502
-    code = "upstream-error"
+class BadCredentials(UpstreamError, code="bad-credentials"):
+    """The service refused the connection's credentials."""
 
 
-class BadCredentials(UpstreamError):
-    code = "bad-credentials"
+class EngineUnavailable(UpstreamError, code="engine-unavailable"):
+    """The engine cannot take or report work now."""
 
 
-class EngineUnavailable(UpstreamError):
-    code = "engine-unavailable"
-
-
-class ServiceUnavailable(ServerError):
-    status = 503
-    code = "service-unavailable"
+class ServiceUnavailable(ServerError, status=503, code="service-unavailable"):
+    """The metadata database is down."""

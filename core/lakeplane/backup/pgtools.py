@@ -23,10 +23,8 @@ from sqlalchemy.engine import make_url
 from lakeplane.errors import LakeplaneError
 
 
-class BackupError(LakeplaneError):
+class BackupError(LakeplaneError, code="backup"):
     """A backup or restore that cannot go on; nothing was written by the step that failed."""
-
-    code = "backup"
 
 
 @dataclass(frozen=True)

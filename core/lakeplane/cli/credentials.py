@@ -36,8 +36,8 @@ class Credentials(msgspec.Struct, omit_defaults=True):
     profiles: dict[str, Profile] = {}
 
 
-class NotLoggedIn(NotAuthenticated):
-    code = "not-logged-in"
+class NotLoggedIn(NotAuthenticated, code="not-logged-in"):
+    """No stored credentials for the profile asked for."""
 
 
 def path() -> Path:

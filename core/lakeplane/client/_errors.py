@@ -18,14 +18,12 @@ from lakeplane import errors
 PROBLEM_TYPE_BASE = "https://lakeplane.dev/problems/"
 
 
-class ServerUnreachable(errors.LakeplaneError):
-    status = 503
-    code = "server-unreachable"
+class ServerUnreachable(errors.LakeplaneError, status=503, code="server-unreachable"):
+    """No answer from the URL (refused, DNS, TLS, timeout)."""
 
 
-class IncompatibleServer(errors.LakeplaneError):
-    status = 502
-    code = "incompatible-server"
+class IncompatibleServer(errors.LakeplaneError, status=502, code="incompatible-server"):
+    """The URL answers, but not as a Lakeplane API this client speaks."""
 
 
 class Problem(msgspec.Struct):

@@ -62,9 +62,8 @@ def progress(line: str) -> None:
     print(f"    {line}", file=sys.stderr, flush=True)
 
 
-class DemoFailed(LakeplaneError):
-    status = 500
-    code = "demo-failed"
+class DemoFailed(LakeplaneError, status=500, code="demo-failed"):
+    """A step of the demo did not do what it should."""
 
 
 class Demo:

@@ -65,22 +65,16 @@ SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/24"
 FIELD_MANAGER = "lakeplane"
 
 
-class KubeError(LocalStackError):
+class KubeError(LocalStackError, code="kube"):
     """The test cluster could not start or refused a request; one line naming the problem."""
 
-    code = "kube"
 
-
-class KubeconfigError(KubeError):
+class KubeconfigError(KubeError, code="kubeconfig"):
     """A kubeconfig cannot be used: unreadable, incomplete, or its credentials are refused."""
 
-    code = "kubeconfig"
 
-
-class ApiError(KubeError):
+class ApiError(KubeError, code="kube-api"):
     """The API server answered a request with an error status."""
-
-    code = "kube-api"
 
     def __init__(self, status: int, reason: str, message: str) -> None:
         super().__init__(f"API server answered {status} {reason}: {message}")
