@@ -502,52 +502,56 @@ def _pipe_restore(path: Path, restore_tool: Path, psql: Path, target: PgTarget, 
     psql_err = (workdir / "psql.err").open("w+b")
     restore_err = (workdir / "pg_restore.err").open("w+b")
     with psql_err, restore_err:
-        receiver = subprocess.Popen(
+        receiver, to_psql = _piped(
             [str(psql), "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", "-f", "-"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=psql_err,
-            env=env,
+            subprocess.DEVNULL,
+            psql_err,
+            env,
         )
-        assert receiver.stdin is not None
         try:
-            receiver.stdin.write(preamble)
-            receiver.stdin.flush()
-            producer = subprocess.Popen(
-                [str(restore_tool), "--no-owner", "--no-privileges", "--file=-"],
-                stdin=subprocess.PIPE,
-                stdout=receiver.stdin,
-                stderr=restore_err,
-                env=env,
+            to_psql.write(preamble)
+            to_psql.flush()
+            producer, to_restore = _piped(
+                [str(restore_tool), "--no-owner", "--no-privileges", "--file=-"], to_psql, restore_err, env
             )
-            assert producer.stdin is not None
             try:
                 with tarfile.open(path, mode="r:") as tar:
                     member = tar.extractfile(archive.DUMP)
                     assert member is not None
-                    _copy(member, producer.stdin)
+                    _copy(member, to_restore)
             except BrokenPipeError:
                 pass
             finally:
                 with contextlib.suppress(BrokenPipeError):
-                    producer.stdin.close()
+                    to_restore.close()
             producer_rc = producer.wait()
             if producer_rc == 0:
                 # Without this COMMIT, psql's end of input rolls the whole restore back.
                 with contextlib.suppress(BrokenPipeError):
-                    receiver.stdin.write(b"COMMIT;\n")
+                    to_psql.write(b"COMMIT;\n")
         finally:
             with contextlib.suppress(BrokenPipeError):
-                receiver.stdin.close()
+                to_psql.close()
             receiver_rc = receiver.wait()
         if receiver_rc != 0:
-            psql_err.seek(0)
-            reason = first_error(psql_err.read().decode(errors="replace"))
-            raise BackupError(f"restoring the database failed, nothing was changed: {reason}")
+            raise BackupError(f"restoring the database failed, nothing was changed: {_first_error(psql_err)}")
         if producer_rc != 0:
-            restore_err.seek(0)
-            reason = first_error(restore_err.read().decode(errors="replace"))
-            raise BackupError(f"pg_restore failed: {reason}")
+            raise BackupError(f"pg_restore failed: {_first_error(restore_err)}")
+
+
+def _piped(
+    argv: list[str], stdout: int | IO[bytes], stderr: IO[bytes], env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """A process reading its input from a pipe, and that pipe's end to write to."""
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, env=env)
+    assert process.stdin is not None
+    return process, process.stdin
+
+
+def _first_error(log: IO[bytes]) -> str:
+    """The first error a tool wrote to its (rewound) stderr file."""
+    log.seek(0)
+    return first_error(log.read().decode(errors="replace"))
 
 
 def _copy(source: IO[bytes], sink: IO[bytes]) -> None:
