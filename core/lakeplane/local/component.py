@@ -94,6 +94,11 @@ class Component(abc.ABC):
         return self.home / f"{self.name}.log"
 
     @property
+    def data_dir(self) -> Path:
+        """Where the service keeps its data, for those that keep any."""
+        return self.home / "data"
+
+    @property
     @abc.abstractmethod
     def endpoint(self) -> str:
         """Where clients reach it, for status lines."""

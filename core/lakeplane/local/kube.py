@@ -495,7 +495,7 @@ class EtcdComponent(_Process):
         return [
             str(self.binary),
             "--name=default",
-            f"--data-dir={self.home / 'data'}",
+            f"--data-dir={self.data_dir}",
             f"--listen-client-urls={client}",
             f"--advertise-client-urls={client}",
             f"--listen-peer-urls={peer}",

@@ -72,10 +72,6 @@ class PostgresComponent(Component):
         self.durable = durable
 
     @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
     def endpoint(self) -> str:
         return f"postgresql://{LOOPBACK}:{self.port}"
 

@@ -92,10 +92,6 @@ class SeaweedFSComponent(Component):
         self.table_bucket = table_bucket
 
     @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
     def s3_endpoint(self) -> str:
         return f"http://{LOOPBACK}:{self.service_ports['s3']}"
 

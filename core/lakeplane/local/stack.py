@@ -212,7 +212,7 @@ class LocalStack:
         return [self._with_supervision(status) for status in statuses]
 
     def _supervisor(self) -> SupervisorComponent:
-        return SupervisorComponent(supervisor_home(self.data_dir), data_dir=self.data_dir)
+        return SupervisorComponent(supervisor_home(self.data_dir), stack_dir=self.data_dir)
 
     def _with_supervision(self, status: ComponentStatus) -> ComponentStatus:
         if status.name not in SUPERVISED:

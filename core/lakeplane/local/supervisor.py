@@ -168,9 +168,9 @@ class SupervisorComponent(BackgroundComponent):
     name = "supervisor"
     settle_seconds = 1.0
 
-    def __init__(self, home: Path, *, data_dir: Path) -> None:
+    def __init__(self, home: Path, *, stack_dir: Path) -> None:
         super().__init__(home)
-        self.data_dir = data_dir
+        self.stack_dir = stack_dir
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "lakeplane.local.supervisor", str(self.data_dir)]
+        return [sys.executable, "-m", "lakeplane.local.supervisor", str(self.stack_dir)]

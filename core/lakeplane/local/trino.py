@@ -155,10 +155,6 @@ class TrinoComponent(HttpComponent):
         return self.home / "etc"
 
     @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
     def launcher_pid_file(self) -> Path:
         return self.data_dir / "var" / "run" / "launcher.pid"
 
