@@ -37,6 +37,7 @@ from lakeplane.domain.workspaces.controllers import WorkspaceController
 from lakeplane.plugins import Plugins
 from lakeplane.runtime import Services
 from lakeplane.web.access import AccessLogMiddleware
+from lakeplane.web.context import provide_caller, provide_workspace_context
 from lakeplane.web.decoding import LakeplaneRequest
 from lakeplane.web.guards import permission_guard
 from lakeplane.web.openapi import complete as complete_openapi
@@ -120,6 +121,8 @@ def create_app(
             "lp": Provide(provide_services),
             "db": Provide(provide_db),
             "paging": Provide(provide_paging),
+            "caller": Provide(provide_caller),
+            "ctx": Provide(provide_workspace_context),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[

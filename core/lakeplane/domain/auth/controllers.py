@@ -24,7 +24,8 @@ from lakeplane.domain.auth.schemas import (
 from lakeplane.domain.users.schemas import UserOut
 from lakeplane.domain.users.services import to_out as user_out
 from lakeplane.runtime import Services
-from lakeplane.web.guards import SESSION_COOKIE, principal
+from lakeplane.web.context import Caller
+from lakeplane.web.guards import SESSION_COOKIE
 
 CALLBACK_PATH = "/api/v1/auth/sso/callback"
 
@@ -114,15 +115,14 @@ class AuthController(Controller):
         return Response(session_out(new), cookies=[session_cookie(lp, new)])
 
     @post("/logout", operation_id="logout", status_code=204, opt={"permission": "authenticated"})
-    async def logout(self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> Response[None]:
-        who = principal(request)
-        await services.logout(db, who, who.actor(request))
-        return Response(None, status_code=204, cookies=[cleared(lp)])
+    async def logout(self, caller: Caller) -> Response[None]:
+        await services.logout(caller.db, caller.principal, caller.actor)
+        return Response(None, status_code=204, cookies=[cleared(caller.lp)])
 
     @get("/me", operation_id="me", opt={"permission": "authenticated"})
-    async def me(self, request: Request[Any, Any, Any], db: AsyncSession) -> MeOut:
-        who = principal(request)
-        user = await services.get_user(db, who.user_id)
+    async def me(self, caller: Caller) -> MeOut:
+        who = caller.principal
+        user = await services.get_user(caller.db, who.user_id)
         return MeOut(
             user_id=user.id,
             username=user.username,
@@ -131,28 +131,27 @@ class AuthController(Controller):
             is_service_account=user.is_service_account,
             via=who.via,
             csrf_token=who.csrf_token,
-            workspaces=await services.roles_of(db, user.id),
+            workspaces=await services.roles_of(caller.db, user.id),
             scopes=list(who.scopes),
         )
 
     @post("/password", operation_id="changePassword", status_code=200, opt={"permission": "authenticated"})
     async def change_password(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, data: PasswordChange
+        self, request: Request[Any, Any, Any], caller: Caller, data: PasswordChange
     ) -> Response[SessionOut | None]:
         """Every session and token of the user ends; a browser gets a fresh session in the reply."""
-        who = principal(request)
         fresh = await services.change_password(
-            db,
-            lp,
-            who,
-            who.actor(request),
+            caller.db,
+            caller.lp,
+            caller.principal,
+            caller.actor,
             data.current_password,
             data.new_password,
             request.headers.get("user-agent", ""),
         )
         if fresh is None:
             return Response(None, status_code=204)
-        return Response(session_out(fresh), cookies=[session_cookie(lp, fresh)])
+        return Response(session_out(fresh), cookies=[session_cookie(caller.lp, fresh)])
 
     @post("/bootstrap", operation_id="bootstrap", status_code=201, opt={"permission": "public"})
     async def bootstrap(

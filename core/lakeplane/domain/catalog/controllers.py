@@ -2,12 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar import Controller, get
 
 from lakeplane.domain.catalog import services
-from lakeplane.runtime import Services
-from lakeplane.web.guards import workspace
+from lakeplane.web.context import WorkspaceContext
 
 
 class CatalogController(Controller):
@@ -16,31 +14,17 @@ class CatalogController(Controller):
 
     @get("/namespaces", operation_id="listNamespaces", opt={"permission": "workspace:viewer"})
     async def list_namespaces(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        ws: str,
-        conn_id: str,
-        parent: str | None = None,
+        self, ctx: WorkspaceContext, conn_id: str, parent: str | None = None
     ) -> dict[str, list[str]]:
-        return {"items": await services.namespaces(db, lp, workspace(request).id, conn_id, parent)}
+        return {"items": await services.namespaces(ctx.db, ctx.lp, ctx.workspace_id, conn_id, parent)}
 
     @get(
         "/namespaces/{namespace:str}/tables",
         operation_id="listTables",
         opt={"permission": "workspace:viewer"},
     )
-    async def list_tables(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        ws: str,
-        conn_id: str,
-        namespace: str,
-    ) -> dict[str, list[str]]:
-        return {"items": await services.tables(db, lp, workspace(request).id, conn_id, namespace)}
+    async def list_tables(self, ctx: WorkspaceContext, conn_id: str, namespace: str) -> dict[str, list[str]]:
+        return {"items": await services.tables(ctx.db, ctx.lp, ctx.workspace_id, conn_id, namespace)}
 
     @get(
         "/namespaces/{namespace:str}/tables/{table:str}",
@@ -48,13 +32,6 @@ class CatalogController(Controller):
         opt={"permission": "workspace:viewer"},
     )
     async def get_table(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        ws: str,
-        conn_id: str,
-        namespace: str,
-        table: str,
+        self, ctx: WorkspaceContext, conn_id: str, namespace: str, table: str
     ) -> dict[str, Any]:
-        return await services.table(db, lp, workspace(request).id, conn_id, namespace, table)
+        return await services.table(ctx.db, ctx.lp, ctx.workspace_id, conn_id, namespace, table)

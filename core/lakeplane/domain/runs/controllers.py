@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.params import HeaderParameter, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.runs import services
 from lakeplane.domain.runs.schemas import RerunRequest, ResultOut, RunLogOut, RunOut, RunSubmit
-from lakeplane.runtime import Services
-from lakeplane.web.guards import principal, workspace
+from lakeplane.web.context import WorkspaceContext
 
 
 class RunController(Controller):
@@ -23,10 +21,7 @@ class RunController(Controller):
     @post("/jobs/{job_id:str}/runs", operation_id="submitRun", opt={"permission": "workspace:editor"})
     async def submit_run(
         self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        ws: str,
+        ctx: WorkspaceContext,
         job_id: str,
         data: RunSubmit,
         idempotency_key: Annotated[
@@ -34,10 +29,10 @@ class RunController(Controller):
         ] = None,
     ) -> RunOut:
         run = await services.submit_run(
-            db,
-            lp,
-            principal(request).actor(request),
-            workspace(request).id,
+            ctx.db,
+            ctx.lp,
+            ctx.actor,
+            ctx.workspace_id,
             job_id,
             data.parameters,
             idempotency_key=idempotency_key,
@@ -47,9 +42,7 @@ class RunController(Controller):
     @get("/runs", operation_id="listRuns", opt={"permission": "workspace:viewer"})
     async def list_runs(
         self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        ws: str,
+        ctx: WorkspaceContext,
         paging: Paging,
         # ``state`` is a reserved Litestar kwarg (the app state): read the query parameter by name.
         state_filter: Annotated[str | None, QueryParameter(name="state", required=False)] = None,
@@ -58,8 +51,8 @@ class RunController(Controller):
         created_before: dt.datetime | None = None,
     ) -> Page[RunOut]:
         rows = await services.list_runs(
-            db,
-            workspace(request).id,
+            ctx.db,
+            ctx.workspace_id,
             state=state_filter,
             job_id=job_id,
             created_after=created_after,
@@ -70,11 +63,9 @@ class RunController(Controller):
         return page(rows, paging.limit, services.to_out)
 
     @get("/runs/{run_id:str}", operation_id="getRun", opt={"permission": "workspace:viewer"})
-    async def get_run(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, run_id: str
-    ) -> RunOut:
-        run = await services.get(db, workspace(request).id, run_id)
-        return services.to_out(run, await services.transitions_of(db, run.id))
+    async def get_run(self, ctx: WorkspaceContext, run_id: str) -> RunOut:
+        run = await services.get(ctx.db, ctx.workspace_id, run_id)
+        return services.to_out(run, await services.transitions_of(ctx.db, run.id))
 
     @post(
         "/runs/{run_id:str}/stop",
@@ -82,46 +73,20 @@ class RunController(Controller):
         opt={"permission": "workspace:editor"},
         status_code=202,
     )
-    async def stop_run(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, run_id: str
-    ) -> RunOut:
-        run = await services.stop(db, principal(request).actor(request), workspace(request).id, run_id)
-        return services.to_out(run)
+    async def stop_run(self, ctx: WorkspaceContext, run_id: str) -> RunOut:
+        return services.to_out(await services.stop(ctx.db, ctx.actor, ctx.workspace_id, run_id))
 
     @post("/runs/{run_id:str}/rerun", operation_id="rerunRun", opt={"permission": "workspace:editor"})
-    async def rerun(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        ws: str,
-        run_id: str,
-        data: RerunRequest | None = None,
-    ) -> RunOut:
-        run = await services.rerun(
-            db,
-            lp,
-            principal(request).actor(request),
-            workspace(request).id,
-            run_id,
-            data.parameters if data else {},
+    async def rerun(self, ctx: WorkspaceContext, run_id: str, data: RerunRequest | None = None) -> RunOut:
+        parameters = data.parameters if data else {}
+        return services.to_out(
+            await services.rerun(ctx.db, ctx.lp, ctx.actor, ctx.workspace_id, run_id, parameters)
         )
-        return services.to_out(run)
 
     @get("/runs/{run_id:str}/logs", operation_id="getRunLogs", opt={"permission": "workspace:viewer"})
-    async def get_logs(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        ws: str,
-        run_id: str,
-        offset: int = 0,
-    ) -> RunLogOut:
-        return await services.logs(db, lp, workspace(request).id, run_id, max(offset, 0))
+    async def get_logs(self, ctx: WorkspaceContext, run_id: str, offset: int = 0) -> RunLogOut:
+        return await services.logs(ctx.db, ctx.lp, ctx.workspace_id, run_id, max(offset, 0))
 
     @get("/runs/{run_id:str}/result", operation_id="getRunResult", opt={"permission": "workspace:viewer"})
-    async def get_result(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, run_id: str
-    ) -> ResultOut:
-        return await services.result(db, workspace(request).id, run_id)
+    async def get_result(self, ctx: WorkspaceContext, run_id: str) -> ResultOut:
+        return await services.result(ctx.db, ctx.workspace_id, run_id)

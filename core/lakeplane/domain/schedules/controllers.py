@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, patch, post
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar import Controller, Response, delete, get, patch, post
 
 from lakeplane.db.pagination import Page, Paging, page
 from lakeplane.domain.etags import IfMatch, etag
 from lakeplane.domain.schedules import services
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, ScheduleOut, ScheduleUpdate
-from lakeplane.web.guards import principal, workspace
+from lakeplane.web.context import WorkspaceContext
+from lakeplane.web.responses import tagged
 
 
 class ScheduleController(Controller):
@@ -18,51 +18,32 @@ class ScheduleController(Controller):
 
     @get("/", operation_id="listSchedules", opt={"permission": "workspace:viewer"})
     async def list_schedules(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        ws: str,
-        paging: Paging,
-        job_id: str | None = None,
+        self, ctx: WorkspaceContext, paging: Paging, job_id: str | None = None
     ) -> Page[ScheduleOut]:
-        rows = await services.list_schedules(db, workspace(request).id, job_id, paging.cursor, paging.limit)
+        rows = await services.list_schedules(ctx.db, ctx.workspace_id, job_id, paging.cursor, paging.limit)
         return page(rows, paging.limit, services.to_out)
 
     @post("/", operation_id="createSchedule", opt={"permission": "workspace:editor"})
-    async def create_schedule(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, data: ScheduleCreate
-    ) -> ScheduleOut:
-        created = await services.create(db, principal(request).actor(request), workspace(request).id, data)
-        return services.to_out(created)
+    async def create_schedule(self, ctx: WorkspaceContext, data: ScheduleCreate) -> ScheduleOut:
+        return services.to_out(await services.create(ctx.db, ctx.actor, ctx.workspace_id, data))
 
     @get("/preview", operation_id="previewSchedule", opt={"permission": "workspace:viewer"})
     async def preview(self, ws: str, cron: str, timezone: str = "UTC", count: int = 5) -> list[FirePreview]:
         return services.preview(cron, timezone, max(1, min(count, 50)))
 
     @get("/{schedule_id:str}", operation_id="getSchedule", opt={"permission": "workspace:viewer"})
-    async def get_schedule(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, schedule_id: str
-    ) -> Response[dict[str, Any]]:
-        found = await services.get(db, workspace(request).id, schedule_id)
+    async def get_schedule(self, ctx: WorkspaceContext, schedule_id: str) -> Response[dict[str, Any]]:
+        found = await services.get(ctx.db, ctx.workspace_id, schedule_id)
         upcoming = services.preview(found.cron, found.timezone, 5) if not found.paused else []
         out = services.to_out(found)
         return Response({"schedule": out, "upcoming": upcoming}, headers={"ETag": etag(out)})
 
     @patch("/{schedule_id:str}", operation_id="updateSchedule", opt={"permission": "workspace:editor"})
     async def update_schedule(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        ws: str,
-        schedule_id: str,
-        data: ScheduleUpdate,
-        if_match: IfMatch = None,
+        self, ctx: WorkspaceContext, schedule_id: str, data: ScheduleUpdate, if_match: IfMatch = None
     ) -> Response[ScheduleOut]:
-        updated = await services.update(
-            db, principal(request).actor(request), workspace(request).id, schedule_id, data, if_match
-        )
-        out = services.to_out(updated)
-        return Response(out, headers={"ETag": etag(out)})
+        updated = await services.update(ctx.db, ctx.actor, ctx.workspace_id, schedule_id, data, if_match)
+        return tagged(services.to_out(updated))
 
     @post(
         "/{schedule_id:str}/pause",
@@ -70,13 +51,9 @@ class ScheduleController(Controller):
         status_code=200,
         opt={"permission": "workspace:editor"},
     )
-    async def pause(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, schedule_id: str
-    ) -> ScheduleOut:
+    async def pause(self, ctx: WorkspaceContext, schedule_id: str) -> ScheduleOut:
         return services.to_out(
-            await services.set_paused(
-                db, principal(request).actor(request), workspace(request).id, schedule_id, True
-            )
+            await services.set_paused(ctx.db, ctx.actor, ctx.workspace_id, schedule_id, True)
         )
 
     @post(
@@ -85,24 +62,13 @@ class ScheduleController(Controller):
         status_code=200,
         opt={"permission": "workspace:editor"},
     )
-    async def resume(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str, schedule_id: str
-    ) -> ScheduleOut:
+    async def resume(self, ctx: WorkspaceContext, schedule_id: str) -> ScheduleOut:
         return services.to_out(
-            await services.set_paused(
-                db, principal(request).actor(request), workspace(request).id, schedule_id, False
-            )
+            await services.set_paused(ctx.db, ctx.actor, ctx.workspace_id, schedule_id, False)
         )
 
     @delete("/{schedule_id:str}", operation_id="deleteSchedule", opt={"permission": "workspace:editor"})
     async def delete_schedule(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        ws: str,
-        schedule_id: str,
-        if_match: IfMatch = None,
+        self, ctx: WorkspaceContext, schedule_id: str, if_match: IfMatch = None
     ) -> None:
-        await services.delete(
-            db, principal(request).actor(request), workspace(request).id, schedule_id, if_match
-        )
+        await services.delete(ctx.db, ctx.actor, ctx.workspace_id, schedule_id, if_match)

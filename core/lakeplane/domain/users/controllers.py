@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.pagination import Page, Paging, page
@@ -18,8 +16,7 @@ from lakeplane.domain.users.schemas import (
     UserOut,
     UserUpdate,
 )
-from lakeplane.runtime import Services
-from lakeplane.web.guards import principal, workspace
+from lakeplane.web.context import Caller, WorkspaceContext
 
 
 class UserController(Controller):
@@ -31,34 +28,22 @@ class UserController(Controller):
         return page(await services.list_users(db, paging.cursor, paging.limit), paging.limit, services.to_out)
 
     @post("/", operation_id="createUser", opt={"permission": "admin"})
-    async def create_user(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, data: UserCreate
-    ) -> UserOut:
-        return services.to_out(await services.create(db, lp, principal(request).actor(request), data))
+    async def create_user(self, caller: Caller, data: UserCreate) -> UserOut:
+        return services.to_out(await services.create(caller.db, caller.lp, caller.actor, data))
 
     @get("/{user_id:str}", operation_id="getUser", opt={"permission": "admin"})
     async def get_user(self, db: AsyncSession, user_id: str) -> UserOut:
         return services.to_out(await services.get(db, user_id))
 
     @patch("/{user_id:str}", operation_id="updateUser", opt={"permission": "admin"})
-    async def update_user(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, user_id: str, data: UserUpdate
-    ) -> UserOut:
-        user = await services.update(db, lp, principal(request).actor(request), user_id, data)
-        return services.to_out(user)
+    async def update_user(self, caller: Caller, user_id: str, data: UserUpdate) -> UserOut:
+        return services.to_out(await services.update(caller.db, caller.lp, caller.actor, user_id, data))
 
     @post(
         "/{user_id:str}/password", operation_id="resetPassword", status_code=204, opt={"permission": "admin"}
     )
-    async def reset_password(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        user_id: str,
-        data: PasswordReset,
-    ) -> None:
-        await services.reset_password(db, lp, principal(request).actor(request), user_id, data.new_password)
+    async def reset_password(self, caller: Caller, user_id: str, data: PasswordReset) -> None:
+        await services.reset_password(caller.db, caller.lp, caller.actor, user_id, data.new_password)
 
 
 class MemberController(Controller):
@@ -66,30 +51,18 @@ class MemberController(Controller):
     tags = ["workspaces"]
 
     @get("/", operation_id="listMembers", opt={"permission": "workspace:viewer"})
-    async def list_members(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ws: str
-    ) -> list[MemberOut]:
-        return await services.members(db, workspace(request))
+    async def list_members(self, ctx: WorkspaceContext) -> list[MemberOut]:
+        return await services.members(ctx.db, ctx.workspace)
 
     @put("/{username:str}", operation_id="setMember", opt={"permission": "workspace:admin"})
-    async def set_member(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        ws: str,
-        username: str,
-        data: MemberSet,
-    ) -> MemberOut:
-        actor = principal(request).actor(request)
-        return await services.set_member(db, lp, actor, workspace(request), _username(username), data.role)
+    async def set_member(self, ctx: WorkspaceContext, username: str, data: MemberSet) -> MemberOut:
+        return await services.set_member(
+            ctx.db, ctx.lp, ctx.actor, ctx.workspace, _username(username), data.role
+        )
 
     @delete("/{username:str}", operation_id="removeMember", opt={"permission": "workspace:admin"})
-    async def remove_member(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, username: str
-    ) -> None:
-        actor = principal(request).actor(request)
-        await services.remove_member(db, lp, actor, workspace(request), _username(username))
+    async def remove_member(self, ctx: WorkspaceContext, username: str) -> None:
+        await services.remove_member(ctx.db, ctx.lp, ctx.actor, ctx.workspace, _username(username))
 
 
 def _username(value: str) -> Username:
