@@ -108,6 +108,13 @@ def noop_job_form(
     return {**data, **fields}
 
 
+def trino_params(**params: str) -> dict[str, str]:
+    """The ``p.`` fields of a Trino connection form for a server on 127.0.0.1:8080;
+    ``params`` (``port="8081"``) replace or add any."""
+    sent = {"host": "127.0.0.1", "port": "8080", "user": "lakeplane", "http_scheme": "https", **params}
+    return {f"p.{key}": value for key, value in sent.items()}
+
+
 def csrf_of(html: str) -> str:
     found = CSRF_INPUT.search(html)
     assert found, "no CSRF input on the page"

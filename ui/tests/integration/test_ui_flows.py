@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lakeplane_ui.testing import csrf_of, noop_job_form
+from lakeplane_ui.testing import csrf_of, noop_job_form, trino_params
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -33,11 +33,7 @@ async def test_connection_create_edit_keeps_secrets_write_only(signed_in, worksp
             "csrf_token": csrf,
             "plugin": "engine:trino",
             "name": "trino-main",
-            "p.host": "127.0.0.1",
-            "p.port": "8080",
-            "p.user": "lakeplane",
-            "p.password": "s3cret-value-xyz",
-            "p.http_scheme": "https",
+            **trino_params(password="s3cret-value-xyz"),
         },
     )
     assert response.status_code == 303, response.text
@@ -51,11 +47,7 @@ async def test_connection_create_edit_keeps_secrets_write_only(signed_in, worksp
         data={
             "csrf_token": csrf_of(detail.text),
             "name": "trino-main",
-            "p.host": "127.0.0.1",
-            "p.port": "8081",
-            "p.user": "lakeplane",
-            "p.password": "",
-            "p.http_scheme": "https",
+            **trino_params(port="8081", password=""),
         },
     )
     assert saved.status_code == 303, saved.text
@@ -64,14 +56,7 @@ async def test_connection_create_edit_keeps_secrets_write_only(signed_in, worksp
     # A bad port shows its error next to the field.
     bad = await editor.post(
         conn_url,
-        data={
-            "csrf_token": csrf,
-            "name": "trino-main",
-            "p.host": "127.0.0.1",
-            "p.port": "eighty",
-            "p.user": "lakeplane",
-            "p.http_scheme": "https",
-        },
+        data={"csrf_token": csrf, "name": "trino-main", **trino_params(port="eighty")},
     )
     assert bad.status_code == 422
     assert 'id="f-p-port-err"' in bad.text
@@ -81,14 +66,7 @@ async def test_connection_test_shows_its_result(signed_in, workspace):
     editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
     response = await editor.post(
         f"/ui/w/{workspace.slug}/connections/new",
-        data={
-            "csrf_token": csrf,
-            "plugin": "engine:trino",
-            "name": "nowhere",
-            "p.host": "127.0.0.1",
-            "p.port": "9",
-            "p.user": "lakeplane",
-        },
+        data={"csrf_token": csrf, "plugin": "engine:trino", "name": "nowhere", **trino_params(port="9")},
     )
     conn_url = response.headers["location"].split("?")[0]
     tested = await editor.post(f"{conn_url}/test", data={"csrf_token": csrf})

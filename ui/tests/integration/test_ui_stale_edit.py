@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from lakeplane.db.models import Connection, Dataset, Job
-from lakeplane_ui.testing import noop_job_form
+from lakeplane_ui.testing import noop_job_form, trino_params
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -52,7 +52,7 @@ async def test_stale_job_edit_is_refused_and_overwrites_nothing(signed_in, works
     assert again.status_code == 303, again.text
 
 
-TRINO_PARAMS = {"p.host": "127.0.0.1", "p.port": "8080", "p.user": "lakeplane", "p.http_scheme": "https"}
+TRINO_PARAMS = trino_params()
 
 
 @pytest.mark.parametrize(
