@@ -165,6 +165,21 @@ async def read_form(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a page shows of the form it was sent: the fields as sent, each field's error, a
+    message above the form, and the answer's status (422 refused, 412 read before a change)."""
+
+    form: dict[str, Any] = dataclasses.field(default_factory=dict)
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    message: str = ""
+    status: int = 200
+
+
+#: A page shown with no form sent to it.
+FRESH = Outcome()
+
+
+@dataclasses.dataclass(frozen=True)
 class View:
     """What a page handler works with: the ``view`` dependency of every UI route."""
 
@@ -189,14 +204,24 @@ class View:
     async def form(self) -> dict[str, Any]:
         return await read_form(self.request)
 
-    async def page(self, name: str, status: int = 200, **values: Any) -> Template:
-        return await page(self.request, self.db, name, status, **values)
+    async def page(self, name: str, shown: Outcome = FRESH, **values: Any) -> Template:
+        """The page ``name``, with the ``form``, ``errors`` and ``message`` of ``shown``."""
+        return await page(
+            self.request,
+            self.db,
+            name,
+            shown.status,
+            form=shown.form,
+            errors=shown.errors,
+            message=shown.message,
+            **values,
+        )
 
     async def paged(
-        self, name: str, found: Page[Any], *, items: str, status: int = 200, **values: Any
+        self, name: str, found: Page[Any], *, items: str, shown: Outcome = FRESH, **values: Any
     ) -> Template:
         """A list page: the rows of ``found`` named ``items``, with the pager's links under them."""
-        return await self.page(name, status, **{items: found.items}, **pager(self.request, found), **values)
+        return await self.page(name, shown, **{items: found.items}, **pager(self.request, found), **values)
 
 
 async def provide_view(request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> View:

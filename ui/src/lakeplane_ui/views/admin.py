@@ -17,7 +17,7 @@ from lakeplane.domain.users.schemas import PasswordReset
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from lakeplane_ui import forms
-from lakeplane_ui.web import PAGE_SIZE, View, see_other, url
+from lakeplane_ui.web import FRESH, PAGE_SIZE, Outcome, View, see_other, url
 
 ROLES = ("viewer", "editor", "admin")
 OUTCOMES = ("success", "failure", "denied", "throttled")
@@ -42,21 +42,10 @@ class UserPages(Controller):
         self,
         view: View,
         cursor: str | None = None,
-        *,
-        form: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
+        shown: Outcome = FRESH,
     ) -> Template:
-        return await view.paged(
-            "users.html",
-            page_of(await users.list_users(view.db, cursor, PAGE_SIZE), PAGE_SIZE, users.to_out),
-            items="users",
-            status=status,
-            form=form or {},
-            errors=errors or {},
-            message=message,
-        )
+        found = page_of(await users.list_users(view.db, cursor, PAGE_SIZE), PAGE_SIZE, users.to_out)
+        return await view.paged("users.html", found, items="users", shown=shown)
 
     @get("/", opt={"permission": "admin"})
     async def list_page(self, view: View, cursor: str | None = None) -> Template:
@@ -70,22 +59,14 @@ class UserPages(Controller):
             user = await users.create(view.db, view.lp, view.actor(), data)
         except msgspec.ValidationError as exc:
             return await self._list(
-                view,
-                form=form,
-                errors=forms.struct_errors(exc, "username"),
-                message=forms.FIX_FIELDS,
-                status=422,
+                view, None, Outcome(form, forms.struct_errors(exc, "username"), forms.FIX_FIELDS, 422)
             )
         except (ValidationFailed, Conflict) as exc:
             errors = (
                 forms.field_errors(exc) if isinstance(exc, ValidationFailed) else {"username": exc.detail}
             )
             return await self._list(
-                view,
-                form=form,
-                errors=errors or {"username": exc.detail},
-                message=exc.detail,
-                status=422,
+                view, None, Outcome(form, errors or {"username": exc.detail}, exc.detail, 422)
             )
         return see_other(f"/ui/admin/users/{user.id}?created=1")
 
@@ -93,11 +74,9 @@ class UserPages(Controller):
         self,
         view: View,
         user_id: str,
+        shown: Outcome = FRESH,
         *,
         created_token: Any = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
     ) -> Template:
         user = users.to_out(await users.get(view.db, user_id))
         token_rows = await tokens.list_for(view.db, user_id, None, 100)
@@ -108,12 +87,10 @@ class UserPages(Controller):
                 memberships.append({"slug": ws.slug, "name": ws.name, "role": role})
         return await view.page(
             "user.html",
-            status=status,
+            shown,
             user=user,
             tokens=[tokens.to_out(t) for t in token_rows[:100]],
             created_token=created_token,
-            errors=errors or {},
-            message=message,
             memberships=memberships,
             roles=ROLES,
         )
@@ -129,15 +106,12 @@ class UserPages(Controller):
             data = forms.UserForm(form).update()
             await users.update(view.db, view.lp, view.actor(), user_id, data)
         except msgspec.ValidationError as exc:
-            return await self._detail(
-                view,
-                user_id,
-                errors=forms.struct_errors(exc, "display_name"),
-                status=422,
-                message=forms.FIX_FIELDS,
+            refused = Outcome(
+                errors=forms.struct_errors(exc, "display_name"), message=forms.FIX_FIELDS, status=422
             )
+            return await self._detail(view, user_id, refused)
         except (ValidationFailed, Conflict, PermissionDenied) as exc:
-            return await self._detail(view, user_id, message=exc.detail, status=422)
+            return await self._detail(view, user_id, Outcome(message=exc.detail, status=422))
         return see_other(f"/ui/admin/users/{user_id}?saved=1")
 
     @post("/{user_id:str}/password", opt={"permission": "admin"})
@@ -148,10 +122,10 @@ class UserPages(Controller):
             await users.reset_password(view.db, view.lp, view.actor(), user_id, data.new_password)
         except msgspec.ValidationError:
             return await self._detail(
-                view, user_id, errors={"new_password": "enter a new password"}, status=422
+                view, user_id, Outcome(errors={"new_password": "enter a new password"}, status=422)
             )
         except ValidationFailed as exc:
-            return await self._detail(view, user_id, errors={"new_password": exc.detail}, status=422)
+            return await self._detail(view, user_id, Outcome(errors={"new_password": exc.detail}, status=422))
         return see_other(f"/ui/admin/users/{user_id}?password=1")
 
     @post("/{user_id:str}/tokens", opt={"permission": "admin"})
@@ -164,10 +138,10 @@ class UserPages(Controller):
             created = await tokens.create(view.db, view.actor(), user_id, data, service_account=True)
         except (msgspec.ValidationError, ValueError):
             return await self._detail(
-                view, user_id, errors={"token_name": "give the token a name"}, status=422
+                view, user_id, Outcome(errors={"token_name": "give the token a name"}, status=422)
             )
         except (ValidationFailed, PermissionDenied, NotFound) as exc:
-            return await self._detail(view, user_id, message=exc.detail, status=422)
+            return await self._detail(view, user_id, Outcome(message=exc.detail, status=422))
         return await self._detail(view, user_id, created_token=created)
 
     @post("/{user_id:str}/tokens/{token_id:str}/revoke", opt={"permission": "admin"})
@@ -182,23 +156,13 @@ class AccountPages(Controller):
 
     path = "/account"
 
-    async def _page(
-        self,
-        view: View,
-        *,
-        created_token: Any = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
-    ) -> Template:
+    async def _page(self, view: View, shown: Outcome = FRESH, *, created_token: Any = None) -> Template:
         rows = await tokens.list_for(view.db, view.principal.user_id, None, 100)
         return await view.page(
             "account.html",
-            status=status,
+            shown,
             tokens=[tokens.to_out(t) for t in rows[:100]],
             created_token=created_token,
-            errors=errors or {},
-            message=message,
             roles=ROLES,
         )
 
@@ -215,9 +179,9 @@ class AccountPages(Controller):
             tokens.check_mint(who, data.scopes)
             created = await tokens.create(view.db, view.actor(), who.user_id, data)
         except (msgspec.ValidationError, ValueError):
-            return await self._page(view, errors={"token_name": "give the token a name"}, status=422)
+            return await self._page(view, Outcome(errors={"token_name": "give the token a name"}, status=422))
         except (ValidationFailed, PermissionDenied) as exc:
-            return await self._page(view, message=exc.detail, status=422)
+            return await self._page(view, Outcome(message=exc.detail, status=422))
         return await self._page(view, created_token=created)
 
     @post("/tokens/{token_id:str}/revoke", opt={"permission": "authenticated"})
@@ -232,25 +196,9 @@ class MemberPages(Controller):
 
     path = "/w/{ws:str}/members"
 
-    async def _page(
-        self,
-        view: View,
-        *,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        form: dict[str, Any] | None = None,
-        status: int = 200,
-    ) -> Template:
+    async def _page(self, view: View, shown: Outcome = FRESH) -> Template:
         members = await users.members(view.db, view.workspace)
-        return await view.page(
-            "members.html",
-            status=status,
-            members=members,
-            roles=ROLES,
-            errors=errors or {},
-            message=message,
-            form=form or {},
-        )
+        return await view.page("members.html", shown, members=members, roles=ROLES)
 
     @get("/", opt={"permission": "workspace:viewer"})
     async def list_page(self, view: View) -> Template:
@@ -262,13 +210,13 @@ class MemberPages(Controller):
         username = str(form.get("username", "")).strip()
         role = str(form.get("role", ""))
         if not username:
-            return await self._page(view, errors={"username": "required"}, form=form, status=422)
+            return await self._page(view, Outcome(form, {"username": "required"}, status=422))
         if role not in ROLES:
-            return await self._page(view, errors={"role": "choose a role"}, form=form, status=422)
+            return await self._page(view, Outcome(form, {"role": "choose a role"}, status=422))
         try:
             await users.set_member(view.db, view.lp, view.actor(), view.workspace, username, role)
         except (NotFound, ValidationFailed, PermissionDenied, Conflict) as exc:
-            return await self._page(view, errors={"username": exc.detail}, form=form, status=422)
+            return await self._page(view, Outcome(form, {"username": exc.detail}, status=422))
         return see_other(f"/ui/w/{view.workspace.slug}/members?saved=1")
 
     @post("/{username:str}/remove", opt={"permission": "workspace:admin"})
@@ -277,7 +225,7 @@ class MemberPages(Controller):
         try:
             await users.remove_member(view.db, view.lp, view.actor(), view.workspace, username)
         except (NotFound, ValidationFailed, PermissionDenied) as exc:
-            return await self._page(view, message=exc.detail, status=422)
+            return await self._page(view, Outcome(message=exc.detail, status=422))
         return see_other(f"/ui/w/{view.workspace.slug}/members?removed=1")
 
 
@@ -327,8 +275,7 @@ class AuditPages(Controller):
             "audit.html",
             found,
             items="events",
-            status=422 if errors else 200,
-            errors=errors,
+            shown=Outcome(errors=errors, status=422 if errors else 200),
             outcomes=OUTCOMES,
             workspace_names={w.id: w.slug for w, _ in ws_rows},
             export_url=url("/api/v1/audit/export", **export_query),

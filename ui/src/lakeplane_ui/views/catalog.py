@@ -15,7 +15,7 @@ from lakeplane.domain.datasets import services as datasets
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, PreconditionFailed, ValidationFailed
 from lakeplane_ui import charts, forms
 from lakeplane_ui.forms import if_match
-from lakeplane_ui.web import PAGE_SIZE, View, see_other
+from lakeplane_ui.web import FRESH, PAGE_SIZE, Outcome, View, see_other
 
 
 def snapshot_chart(live: dict[str, Any] | None, title: str) -> tuple[Any, list[charts.Point]]:
@@ -74,8 +74,6 @@ class CatalogPages(Controller):
             error=error,
             chart=chart,
             points=points,
-            errors={},
-            form={},
         )
 
 
@@ -95,15 +93,7 @@ class DatasetPages(Controller):
         return await self._list(view, filters, cursor)
 
     async def _list(
-        self,
-        view: View,
-        filters: dict[str, str],
-        cursor: str | None,
-        *,
-        form: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
+        self, view: View, filters: dict[str, str], cursor: str | None, shown: Outcome = FRESH
     ) -> Template:
         rows = await datasets.search(
             view.db,
@@ -118,11 +108,8 @@ class DatasetPages(Controller):
             "datasets.html",
             page_of(rows, PAGE_SIZE, datasets.to_out),
             items="datasets",
-            status=status,
+            shown=shown,
             f=filters,
-            errors=errors or {},
-            form=form or {},
-            message=message,
         )
 
     @post("/", opt={"permission": "workspace:editor"})
@@ -132,42 +119,30 @@ class DatasetPages(Controller):
             data = forms.DatasetForm(form).create()
             ds = await datasets.create(view.db, view.lp, view.actor(), view.workspace.id, data)
         except msgspec.ValidationError as exc:
-            return await self._register_failed(view, form, forms.struct_errors(exc, "name"), forms.FIX_FIELDS)
+            return await self._register_failed(
+                view, Outcome(form, forms.struct_errors(exc, "name"), forms.FIX_FIELDS, 422)
+            )
         except (ValidationFailed, Conflict, NotFound) as exc:
             errs = forms.field_errors(exc) if isinstance(exc, ValidationFailed) else {"name": exc.detail}
-            return await self._register_failed(view, form, errs, exc.detail)
+            return await self._register_failed(view, Outcome(form, errs, exc.detail, 422))
         except LakeplaneError as exc:
-            return await self._register_failed(view, form, {}, exc.detail)
+            return await self._register_failed(view, Outcome(form, message=exc.detail, status=422))
         return see_other(f"/ui/w/{view.workspace.slug}/datasets/{ds.id}?created=1")
 
-    async def _register_failed(
-        self, view: View, form: dict[str, Any], errors: dict[str, str], message: str
-    ) -> Template:
-        """The first page of all datasets again, status 422, with the form as sent."""
-        filters = {"tag": "", "owner": "", "q": ""}
-        return await self._list(view, filters, None, form=form, errors=errors, message=message, status=422)
+    async def _register_failed(self, view: View, shown: Outcome) -> Template:
+        """The first page of all datasets again, with the registration form as sent."""
+        return await self._list(view, {"tag": "", "owner": "", "q": ""}, None, shown)
 
-    async def _detail(
-        self,
-        view: View,
-        dataset_id: str,
-        *,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
-        form: dict[str, Any] | None = None,
-    ) -> Template:
+    async def _detail(self, view: View, dataset_id: str, shown: Outcome = FRESH) -> Template:
         ds = await datasets.detail(view.db, view.lp, view.workspace.id, dataset_id)
         chart, points = snapshot_chart(ds.live, f"Rows per snapshot of {ds.name}")
         return await view.page(
             "dataset.html",
-            status=status,
+            shown,
             ds=ds,
-            etag=forms.tag_shown(form, datasets.tag_of(ds)),
+            etag=forms.tag_shown(shown.form, datasets.tag_of(ds)),
             chart=chart,
             points=points,
-            errors=errors or {},
-            message=message,
         )
 
     @get("/{dataset_id:str}", opt={"permission": "workspace:viewer"})
@@ -181,15 +156,10 @@ class DatasetPages(Controller):
             data = forms.DatasetForm(form).update()
             await datasets.update(view.db, view.actor(), view.workspace.id, dataset_id, data, if_match(form))
         except PreconditionFailed as exc:
-            return await self._detail(view, dataset_id, form=form, message=exc.detail, status=412)
+            return await self._detail(view, dataset_id, Outcome(form, message=exc.detail, status=412))
         except msgspec.ValidationError as exc:
-            return await self._detail(
-                view,
-                dataset_id,
-                errors=forms.struct_errors(exc, "owner"),
-                status=422,
-                message=forms.FIX_FIELDS,
-            )
+            refused = Outcome(errors=forms.struct_errors(exc, "owner"), message=forms.FIX_FIELDS, status=422)
+            return await self._detail(view, dataset_id, refused)
         return see_other(f"/ui/w/{view.workspace.slug}/datasets/{dataset_id}?saved=1")
 
     @post("/{dataset_id:str}/delete", opt={"permission": "workspace:editor"})
@@ -198,7 +168,7 @@ class DatasetPages(Controller):
         try:
             await datasets.delete(view.db, view.actor(), view.workspace.id, dataset_id, if_match(form))
         except PreconditionFailed as exc:
-            return await self._detail(view, dataset_id, form=form, message=exc.detail, status=412)
+            return await self._detail(view, dataset_id, Outcome(form, message=exc.detail, status=412))
         return see_other(f"/ui/w/{view.workspace.slug}/datasets?deleted=1")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 from typing import Annotated, Any
 
 import msgspec
@@ -18,7 +18,7 @@ from lakeplane.errors import Conflict, PreconditionFailed, ValidationFailed
 from lakeplane.runtime import Services
 from lakeplane_ui import forms
 from lakeplane_ui.forms import if_match
-from lakeplane_ui.web import View, see_other
+from lakeplane_ui.web import FRESH, Outcome, View, see_other
 
 KINDS = ("object_store", "catalog", "engine")
 KIND_LABELS = {"object_store": "Object store", "catalog": "Catalog", "engine": "Engine"}
@@ -67,33 +67,18 @@ class ConnectionPages(Controller):
 
     @get("/new", opt={"permission": "workspace:editor"})
     async def new_page(self, view: View, plugin: str = "") -> Template:
-        return await self._form(view, plugin, {}, {})
+        return await self._form(view, plugin)
 
-    async def _form(
-        self,
-        view: View,
-        plugin: str,
-        form: dict[str, Any],
-        errors: dict[str, str],
-        message: str = "",
-        status: int = 200,
-    ) -> Template:
+    async def _form(self, view: View, plugin: str, shown: Outcome = FRESH) -> Template:
         fields: list[forms.FormField] = []
         kind, _, name = plugin.partition(":")
         if kind in KINDS and name:
             try:
                 fields = params_form(view.lp, kind, name)
             except ValidationFailed as exc:
-                errors = {**errors, "plugin": exc.detail}
+                shown = dataclasses.replace(shown, errors={**shown.errors, "plugin": exc.detail})
         return await view.page(
-            "connection_new.html",
-            status=status,
-            choices=plugin_choices(view.lp),
-            plugin=plugin,
-            fields=fields,
-            form=form,
-            errors=errors,
-            message=message,
+            "connection_new.html", shown, choices=plugin_choices(view.lp), plugin=plugin, fields=fields
         )
 
     @post("/new", opt={"permission": "workspace:editor"})
@@ -102,32 +87,26 @@ class ConnectionPages(Controller):
         plugin = str(form.get("plugin", ""))
         kind, _, name = plugin.partition(":")
         if kind not in KINDS or not name:
-            return await self._form(view, "", form, {"plugin": "choose a kind of connection"}, status=422)
+            return await self._form(
+                view, "", Outcome(form, {"plugin": "choose a kind of connection"}, status=422)
+            )
         posted = forms.ConnectionForm.read(form, params_form(view.lp, kind, name), new=True)
         if posted.errors:
-            return await self._form(view, plugin, form, posted.errors, forms.FIX_FIELDS, 422)
+            return await self._form(view, plugin, Outcome(form, posted.errors, forms.FIX_FIELDS, 422))
         try:
             conn = await services.create(
                 view.db, view.lp, view.actor(), view.workspace.id, posted.create(kind, name)
             )
         except forms.ConnectionForm.SAVE_ERRORS as exc:
             status = 409 if isinstance(exc, Conflict) else 422
-            return await self._form(view, plugin, form, posted.save_errors(exc), exc.detail, status)
+            return await self._form(view, plugin, Outcome(form, posted.save_errors(exc), exc.detail, status))
         except msgspec.ValidationError as exc:
             message = str(exc).replace("`", "").split(" - at ")[0]
-            return await self._form(view, plugin, form, {"name": message}, forms.FIX_FIELDS, 422)
+            return await self._form(view, plugin, Outcome(form, {"name": message}, forms.FIX_FIELDS, 422))
         return see_other(f"/ui/w/{view.workspace.slug}/connections/{conn.id}?created=1")
 
     async def _detail(
-        self,
-        view: View,
-        conn_id: str,
-        *,
-        form: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        test: Any = None,
-        status: int = 200,
+        self, view: View, conn_id: str, shown: Outcome = FRESH, *, test: Any = None
     ) -> Template:
         conn = services.to_out(await services.get(view.db, view.workspace.id, conn_id))
         try:
@@ -136,14 +115,11 @@ class ConnectionPages(Controller):
             fields = []
         return await view.page(
             "connection.html",
-            status=status,
+            shown,
             conn=conn,
             fields=fields,
             kinds=KIND_LABELS,
-            etag=forms.tag_shown(form, etag(conn)),
-            form=form or {},
-            errors=errors or {},
-            message=message,
+            etag=forms.tag_shown(shown.form, etag(conn)),
             test=test,
         )
 
@@ -159,9 +135,8 @@ class ConnectionPages(Controller):
         stored = set(conn.secrets) | set(conn.params)
         await view.db.rollback()
         posted = forms.ConnectionForm.read(form, fields, new=False)
-        refused = functools.partial(self._detail, view, conn_id, form=form)
         if posted.errors:
-            return await refused(errors=posted.errors, message=forms.FIX_FIELDS, status=422)
+            return await self._detail(view, conn_id, Outcome(form, posted.errors, forms.FIX_FIELDS, 422))
         try:
             await services.update(
                 view.db,
@@ -173,9 +148,9 @@ class ConnectionPages(Controller):
                 if_match(form),
             )
         except PreconditionFailed as exc:
-            return await refused(message=exc.detail, status=412)
+            return await self._detail(view, conn_id, Outcome(form, message=exc.detail, status=412))
         except forms.ConnectionForm.SAVE_ERRORS as exc:
-            return await refused(errors=posted.save_errors(exc), message=exc.detail, status=422)
+            return await self._detail(view, conn_id, Outcome(form, posted.save_errors(exc), exc.detail, 422))
         return see_other(f"/ui/w/{view.workspace.slug}/connections/{conn_id}?saved=1")
 
     @post("/{conn_id:str}/test", opt={"permission": "workspace:editor"})
@@ -190,7 +165,7 @@ class ConnectionPages(Controller):
         try:
             await services.delete(view.db, view.lp, view.actor(), view.workspace.id, conn_id, if_match(form))
         except PreconditionFailed as exc:
-            return await self._detail(view, conn_id, form=form, message=exc.detail, status=412)
+            return await self._detail(view, conn_id, Outcome(form, message=exc.detail, status=412))
         return see_other(f"/ui/w/{view.workspace.slug}/connections?deleted=1")
 
 

@@ -9,7 +9,7 @@ from litestar.response import Redirect, Template
 from lakeplane.domain.workspaces import services
 from lakeplane.domain.workspaces.schemas import WorkspaceCreate
 from lakeplane.errors import Conflict, ValidationFailed
-from lakeplane_ui.web import View, see_other
+from lakeplane_ui.web import Outcome, View, see_other
 
 
 class HomeController(Controller):
@@ -17,7 +17,7 @@ class HomeController(Controller):
 
     @get("/", opt={"permission": "authenticated"})
     async def home(self, view: View) -> Template:
-        return await view.page("home.html", errors={}, form={})
+        return await view.page("home.html")
 
     @get("/switch", opt={"permission": "authenticated"})
     async def switch(self, ws: str = "") -> Redirect:
@@ -50,7 +50,7 @@ class HomeController(Controller):
         except (ValidationFailed, Conflict) as exc:
             errors["slug"] = exc.detail
         if errors:
-            return await view.page("home.html", status=422, errors=errors, form=form)
+            return await view.page("home.html", Outcome(form, errors, status=422))
         return see_other(f"/ui/w/{created.slug}/runs")
 
 

@@ -3,6 +3,7 @@ parameters, run now, and run durations over time."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 from typing import Any
@@ -19,7 +20,7 @@ from lakeplane.domain.runs import services as runs
 from lakeplane.errors import NotFound, PreconditionFailed, ValidationFailed
 from lakeplane_ui import charts, forms
 from lakeplane_ui.filters import STATE_TONES
-from lakeplane_ui.web import PAGE_SIZE, View, see_other
+from lakeplane_ui.web import FRESH, PAGE_SIZE, Outcome, View, see_other
 
 CHART_RUNS = 50
 
@@ -91,35 +92,28 @@ class JobPages(Controller):
     async def _editor(
         self,
         view: View,
+        shown: Outcome = FRESH,
         *,
         job: Any = None,
         job_type: str = "",
-        form: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
         params: list[dict[str, Any]] | None = None,
     ) -> Template:
-        errors = dict(errors or {})
         fields: list[forms.FormField] = []
         if job_type:
             try:
                 fields = forms.JobForm.fields(view.lp, job_type)
             except ValidationFailed as exc:
-                errors["type"] = exc.detail
+                shown = dataclasses.replace(shown, errors={**shown.errors, "type": exc.detail})
         engines = await connections.search(view.db, view.workspace.id, kind="engine", limit=200)
         types = forms.JobTypes.of(view.lp)
         return await view.page(
             "job_edit.html",
-            status=status,
+            shown,
             job=job,
             job_type=job_type,
             types=types.enabled,
             all_types=types.known,
             fields=fields,
-            form=form or {},
-            errors=errors,
-            message=message,
             engines=[connections.to_out(c) for c in engines],
             parameter_types=forms.PARAMETER_TYPES,
             param_rows=forms.JobForm.parameter_rows(params or []),
@@ -142,12 +136,9 @@ class JobPages(Controller):
             errors, message = forms.JobForm.save_errors(exc)
         return await self._editor(
             view,
+            Outcome(form, errors or {}, message, 422),
             job=job,
             job_type=job_type,
-            form=form,
-            errors=errors,
-            message=message,
-            status=422,
             params=forms.JobForm.rows_as_sent(form),
         )
 
@@ -161,7 +152,7 @@ class JobPages(Controller):
         form = await view.form()
         job_type = str(form.get("type", ""))
         if job_type not in forms.JobTypes.of(view.lp).known:
-            return await self._editor(view, form=form, errors={"type": "choose a job type"}, status=422)
+            return await self._editor(view, Outcome(form, {"type": "choose a job type"}, status=422))
         posted = forms.JobForm.read(form, job_type, forms.JobForm.fields(view.lp, job_type), new=True)
         if posted.errors:
             return await self._refused(view, form, job_type=job_type, errors=posted.errors)
@@ -175,16 +166,8 @@ class JobPages(Controller):
     async def detail(self, view: View, job_id: str) -> Template:
         return await self._job_page(view, job_id)
 
-    async def _job_page(
-        self,
-        view: View,
-        job_id: str,
-        *,
-        errors: dict[str, str] | None = None,
-        form: dict[str, Any] | None = None,
-        run_message: str = "",
-        status: int = 200,
-    ) -> Template:
+    async def _job_page(self, view: View, job_id: str, shown: Outcome = FRESH) -> Template:
+        """The job, its current version and recent runs, with the run-now form as ``shown``."""
         db, ws_row = view.db, view.workspace
         job = await services.get(db, ws_row.id, job_id)
         version = await services.get_version(db, job.id, job.current_version)
@@ -198,6 +181,7 @@ class JobPages(Controller):
         points = duration_points(ws_row.slug, recent)
         return await view.page(
             "job.html",
+            shown,
             job=services.to_out(job, version),
             version=services.version_out(version),
             types=forms.JobTypes.of(view.lp).known,
@@ -205,10 +189,6 @@ class JobPages(Controller):
             conn=conn,
             chart=charts.line_chart(points, f"Run durations of {job.name}, oldest first", "seconds"),
             points=points,
-            errors=errors or {},
-            form=form or {},
-            run_message=run_message,
-            status=status,
         )
 
     @get("/{job_id:str}/edit", opt={"permission": "workspace:editor"})
@@ -220,7 +200,7 @@ class JobPages(Controller):
             {**p, "default": "" if p.get("default") is None else p["default"]} for p in version.parameters
         ]
         return await self._editor(
-            view, job=services.to_out(job, version), job_type=job.type, form=form, params=params
+            view, Outcome(form), job=services.to_out(job, version), job_type=job.type, params=params
         )
 
     @post("/{job_id:str}/edit", opt={"permission": "workspace:editor"})
@@ -244,11 +224,9 @@ class JobPages(Controller):
             # The form keeps the stale tag: saving it again is refused until the editor is reloaded.
             return await self._editor(
                 view,
+                Outcome(form, message=exc.detail, status=412),
                 job=job_out,
                 job_type=job_out.type,
-                form=form,
-                message=exc.detail,
-                status=412,
                 params=forms.JobForm.rows_as_sent(form),
             )
         except forms.JobForm.SAVE_ERRORS as exc:
@@ -293,9 +271,7 @@ class JobPages(Controller):
         except ValidationFailed as exc:
             await view.db.rollback()
             errors = {f"run.{k.removeprefix('parameters.')}": v for k, v in forms.field_errors(exc).items()}
-            return await self._job_page(
-                view, job_id, errors=errors, form=form, run_message=exc.detail, status=422
-            )
+            return await self._job_page(view, job_id, Outcome(form, errors, exc.detail, 422))
         return see_other(f"/ui/w/{ws_row.slug}/runs/{run.id}")
 
 

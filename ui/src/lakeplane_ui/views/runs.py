@@ -14,7 +14,7 @@ from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import lifecycle, services
 from lakeplane.errors import NotFound, ValidationFailed
 from lakeplane_ui import forms
-from lakeplane_ui.web import View, see_other
+from lakeplane_ui.web import Outcome, View, see_other
 
 STATES = lifecycle.STATES
 LINEAGE_DEPTH = 20
@@ -60,14 +60,13 @@ class RunPages(Controller):
             "runs.html",
             found,
             items="runs",
-            status=422 if errors else 200,
+            shown=Outcome(errors=errors, status=422 if errors else 200),
             job_names={j.id: j.name for j in job_rows},
             states=STATES,
             chosen=chosen,
             job_id=job_id or "",
             since=since or "",
             until=until or "",
-            errors=errors,
             live=any(r.state in ("queued", "running") for r in found.items),
             show_job=True,
         )

@@ -15,7 +15,7 @@ from lakeplane.domain.schedules import services
 from lakeplane.domain.schedules.schemas import ScheduleCreate
 from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane_ui import forms
-from lakeplane_ui.web import PAGE_SIZE, View, see_other
+from lakeplane_ui.web import PAGE_SIZE, Outcome, View, see_other
 
 
 class SchedulePages(Controller):
@@ -25,12 +25,8 @@ class SchedulePages(Controller):
         self,
         view: View,
         job_id: str | None,
-        cursor: str | None = None,
-        *,
-        form: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
+        cursor: str | None,
+        shown: Outcome,
         preview: list[Any] | None = None,
     ) -> Template:
         ws_id = view.workspace.id
@@ -40,12 +36,9 @@ class SchedulePages(Controller):
             "schedules.html",
             page_of(rows, PAGE_SIZE, services.to_out),
             items="schedules",
-            status=status,
+            shown=shown,
             job_names={j.id: j.name for j in job_rows},
             job_id=job_id or "",
-            form=form or {"job_id": job_id or ""},
-            errors=errors or {},
-            message=message,
             preview=preview,
         )
 
@@ -66,7 +59,7 @@ class SchedulePages(Controller):
             except ValidationFailed as exc:
                 errors = forms.field_errors(exc) or {"cron": exc.detail}
         form = {"job_id": job_id or "", "cron": cron or "", "timezone": timezone}
-        return await self._page(view, job_id, cursor, form=form, errors=errors, preview=preview)
+        return await self._page(view, job_id, cursor, Outcome(form, errors), preview)
 
     @post("/", opt={"permission": "workspace:editor"})
     async def create(self, view: View) -> Template | Redirect:
@@ -82,14 +75,7 @@ class SchedulePages(Controller):
         if not form.get("job_id"):
             errors["job_id"] = "choose a job"
         if errors:
-            return await self._page(
-                view,
-                None,
-                form=form,
-                errors=errors,
-                message=forms.FIX_FIELDS,
-                status=422,
-            )
+            return await self._page(view, None, None, Outcome(form, errors, forms.FIX_FIELDS, 422))
         try:
             data = msgspec.convert(
                 {
@@ -104,23 +90,12 @@ class SchedulePages(Controller):
             )
             await services.create(view.db, view.actor(), view.workspace.id, data)
         except msgspec.ValidationError as exc:
-            return await self._page(
-                view,
-                None,
-                form=form,
-                errors=forms.struct_errors(exc, "cron"),
-                status=422,
-                message=forms.FIX_FIELDS,
-            )
+            refused = Outcome(form, forms.struct_errors(exc, "cron"), forms.FIX_FIELDS, 422)
+            return await self._page(view, None, None, refused)
         except (ValidationFailed, NotFound, Conflict) as exc:
             errs = forms.field_errors(exc) if isinstance(exc, ValidationFailed) else {"job_id": exc.detail}
             return await self._page(
-                view,
-                None,
-                form=form,
-                errors=errs or {"cron": exc.detail},
-                message=exc.detail,
-                status=422,
+                view, None, None, Outcome(form, errs or {"cron": exc.detail}, exc.detail, 422)
             )
         return see_other(f"/ui/w/{view.workspace.slug}/schedules?created=1")
 
