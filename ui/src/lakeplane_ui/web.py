@@ -202,6 +202,7 @@ class View:
         return self.principal.actor(self.request)
 
     async def form(self) -> dict[str, Any]:
+        """The posted form, as :func:`read_form` reads it."""
         return await read_form(self.request)
 
     async def page(self, name: str, shown: Outcome = FRESH, **values: Any) -> Template:
