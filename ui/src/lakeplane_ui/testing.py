@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -78,6 +79,40 @@ async def sign_in(client: Any, username: str, password: str) -> str:
     csrf = CSRF_INPUT.search(home.text)
     assert csrf, home.text
     return csrf[1]
+
+
+def noop_job_form(
+    csrf: str,
+    name: str,
+    *,
+    delay: str = "0",
+    message: str = "hello from the UI",
+    parameters: Sequence[tuple[str, str, str]] = (),
+    **fields: str,
+) -> dict[str, str]:
+    """The job editor's form for a ``noop`` job as a browser sends it: ``parameters`` are
+    (name, type, default) rows, and ``fields`` replace or add any other field."""
+    data = {
+        "csrf_token": csrf,
+        "type": "noop",
+        "name": name,
+        "d.delay_s": delay,
+        "d.fail": "false",
+        "d.message": message,
+        "queue": "default",
+        "max_attempts": "1",
+        "retry_backoff_s": "10",
+    }
+    for i, (pname, ptype, default) in enumerate(parameters):
+        data.update({f"param.{i}.name": pname, f"param.{i}.type": ptype, f"param.{i}.default": default})
+    return {**data, **fields}
+
+
+def trino_params(**params: str) -> dict[str, str]:
+    """The ``p.`` fields of a Trino connection form for a server on 127.0.0.1:8080;
+    ``params`` (``port="8081"``) replace or add any."""
+    sent = {"host": "127.0.0.1", "port": "8080", "user": "lakeplane", "http_scheme": "https", **params}
+    return {f"p.{key}": value for key, value in sent.items()}
 
 
 def csrf_of(html: str) -> str:

@@ -7,6 +7,7 @@ so a page appears as soon as the service it shows exists.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import secrets
@@ -17,6 +18,7 @@ from urllib.parse import quote, urlencode
 from litestar import MediaType, Request, Response, Router
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.response import Redirect, Template
@@ -24,10 +26,13 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.models import Workspace
 from lakeplane.db.pagination import DEFAULT_LIMIT, Page
+from lakeplane.domain.audit import Actor
 from lakeplane.domain.auth.principals import Principal
 from lakeplane.errors import NotAuthenticated
-from lakeplane.web.guards import CSRF_FIELD
+from lakeplane.runtime import Services
+from lakeplane.web.guards import CSRF_FIELD, principal, workspace
 from lakeplane.web.problems import EXCEPTION_HANDLERS, problem_for
 from lakeplane_ui import filters
 
@@ -159,6 +164,71 @@ async def read_form(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return values
 
 
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a page shows of the form it was sent: the fields as sent, each field's error, a
+    message above the form, and the answer's status (422 refused, 412 read before a change)."""
+
+    form: dict[str, Any] = dataclasses.field(default_factory=dict)
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    message: str = ""
+    status: int = 200
+
+
+#: A page shown with no form sent to it.
+FRESH = Outcome()
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """What a page handler works with: the ``view`` dependency of every UI route."""
+
+    request: Request[Any, Any, Any]
+    db: AsyncSession
+    lp: Services
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace of a ``/w/{ws}`` page, as the permission guard found it."""
+        return workspace(self.request)
+
+    @property
+    def principal(self) -> Principal:
+        """The signed-in user (the permission guard has let them in)."""
+        return principal(self.request)
+
+    def actor(self) -> Actor:
+        """The signed-in user, as the audit log records the change they make."""
+        return self.principal.actor(self.request)
+
+    async def form(self) -> dict[str, Any]:
+        """The posted form, as :func:`read_form` reads it."""
+        return await read_form(self.request)
+
+    async def page(self, name: str, shown: Outcome = FRESH, **values: Any) -> Template:
+        """The page ``name``, with the ``form``, ``errors`` and ``message`` of ``shown``."""
+        return await page(
+            self.request,
+            self.db,
+            name,
+            shown.status,
+            form=shown.form,
+            errors=shown.errors,
+            message=shown.message,
+            **values,
+        )
+
+    async def paged(
+        self, name: str, found: Page[Any], *, items: str, shown: Outcome = FRESH, **values: Any
+    ) -> Template:
+        """A list page: the rows of ``found`` named ``items``, with the pager's links under them."""
+        return await self.page(name, shown, **{items: found.items}, **pager(self.request, found), **values)
+
+
+async def provide_view(request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> View:
+    return View(request, db, lp)
+
+
 def see_other(url: str) -> Redirect:
     return Redirect(path=url, status_code=303)
 
@@ -248,6 +318,7 @@ def ui_routes() -> list[Any]:
     ui = Router(
         path=PREFIX,
         route_handlers=[static, *controllers()],
+        dependencies={"view": Provide(provide_view)},
         middleware=[SecurityHeadersMiddleware()],
         # Every kind the app maps to a problem document, so none of its handlers answers a page.
         exception_handlers=dict.fromkeys(EXCEPTION_HANDLERS, error_page),

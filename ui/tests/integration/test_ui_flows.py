@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lakeplane_ui.testing import csrf_of
+from lakeplane_ui.testing import csrf_of, noop_job_form, trino_params
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -15,20 +15,8 @@ RUN_LINK = re.compile(r'href="/ui/w/[^/]+/runs/(run_[A-Z0-9]+)"')
 JOB_LINK = re.compile(r"/jobs/(job_[A-Z0-9]+)")
 
 
-async def make_noop_job(visitor, csrf, ws, name="nightly", delay="0", parameters=None):
-    data = {
-        "csrf_token": csrf,
-        "type": "noop",
-        "name": name,
-        "d.delay_s": delay,
-        "d.fail": "false",
-        "d.message": "hello from the UI",
-        "queue": "default",
-        "max_attempts": "1",
-        "retry_backoff_s": "10",
-    }
-    for i, (pname, ptype, default) in enumerate(parameters or []):
-        data.update({f"param.{i}.name": pname, f"param.{i}.type": ptype, f"param.{i}.default": default})
+async def make_noop_job(visitor, csrf, ws, name="nightly", delay="0", parameters=()):
+    data = noop_job_form(csrf, name, delay=delay, parameters=parameters)
     response = await visitor.post(f"/ui/w/{ws.slug}/jobs/new", data=data)
     assert response.status_code == 303, response.text
     return JOB_LINK.search(response.headers["location"])[1]
@@ -45,11 +33,7 @@ async def test_connection_create_edit_keeps_secrets_write_only(signed_in, worksp
             "csrf_token": csrf,
             "plugin": "engine:trino",
             "name": "trino-main",
-            "p.host": "127.0.0.1",
-            "p.port": "8080",
-            "p.user": "lakeplane",
-            "p.password": "s3cret-value-xyz",
-            "p.http_scheme": "https",
+            **trino_params(password="s3cret-value-xyz"),
         },
     )
     assert response.status_code == 303, response.text
@@ -63,11 +47,7 @@ async def test_connection_create_edit_keeps_secrets_write_only(signed_in, worksp
         data={
             "csrf_token": csrf_of(detail.text),
             "name": "trino-main",
-            "p.host": "127.0.0.1",
-            "p.port": "8081",
-            "p.user": "lakeplane",
-            "p.password": "",
-            "p.http_scheme": "https",
+            **trino_params(port="8081", password=""),
         },
     )
     assert saved.status_code == 303, saved.text
@@ -76,14 +56,7 @@ async def test_connection_create_edit_keeps_secrets_write_only(signed_in, worksp
     # A bad port shows its error next to the field.
     bad = await editor.post(
         conn_url,
-        data={
-            "csrf_token": csrf,
-            "name": "trino-main",
-            "p.host": "127.0.0.1",
-            "p.port": "eighty",
-            "p.user": "lakeplane",
-            "p.http_scheme": "https",
-        },
+        data={"csrf_token": csrf, "name": "trino-main", **trino_params(port="eighty")},
     )
     assert bad.status_code == 422
     assert 'id="f-p-port-err"' in bad.text
@@ -93,14 +66,7 @@ async def test_connection_test_shows_its_result(signed_in, workspace):
     editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
     response = await editor.post(
         f"/ui/w/{workspace.slug}/connections/new",
-        data={
-            "csrf_token": csrf,
-            "plugin": "engine:trino",
-            "name": "nowhere",
-            "p.host": "127.0.0.1",
-            "p.port": "9",
-            "p.user": "lakeplane",
-        },
+        data={"csrf_token": csrf, "plugin": "engine:trino", "name": "nowhere", **trino_params(port="9")},
     )
     conn_url = response.headers["location"].split("?")[0]
     tested = await editor.post(f"{conn_url}/test", data={"csrf_token": csrf})
@@ -116,22 +82,15 @@ async def test_job_versions_diff_run_stop_rerun(signed_in, workspace):
     assert page.status_code == 200 and "version 1" in page.text
     edit = await editor.get(f"{job_url}/edit")
     assert edit.status_code == 200 and 'value="hello from the UI"' in edit.text
-    saved = await editor.post(
-        f"{job_url}/edit",
-        data={
-            "csrf_token": csrf,
-            "name": "nightly",
-            "d.delay_s": "0",
-            "d.fail": "false",
-            "d.message": "changed",
-            "param.0.name": "day",
-            "param.0.type": "date",
-            "param.0.default": "2026-01-02",
-            "queue": "default",
-            "max_attempts": "2",
-            "retry_backoff_s": "5",
-        },
+    changed = noop_job_form(
+        csrf,
+        "nightly",
+        message="changed",
+        parameters=[("day", "date", "2026-01-02")],
+        max_attempts="2",
+        retry_backoff_s="5",
     )
+    saved = await editor.post(f"{job_url}/edit", data=changed)
     assert saved.status_code == 303, saved.text
     versions = await editor.get(f"{job_url}/versions")
     assert versions.status_code == 200
@@ -166,20 +125,7 @@ async def test_refused_job_saves_show_the_form_again(signed_in, workspace):
     editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
     await make_noop_job(editor, csrf, workspace, name="taken")
     job_id = await make_noop_job(editor, csrf, workspace, name="mine")
-    form = {
-        "csrf_token": csrf,
-        "type": "noop",
-        "name": "fresh",
-        "d.delay_s": "0",
-        "d.fail": "false",
-        "d.message": "kept on refusal",
-        "param.0.name": "day",
-        "param.0.type": "date",
-        "param.0.default": "2026-01-01",
-        "queue": "default",
-        "max_attempts": "1",
-        "retry_backoff_s": "10",
-    }
+    form = noop_job_form(csrf, "fresh", message="kept on refusal", parameters=[("day", "date", "2026-01-01")])
     for url in (f"/ui/w/{workspace.slug}/jobs/new", f"/ui/w/{workspace.slug}/jobs/{job_id}/edit"):
         checked = await editor.post(url, data={**form, "max_attempts": "many"})
         assert checked.status_code == 422, url

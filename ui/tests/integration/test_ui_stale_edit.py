@@ -1,5 +1,6 @@
-"""A job edit form carries the job's ETag: saving a form read before someone else's save
-answers 412 with the editor and a message, and the other save stays."""
+"""A job, connection or dataset edit form carries the resource's ETag: saving (or deleting
+from) a page read before someone else's save answers 412 with a message, and the other save
+stays."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from lakeplane.db.models import Connection, Dataset, Job
+from lakeplane_ui.testing import noop_job_form, trino_params
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -18,18 +20,7 @@ ETAG_FIELD = re.compile(r'name="etag" value="([^"]+)"')
 
 
 def form(csrf, name, tag):
-    return {
-        "csrf_token": csrf,
-        "type": "noop",
-        "name": name,
-        "d.delay_s": "0",
-        "d.fail": "false",
-        "d.message": f"saved as {name}",
-        "queue": "default",
-        "max_attempts": "1",
-        "retry_backoff_s": "10",
-        "etag": tag,
-    }
+    return noop_job_form(csrf, name, message=f"saved as {name}", etag=tag)
 
 
 async def test_stale_job_edit_is_refused_and_overwrites_nothing(signed_in, workspace, lakeplane_services):
@@ -61,59 +52,52 @@ async def test_stale_job_edit_is_refused_and_overwrites_nothing(signed_in, works
     assert again.status_code == 303, again.text
 
 
-async def test_stale_connection_edit_and_delete_are_refused(signed_in, workspace, lakeplane_services):
+TRINO_PARAMS = trino_params()
+
+
+@pytest.mark.parametrize(
+    ("new_path", "created_with", "edited_with", "model"),
+    [
+        pytest.param(
+            "connections/new",
+            {"plugin": "engine:trino", "name": "trino-etag", **TRINO_PARAMS},
+            {"name": "trino-etag", **TRINO_PARAMS},
+            Connection,
+            id="connection",
+        ),
+        pytest.param(
+            "datasets",
+            {"name": "ledger-etag", "owner": "finance", "location": "s3://lake/l"},
+            {"owner": "finance", "tags": ""},
+            Dataset,
+            id="dataset",
+        ),
+    ],
+)
+async def test_stale_edit_and_delete_are_refused(
+    signed_in, workspace, lakeplane_services, new_path, created_with, edited_with, model
+):
     editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
-    params = {"p.host": "127.0.0.1", "p.port": "8080", "p.user": "lakeplane", "p.http_scheme": "https"}
     created = await editor.post(
-        f"/ui/w/{workspace.slug}/connections/new",
-        data={"csrf_token": csrf, "plugin": "engine:trino", "name": "trino-etag", **params},
+        f"/ui/w/{workspace.slug}/{new_path}", data={"csrf_token": csrf, **created_with}
     )
     assert created.status_code == 303, created.text
-    conn_url = created.headers["location"].split("?")[0]
-    conn_id = conn_url.rsplit("/", 1)[1]
-    read = await editor.get(conn_url)
-    tags = {html.unescape(t) for t in ETAG_FIELD.findall(read.text)}
+    url = created.headers["location"].split("?")[0]
+    resource_id = url.rsplit("/", 1)[1]
+    tags = {html.unescape(t) for t in ETAG_FIELD.findall((await editor.get(url)).text)}
     assert len(tags) == 1  # the edit and the delete form carry the same tag
     (tag,) = tags
 
-    def edit_form(description):
-        return {"csrf_token": csrf, "name": "trino-etag", "description": description, "etag": tag, **params}
+    def edit_form(text):
+        return {"csrf_token": csrf, **edited_with, "description": text, "etag": tag}
 
-    assert (await editor.post(conn_url, data=edit_form("theirs"))).status_code == 303
-    stale = await editor.post(conn_url, data=edit_form("mine"))
+    assert (await editor.post(url, data=edit_form("theirs"))).status_code == 303
+    stale = await editor.post(url, data=edit_form("mine"))
     assert stale.status_code == 412, stale.text
     assert "was changed by someone else since it was read" in stale.text
-    refused = await editor.post(f"{conn_url}/delete", data={"csrf_token": csrf, "etag": tag})
+    refused = await editor.post(f"{url}/delete", data={"csrf_token": csrf, "etag": tag})
     assert refused.status_code == 412, refused.text
 
     async with lakeplane_services.sessions() as db:
-        found = await db.scalar(select(Connection.description).where(Connection.id == conn_id))
-    assert found == "theirs"
-
-
-async def test_stale_dataset_edit_and_unregister_are_refused(signed_in, workspace, lakeplane_services):
-    editor, csrf, _ = await signed_in(roles={workspace.id: "editor"})
-    created = await editor.post(
-        f"/ui/w/{workspace.slug}/datasets",
-        data={"csrf_token": csrf, "name": "ledger-etag", "owner": "finance", "location": "s3://lake/l"},
-    )
-    assert created.status_code == 303, created.text
-    ds_url = created.headers["location"].split("?")[0]
-    ds_id = ds_url.rsplit("/", 1)[1]
-    tags = {html.unescape(t) for t in ETAG_FIELD.findall((await editor.get(ds_url)).text)}
-    assert len(tags) == 1
-    (tag,) = tags
-
-    def edit_form(description):
-        return {"csrf_token": csrf, "owner": "finance", "tags": "", "description": description, "etag": tag}
-
-    assert (await editor.post(ds_url, data=edit_form("theirs"))).status_code == 303
-    stale = await editor.post(ds_url, data=edit_form("mine"))
-    assert stale.status_code == 412, stale.text
-    assert "was changed by someone else since it was read" in stale.text
-    refused = await editor.post(f"{ds_url}/delete", data={"csrf_token": csrf, "etag": tag})
-    assert refused.status_code == 412, refused.text
-
-    async with lakeplane_services.sessions() as db:
-        found = await db.scalar(select(Dataset.description).where(Dataset.id == ds_id))
+        found = await db.scalar(select(model.description).where(model.id == resource_id))
     assert found == "theirs"

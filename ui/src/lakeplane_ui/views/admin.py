@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.audit import services as audit_services
@@ -17,10 +16,8 @@ from lakeplane.domain.users import services as users
 from lakeplane.domain.users.schemas import PasswordReset
 from lakeplane.domain.workspaces import services as workspaces
 from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from lakeplane.runtime import Services
-from lakeplane.web.guards import principal, workspace
 from lakeplane_ui import forms
-from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other, url
+from lakeplane_ui.web import FRESH, PAGE_SIZE, Outcome, View, see_other, url
 
 ROLES = ("viewer", "editor", "admin")
 OUTCOMES = ("success", "failure", "denied", "throttled")
@@ -43,160 +40,114 @@ class UserPages(Controller):
 
     async def _list(
         self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
+        view: View,
         cursor: str | None = None,
-        *,
-        form: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
+        shown: Outcome = FRESH,
     ) -> Template:
-        found = page_of(await users.list_users(db, cursor, PAGE_SIZE), PAGE_SIZE, users.to_out)
-        return await page(
-            request,
-            db,
-            "users.html",
-            status=status,
-            users=found.items,
-            form=form or {},
-            errors=errors or {},
-            message=message,
-            **pager(request, found),
-        )
+        found = page_of(await users.list_users(view.db, cursor, PAGE_SIZE), PAGE_SIZE, users.to_out)
+        return await view.paged("users.html", found, items="users", shown=shown)
 
     @get("/", opt={"permission": "admin"})
-    async def list_page(
-        self, request: Request[Any, Any, Any], db: AsyncSession, cursor: str | None = None
-    ) -> Template:
-        return await self._list(request, db, cursor)
+    async def list_page(self, view: View, cursor: str | None = None) -> Template:
+        return await self._list(view, cursor)
 
     @post("/", opt={"permission": "admin"})
-    async def create(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def create(self, view: View) -> Template | Redirect:
+        form = await view.form()
         try:
             data = forms.UserForm(form).create()
-            user = await users.create(db, lp, principal(request).actor(request), data)
+            user = await users.create(view.db, view.lp, view.actor(), data)
         except msgspec.ValidationError as exc:
             return await self._list(
-                request,
-                db,
-                form=form,
-                errors=forms.struct_errors(exc, "username"),
-                message=forms.FIX_FIELDS,
-                status=422,
+                view, None, Outcome(form, forms.struct_errors(exc, "username"), forms.FIX_FIELDS, 422)
             )
         except (ValidationFailed, Conflict) as exc:
             errors = (
                 forms.field_errors(exc) if isinstance(exc, ValidationFailed) else {"username": exc.detail}
             )
             return await self._list(
-                request,
-                db,
-                form=form,
-                errors=errors or {"username": exc.detail},
-                message=exc.detail,
-                status=422,
+                view, None, Outcome(form, errors or {"username": exc.detail}, exc.detail, 422)
             )
         return see_other(f"/ui/admin/users/{user.id}?created=1")
 
     async def _detail(
         self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
+        view: View,
         user_id: str,
+        shown: Outcome = FRESH,
         *,
         created_token: Any = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
     ) -> Template:
-        user = users.to_out(await users.get(db, user_id))
-        token_rows = await tokens.list_for(db, user_id, None, 100)
+        user = users.to_out(await users.get(view.db, user_id))
+        token_rows = await tokens.list_for(view.db, user_id, None, 100)
         memberships = []
-        for ws, _ in await workspaces.list_for(db, "", True, None, 200):
-            role = next((m.role for m in await users.members(db, ws) if m.user_id == user_id), None)
+        for ws, _ in await workspaces.list_for(view.db, "", True, None, 200):
+            role = next((m.role for m in await users.members(view.db, ws) if m.user_id == user_id), None)
             if role:
                 memberships.append({"slug": ws.slug, "name": ws.name, "role": role})
-        return await page(
-            request,
-            db,
+        return await view.page(
             "user.html",
-            status=status,
+            shown,
             user=user,
             tokens=[tokens.to_out(t) for t in token_rows[:100]],
             created_token=created_token,
-            errors=errors or {},
-            message=message,
             memberships=memberships,
             roles=ROLES,
         )
 
     @get("/{user_id:str}", opt={"permission": "admin"})
-    async def detail(self, request: Request[Any, Any, Any], db: AsyncSession, user_id: str) -> Template:
-        return await self._detail(request, db, user_id)
+    async def detail(self, view: View, user_id: str) -> Template:
+        return await self._detail(view, user_id)
 
     @post("/{user_id:str}", opt={"permission": "admin"})
-    async def update(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, user_id: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def update(self, view: View, user_id: str) -> Template | Redirect:
+        form = await view.form()
         try:
             data = forms.UserForm(form).update()
-            await users.update(db, lp, principal(request).actor(request), user_id, data)
+            await users.update(view.db, view.lp, view.actor(), user_id, data)
         except msgspec.ValidationError as exc:
-            return await self._detail(
-                request,
-                db,
-                user_id,
-                errors=forms.struct_errors(exc, "display_name"),
-                status=422,
-                message=forms.FIX_FIELDS,
+            refused = Outcome(
+                errors=forms.struct_errors(exc, "display_name"), message=forms.FIX_FIELDS, status=422
             )
+            return await self._detail(view, user_id, refused)
         except (ValidationFailed, Conflict, PermissionDenied) as exc:
-            return await self._detail(request, db, user_id, message=exc.detail, status=422)
+            return await self._detail(view, user_id, Outcome(message=exc.detail, status=422))
         return see_other(f"/ui/admin/users/{user_id}?saved=1")
 
     @post("/{user_id:str}/password", opt={"permission": "admin"})
-    async def reset_password(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, user_id: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def reset_password(self, view: View, user_id: str) -> Template | Redirect:
+        form = await view.form()
         try:
             data = msgspec.convert({"new_password": str(form.get("new_password", ""))}, PasswordReset)
-            await users.reset_password(db, lp, principal(request).actor(request), user_id, data.new_password)
+            await users.reset_password(view.db, view.lp, view.actor(), user_id, data.new_password)
         except msgspec.ValidationError:
             return await self._detail(
-                request, db, user_id, errors={"new_password": "enter a new password"}, status=422
+                view, user_id, Outcome(errors={"new_password": "enter a new password"}, status=422)
             )
         except ValidationFailed as exc:
-            return await self._detail(request, db, user_id, errors={"new_password": exc.detail}, status=422)
+            return await self._detail(view, user_id, Outcome(errors={"new_password": exc.detail}, status=422))
         return see_other(f"/ui/admin/users/{user_id}?password=1")
 
     @post("/{user_id:str}/tokens", opt={"permission": "admin"})
-    async def create_token(self, request: Request[Any, Any, Any], db: AsyncSession, user_id: str) -> Template:
-        form = await read_form(request)
-        who = principal(request)
+    async def create_token(self, view: View, user_id: str) -> Template:
+        form = await view.form()
+        who = view.principal
         try:
             data = token_form(form)
             tokens.check_mint(who, data.scopes)
-            created = await tokens.create(db, who.actor(request), user_id, data, service_account=True)
+            created = await tokens.create(view.db, view.actor(), user_id, data, service_account=True)
         except (msgspec.ValidationError, ValueError):
             return await self._detail(
-                request, db, user_id, errors={"token_name": "give the token a name"}, status=422
+                view, user_id, Outcome(errors={"token_name": "give the token a name"}, status=422)
             )
         except (ValidationFailed, PermissionDenied, NotFound) as exc:
-            return await self._detail(request, db, user_id, message=exc.detail, status=422)
-        return await self._detail(request, db, user_id, created_token=created)
+            return await self._detail(view, user_id, Outcome(message=exc.detail, status=422))
+        return await self._detail(view, user_id, created_token=created)
 
     @post("/{user_id:str}/tokens/{token_id:str}/revoke", opt={"permission": "admin"})
-    async def revoke_token(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, user_id: str, token_id: str
-    ) -> Redirect:
-        await read_form(request)
-        await tokens.revoke(db, lp, principal(request).actor(request), user_id, token_id)
+    async def revoke_token(self, view: View, user_id: str, token_id: str) -> Redirect:
+        await view.form()
+        await tokens.revoke(view.db, view.lp, view.actor(), user_id, token_id)
         return see_other(f"/ui/admin/users/{user_id}?revoked=1")
 
 
@@ -205,54 +156,38 @@ class AccountPages(Controller):
 
     path = "/account"
 
-    async def _page(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        *,
-        created_token: Any = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
-    ) -> Template:
-        rows = await tokens.list_for(db, principal(request).user_id, None, 100)
-        return await page(
-            request,
-            db,
+    async def _page(self, view: View, shown: Outcome = FRESH, *, created_token: Any = None) -> Template:
+        rows = await tokens.list_for(view.db, view.principal.user_id, None, 100)
+        return await view.page(
             "account.html",
-            status=status,
+            shown,
             tokens=[tokens.to_out(t) for t in rows[:100]],
             created_token=created_token,
-            errors=errors or {},
-            message=message,
             roles=ROLES,
         )
 
     @get("/", opt={"permission": "authenticated"})
-    async def account(self, request: Request[Any, Any, Any], db: AsyncSession) -> Template:
-        return await self._page(request, db)
+    async def account(self, view: View) -> Template:
+        return await self._page(view)
 
     @post("/tokens", opt={"permission": "authenticated"})
-    async def create_token(self, request: Request[Any, Any, Any], db: AsyncSession) -> Template:
-        form = await read_form(request)
-        who = principal(request)
+    async def create_token(self, view: View) -> Template:
+        form = await view.form()
+        who = view.principal
         try:
             data = token_form(form)
             tokens.check_mint(who, data.scopes)
-            created = await tokens.create(db, who.actor(request), who.user_id, data)
+            created = await tokens.create(view.db, view.actor(), who.user_id, data)
         except (msgspec.ValidationError, ValueError):
-            return await self._page(request, db, errors={"token_name": "give the token a name"}, status=422)
+            return await self._page(view, Outcome(errors={"token_name": "give the token a name"}, status=422))
         except (ValidationFailed, PermissionDenied) as exc:
-            return await self._page(request, db, message=exc.detail, status=422)
-        return await self._page(request, db, created_token=created)
+            return await self._page(view, Outcome(message=exc.detail, status=422))
+        return await self._page(view, created_token=created)
 
     @post("/tokens/{token_id:str}/revoke", opt={"permission": "authenticated"})
-    async def revoke_token(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, token_id: str
-    ) -> Redirect:
-        await read_form(request)
-        who = principal(request)
-        await tokens.revoke(db, lp, who.actor(request), who.user_id, token_id)
+    async def revoke_token(self, view: View, token_id: str) -> Redirect:
+        await view.form()
+        await tokens.revoke(view.db, view.lp, view.actor(), view.principal.user_id, token_id)
         return see_other("/ui/account?revoked=1")
 
 
@@ -261,62 +196,37 @@ class MemberPages(Controller):
 
     path = "/w/{ws:str}/members"
 
-    async def _page(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        *,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        form: dict[str, Any] | None = None,
-        status: int = 200,
-    ) -> Template:
-        members = await users.members(db, workspace(request))
-        return await page(
-            request,
-            db,
-            "members.html",
-            status=status,
-            members=members,
-            roles=ROLES,
-            errors=errors or {},
-            message=message,
-            form=form or {},
-        )
+    async def _page(self, view: View, shown: Outcome = FRESH) -> Template:
+        members = await users.members(view.db, view.workspace)
+        return await view.page("members.html", shown, members=members, roles=ROLES)
 
     @get("/", opt={"permission": "workspace:viewer"})
-    async def list_page(self, request: Request[Any, Any, Any], db: AsyncSession, ws: str) -> Template:
-        return await self._page(request, db)
+    async def list_page(self, view: View) -> Template:
+        return await self._page(view)
 
     @post("/", opt={"permission": "workspace:admin"})
-    async def set_member(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def set_member(self, view: View) -> Template | Redirect:
+        form = await view.form()
         username = str(form.get("username", "")).strip()
         role = str(form.get("role", ""))
         if not username:
-            return await self._page(request, db, errors={"username": "required"}, form=form, status=422)
+            return await self._page(view, Outcome(form, {"username": "required"}, status=422))
         if role not in ROLES:
-            return await self._page(request, db, errors={"role": "choose a role"}, form=form, status=422)
+            return await self._page(view, Outcome(form, {"role": "choose a role"}, status=422))
         try:
-            await users.set_member(
-                db, lp, principal(request).actor(request), workspace(request), username, role
-            )
+            await users.set_member(view.db, view.lp, view.actor(), view.workspace, username, role)
         except (NotFound, ValidationFailed, PermissionDenied, Conflict) as exc:
-            return await self._page(request, db, errors={"username": exc.detail}, form=form, status=422)
-        return see_other(f"/ui/w/{workspace(request).slug}/members?saved=1")
+            return await self._page(view, Outcome(form, {"username": exc.detail}, status=422))
+        return see_other(f"/ui/w/{view.workspace.slug}/members?saved=1")
 
     @post("/{username:str}/remove", opt={"permission": "workspace:admin"})
-    async def remove_member(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, username: str
-    ) -> Template | Redirect:
-        await read_form(request)
+    async def remove_member(self, view: View, username: str) -> Template | Redirect:
+        await view.form()
         try:
-            await users.remove_member(db, lp, principal(request).actor(request), workspace(request), username)
+            await users.remove_member(view.db, view.lp, view.actor(), view.workspace, username)
         except (NotFound, ValidationFailed, PermissionDenied) as exc:
-            return await self._page(request, db, message=exc.detail, status=422)
-        return see_other(f"/ui/w/{workspace(request).slug}/members?removed=1")
+            return await self._page(view, Outcome(message=exc.detail, status=422))
+        return see_other(f"/ui/w/{view.workspace.slug}/members?removed=1")
 
 
 class AuditPages(Controller):
@@ -325,8 +235,7 @@ class AuditPages(Controller):
     @get("/", opt={"permission": "admin"})
     async def audit_page(
         self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
+        view: View,
         actor: str | None = None,
         action: str | None = None,
         workspace_id: str | None = None,
@@ -347,10 +256,10 @@ class AuditPages(Controller):
                 forms.moment(since, "since"),
                 forms.moment(until, "until", end=True),
             )
-            rows = list(await audit_services.search(db, where, cursor, limit))
+            rows = list(await audit_services.search(view.db, where, cursor, limit))
         except ValidationFailed as exc:
             errors = forms.field_errors(exc) or {"since": exc.detail}
-        ws_rows = await workspaces.list_for(db, "", True, None, 200)
+        ws_rows = await workspaces.list_for(view.db, "", True, None, 200)
         export_query = {
             "actor": actor,
             "action": action,
@@ -362,13 +271,11 @@ class AuditPages(Controller):
         from lakeplane.domain import audit
 
         found = page_of(rows, limit, audit.to_json, id_of=lambda e: str(e.seq))
-        return await page(
-            request,
-            db,
+        return await view.paged(
             "audit.html",
-            status=422 if errors else 200,
-            events=found.items,
-            errors=errors,
+            found,
+            items="events",
+            shown=Outcome(errors=errors, status=422 if errors else 200),
             outcomes=OUTCOMES,
             workspace_names={w.id: w.slug for w, _ in ws_rows},
             export_url=url("/api/v1/audit/export", **export_query),
@@ -380,7 +287,6 @@ class AuditPages(Controller):
                 "since": since or "",
                 "until": until or "",
             },
-            **pager(request, found),
         )
 
 

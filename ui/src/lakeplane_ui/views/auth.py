@@ -10,9 +10,8 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.domain import audit
 from lakeplane.domain.auth import services
-from lakeplane.domain.auth.principals import client_ip
+from lakeplane.domain.auth.controllers import anonymous
 from lakeplane.errors import (
     NotAuthenticated,
     NotFound,
@@ -117,17 +116,11 @@ class SignInPages(Controller):
             return await self._form(
                 request, lp, message="Enter your user name and password.", username=username, status=422
             )
-        who = audit.Actor(
-            id=None,
-            name=username,
-            source_ip=client_ip(request),
-            request_id=request.scope.get("state", {}).get("request_id"),
-        )
         try:
             new = await services.login(
                 db,
                 lp,
-                who,
+                anonymous(request, username),
                 username,
                 password,
                 request.cookies.get(SESSION_COOKIE),
@@ -167,17 +160,11 @@ class SignInPages(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services
     ) -> Template | Redirect:
         """The identity provider sends the browser back here; every refusal is a page that says why."""
-        who = audit.Actor(
-            id=None,
-            name="anonymous",
-            source_ip=client_ip(request),
-            request_id=request.scope.get("state", {}).get("request_id"),
-        )
         try:
             new = await services.sso_complete(
                 db,
                 lp,
-                who,
+                anonymous(request),
                 _base(lp, request) + SSO_CALLBACK,
                 dict(request.query_params),
                 request.cookies.get(services.SSO_COOKIE),

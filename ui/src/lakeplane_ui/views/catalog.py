@@ -5,21 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.pagination import Page
 from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.catalog import services as catalog
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, PreconditionFailed, ValidationFailed
-from lakeplane.runtime import Services
-from lakeplane.web.guards import principal, workspace
 from lakeplane_ui import charts, forms
 from lakeplane_ui.forms import if_match
-from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
+from lakeplane_ui.web import FRESH, PAGE_SIZE, Outcome, View, see_other
 
 
 def snapshot_chart(live: dict[str, Any] | None, title: str) -> tuple[Any, list[charts.Point]]:
@@ -42,18 +38,11 @@ class CatalogPages(Controller):
 
     @get("/", opt={"permission": "workspace:viewer"})
     async def browse(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        ws: str,
-        conn: str | None = None,
-        ns: str | None = None,
-        table: str | None = None,
+        self, view: View, conn: str | None = None, ns: str | None = None, table: str | None = None
     ) -> Template:
-        ws_row = workspace(request)
+        db, lp, ws_id = view.db, view.lp, view.workspace.id
         catalogs = [
-            connections.to_out(c) for c in await connections.search(db, ws_row.id, kind="catalog", limit=200)
+            connections.to_out(c) for c in await connections.search(db, ws_id, kind="catalog", limit=200)
         ]
         if not conn and len(catalogs) == 1:
             conn = catalogs[0].id
@@ -65,17 +54,15 @@ class CatalogPages(Controller):
         points: list[charts.Point] = []
         try:
             if conn:
-                namespaces = await catalog.namespaces(db, lp, ws_row.id, conn, None)
+                namespaces = await catalog.namespaces(db, lp, ws_id, conn, None)
                 if ns:
-                    tables = await catalog.tables(db, lp, ws_row.id, conn, ns)
+                    tables = await catalog.tables(db, lp, ws_id, conn, ns)
                 if ns and table:
-                    detail = await catalog.table(db, lp, ws_row.id, conn, ns, table)
+                    detail = await catalog.table(db, lp, ws_id, conn, ns, table)
                     chart, points = snapshot_chart(detail, f"Rows per snapshot of {ns}.{table}")
         except LakeplaneError as exc:
             error = exc.detail
-        return await page(
-            request,
-            db,
+        return await view.page(
             "catalog.html",
             catalogs=catalogs,
             conn=conn or "",
@@ -87,8 +74,6 @@ class CatalogPages(Controller):
             error=error,
             chart=chart,
             points=points,
-            errors={},
-            form={},
         )
 
 
@@ -98,153 +83,93 @@ class DatasetPages(Controller):
     @get("/", opt={"permission": "workspace:viewer"})
     async def list_page(
         self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        ws: str,
+        view: View,
         tag: str | None = None,
         owner: str | None = None,
         q: str | None = None,
         cursor: str | None = None,
     ) -> Template:
         filters = {"tag": tag or "", "owner": owner or "", "q": q or ""}
-        found = await self._search(request, db, filters, cursor)
-        return await page(
-            request,
-            db,
-            "datasets.html",
-            datasets=found.items,
-            f=filters,
-            errors={},
-            form={},
-            **pager(request, found),
-        )
+        return await self._list(view, filters, cursor)
 
-    async def _search(
-        self, request: Request[Any, Any, Any], db: AsyncSession, filters: dict[str, str], cursor: str | None
-    ) -> Page[Any]:
+    async def _list(
+        self, view: View, filters: dict[str, str], cursor: str | None, shown: Outcome = FRESH
+    ) -> Template:
         rows = await datasets.search(
-            db,
-            workspace(request).id,
+            view.db,
+            view.workspace.id,
             tag=filters["tag"] or None,
             owner=filters["owner"] or None,
             q=filters["q"] or None,
             cursor=cursor,
             limit=PAGE_SIZE,
         )
-        return page_of(rows, PAGE_SIZE, datasets.to_out)
+        return await view.paged(
+            "datasets.html",
+            page_of(rows, PAGE_SIZE, datasets.to_out),
+            items="datasets",
+            shown=shown,
+            f=filters,
+        )
 
     @post("/", opt={"permission": "workspace:editor"})
-    async def register(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
-        ws_row = workspace(request)
+    async def register(self, view: View) -> Template | Redirect:
+        form = await view.form()
         try:
             data = forms.DatasetForm(form).create()
-            ds = await datasets.create(db, lp, principal(request).actor(request), ws_row.id, data)
+            ds = await datasets.create(view.db, view.lp, view.actor(), view.workspace.id, data)
         except msgspec.ValidationError as exc:
             return await self._register_failed(
-                request, db, form, forms.struct_errors(exc, "name"), forms.FIX_FIELDS
+                view, Outcome(form, forms.struct_errors(exc, "name"), forms.FIX_FIELDS, 422)
             )
         except (ValidationFailed, Conflict, NotFound) as exc:
             errs = forms.field_errors(exc) if isinstance(exc, ValidationFailed) else {"name": exc.detail}
-            return await self._register_failed(request, db, form, errs, exc.detail)
+            return await self._register_failed(view, Outcome(form, errs, exc.detail, 422))
         except LakeplaneError as exc:
-            return await self._register_failed(request, db, form, {}, exc.detail)
-        return see_other(f"/ui/w/{ws_row.slug}/datasets/{ds.id}?created=1")
+            return await self._register_failed(view, Outcome(form, message=exc.detail, status=422))
+        return see_other(f"/ui/w/{view.workspace.slug}/datasets/{ds.id}?created=1")
 
-    async def _register_failed(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        form: dict[str, Any],
-        errors: dict[str, str],
-        message: str,
-    ) -> Template:
-        filters = {"tag": "", "owner": "", "q": ""}
-        found = await self._search(request, db, filters, None)
-        return await page(
-            request,
-            db,
-            "datasets.html",
-            status=422,
-            datasets=found.items,
-            f=filters,
-            errors=errors,
-            form=form,
-            message=message,
-            next_cursor=None,
-        )
+    async def _register_failed(self, view: View, shown: Outcome) -> Template:
+        """The first page of all datasets again, with the registration form as sent."""
+        return await self._list(view, {"tag": "", "owner": "", "q": ""}, None, shown)
 
-    async def _detail(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        dataset_id: str,
-        *,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
-        form: dict[str, Any] | None = None,
-    ) -> Template:
-        ds = await datasets.detail(db, lp, workspace(request).id, dataset_id)
+    async def _detail(self, view: View, dataset_id: str, shown: Outcome = FRESH) -> Template:
+        ds = await datasets.detail(view.db, view.lp, view.workspace.id, dataset_id)
         chart, points = snapshot_chart(ds.live, f"Rows per snapshot of {ds.name}")
-        return await page(
-            request,
-            db,
+        return await view.page(
             "dataset.html",
-            status=status,
+            shown,
             ds=ds,
-            etag=forms.tag_shown(form, datasets.tag_of(ds)),
+            etag=forms.tag_shown(shown.form, datasets.tag_of(ds)),
             chart=chart,
             points=points,
-            errors=errors or {},
-            message=message,
         )
 
     @get("/{dataset_id:str}", opt={"permission": "workspace:viewer"})
-    async def detail(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, dataset_id: str
-    ) -> Template:
-        return await self._detail(request, db, lp, dataset_id)
+    async def detail(self, view: View, dataset_id: str) -> Template:
+        return await self._detail(view, dataset_id)
 
     @post("/{dataset_id:str}", opt={"permission": "workspace:editor"})
-    async def update(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, dataset_id: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def update(self, view: View, dataset_id: str) -> Template | Redirect:
+        form = await view.form()
         try:
             data = forms.DatasetForm(form).update()
-            await datasets.update(
-                db, principal(request).actor(request), workspace(request).id, dataset_id, data, if_match(form)
-            )
+            await datasets.update(view.db, view.actor(), view.workspace.id, dataset_id, data, if_match(form))
         except PreconditionFailed as exc:
-            return await self._detail(request, db, lp, dataset_id, form=form, message=exc.detail, status=412)
+            return await self._detail(view, dataset_id, Outcome(form, message=exc.detail, status=412))
         except msgspec.ValidationError as exc:
-            return await self._detail(
-                request,
-                db,
-                lp,
-                dataset_id,
-                errors=forms.struct_errors(exc, "owner"),
-                status=422,
-                message=forms.FIX_FIELDS,
-            )
-        return see_other(f"/ui/w/{workspace(request).slug}/datasets/{dataset_id}?saved=1")
+            refused = Outcome(errors=forms.struct_errors(exc, "owner"), message=forms.FIX_FIELDS, status=422)
+            return await self._detail(view, dataset_id, refused)
+        return see_other(f"/ui/w/{view.workspace.slug}/datasets/{dataset_id}?saved=1")
 
     @post("/{dataset_id:str}/delete", opt={"permission": "workspace:editor"})
-    async def unregister(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, dataset_id: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def unregister(self, view: View, dataset_id: str) -> Template | Redirect:
+        form = await view.form()
         try:
-            await datasets.delete(
-                db, principal(request).actor(request), workspace(request).id, dataset_id, if_match(form)
-            )
+            await datasets.delete(view.db, view.actor(), view.workspace.id, dataset_id, if_match(form))
         except PreconditionFailed as exc:
-            return await self._detail(request, db, lp, dataset_id, form=form, message=exc.detail, status=412)
-        return see_other(f"/ui/w/{workspace(request).slug}/datasets?deleted=1")
+            return await self._detail(view, dataset_id, Outcome(form, message=exc.detail, status=412))
+        return see_other(f"/ui/w/{view.workspace.slug}/datasets?deleted=1")
 
 
 CONTROLLERS = [CatalogPages, DatasetPages]

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Paging
 from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.connections import services
 from lakeplane.domain.etags import etag
 from lakeplane.errors import Conflict, PreconditionFailed, ValidationFailed
 from lakeplane.runtime import Services
-from lakeplane.web.guards import principal, workspace
 from lakeplane_ui import forms
 from lakeplane_ui.forms import if_match
-from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
+from lakeplane_ui.web import FRESH, Outcome, View, see_other
 
 KINDS = ("object_store", "catalog", "engine")
 KIND_LABELS = {"object_store": "Object store", "catalog": "Catalog", "engine": "Engine"}
@@ -47,182 +46,127 @@ class ConnectionPages(Controller):
     @get("/", opt={"permission": "workspace:viewer"})
     async def list_page(
         self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        ws: str,
+        view: View,
+        paging: Paging,
         kind: Annotated[str | None, QueryParameter(name="role")] = None,
-        cursor: str | None = None,
-        limit: int = PAGE_SIZE,
     ) -> Template:
         rows = await services.search(
-            db, workspace(request).id, kind=kind if kind in KINDS else None, cursor=cursor, limit=limit
+            view.db,
+            view.workspace.id,
+            kind=kind if kind in KINDS else None,
+            cursor=paging.cursor,
+            limit=paging.limit,
         )
-        found = page_of(rows, limit, services.to_out)
-        return await page(
-            request,
-            db,
+        return await view.paged(
             "connections.html",
-            connections=found.items,
+            page_of(rows, paging.limit, services.to_out),
+            items="connections",
             kinds=KIND_LABELS,
             kind_filter=kind or "",
-            **pager(request, found),
         )
 
     @get("/new", opt={"permission": "workspace:editor"})
-    async def new_page(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, plugin: str = ""
-    ) -> Template:
-        return await self._form(request, db, lp, plugin, {}, {})
+    async def new_page(self, view: View, plugin: str = "") -> Template:
+        return await self._form(view, plugin)
 
-    async def _form(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        plugin: str,
-        form: dict[str, Any],
-        errors: dict[str, str],
-        message: str = "",
-        status: int = 200,
-    ) -> Template:
+    async def _form(self, view: View, plugin: str, shown: Outcome = FRESH) -> Template:
         fields: list[forms.FormField] = []
         kind, _, name = plugin.partition(":")
         if kind in KINDS and name:
             try:
-                fields = params_form(lp, kind, name)
+                fields = params_form(view.lp, kind, name)
             except ValidationFailed as exc:
-                errors = {**errors, "plugin": exc.detail}
-        return await page(
-            request,
-            db,
-            "connection_new.html",
-            status=status,
-            choices=plugin_choices(lp),
-            plugin=plugin,
-            fields=fields,
-            form=form,
-            errors=errors,
-            message=message,
+                shown = dataclasses.replace(shown, errors={**shown.errors, "plugin": exc.detail})
+        return await view.page(
+            "connection_new.html", shown, choices=plugin_choices(view.lp), plugin=plugin, fields=fields
         )
 
     @post("/new", opt={"permission": "workspace:editor"})
-    async def create(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def create(self, view: View) -> Template | Redirect:
+        form = await view.form()
         plugin = str(form.get("plugin", ""))
         kind, _, name = plugin.partition(":")
         if kind not in KINDS or not name:
             return await self._form(
-                request, db, lp, "", form, {"plugin": "choose a kind of connection"}, status=422
+                view, "", Outcome(form, {"plugin": "choose a kind of connection"}, status=422)
             )
-        posted = forms.ConnectionForm.read(form, params_form(lp, kind, name), new=True)
+        posted = forms.ConnectionForm.read(form, params_form(view.lp, kind, name), new=True)
         if posted.errors:
-            return await self._form(request, db, lp, plugin, form, posted.errors, forms.FIX_FIELDS, 422)
+            return await self._form(view, plugin, Outcome(form, posted.errors, forms.FIX_FIELDS, 422))
         try:
             conn = await services.create(
-                db, lp, principal(request).actor(request), workspace(request).id, posted.create(kind, name)
+                view.db, view.lp, view.actor(), view.workspace.id, posted.create(kind, name)
             )
         except forms.ConnectionForm.SAVE_ERRORS as exc:
             status = 409 if isinstance(exc, Conflict) else 422
-            return await self._form(
-                request, db, lp, plugin, form, posted.save_errors(exc), exc.detail, status
-            )
+            return await self._form(view, plugin, Outcome(form, posted.save_errors(exc), exc.detail, status))
         except msgspec.ValidationError as exc:
             message = str(exc).replace("`", "").split(" - at ")[0]
-            return await self._form(request, db, lp, plugin, form, {"name": message}, forms.FIX_FIELDS, 422)
-        return see_other(f"/ui/w/{workspace(request).slug}/connections/{conn.id}?created=1")
+            return await self._form(view, plugin, Outcome(form, {"name": message}, forms.FIX_FIELDS, 422))
+        return see_other(f"/ui/w/{view.workspace.slug}/connections/{conn.id}?created=1")
 
     async def _detail(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        conn_id: str,
-        *,
-        form: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        test: Any = None,
-        status: int = 200,
+        self, view: View, conn_id: str, shown: Outcome = FRESH, *, test: Any = None
     ) -> Template:
-        conn = services.to_out(await services.get(db, workspace(request).id, conn_id))
+        conn = services.to_out(await services.get(view.db, view.workspace.id, conn_id))
         try:
-            fields = params_form(lp, conn.kind, conn.plugin)
+            fields = params_form(view.lp, conn.kind, conn.plugin)
         except ValidationFailed:
             fields = []
-        return await page(
-            request,
-            db,
+        return await view.page(
             "connection.html",
-            status=status,
+            shown,
             conn=conn,
             fields=fields,
             kinds=KIND_LABELS,
-            etag=forms.tag_shown(form, etag(conn)),
-            form=form or {},
-            errors=errors or {},
-            message=message,
+            etag=forms.tag_shown(shown.form, etag(conn)),
             test=test,
         )
 
     @get("/{conn_id:str}", opt={"permission": "workspace:viewer"})
-    async def detail(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
-    ) -> Template:
-        return await self._detail(request, db, lp, conn_id)
+    async def detail(self, view: View, conn_id: str) -> Template:
+        return await self._detail(view, conn_id)
 
     @post("/{conn_id:str}", opt={"permission": "workspace:editor"})
-    async def update(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
-        conn = await services.get(db, workspace(request).id, conn_id)
-        fields = params_form(lp, conn.kind, conn.plugin)
+    async def update(self, view: View, conn_id: str) -> Template | Redirect:
+        form = await view.form()
+        conn = await services.get(view.db, view.workspace.id, conn_id)
+        fields = params_form(view.lp, conn.kind, conn.plugin)
         stored = set(conn.secrets) | set(conn.params)
-        await db.rollback()
+        await view.db.rollback()
         posted = forms.ConnectionForm.read(form, fields, new=False)
-        refused = functools.partial(self._detail, request, db, lp, conn_id, form=form)
         if posted.errors:
-            return await refused(errors=posted.errors, message=forms.FIX_FIELDS, status=422)
+            return await self._detail(view, conn_id, Outcome(form, posted.errors, forms.FIX_FIELDS, 422))
         try:
             await services.update(
-                db,
-                lp,
-                principal(request).actor(request),
-                workspace(request).id,
+                view.db,
+                view.lp,
+                view.actor(),
+                view.workspace.id,
                 conn_id,
                 posted.update(stored),
                 if_match(form),
             )
         except PreconditionFailed as exc:
-            return await refused(message=exc.detail, status=412)
+            return await self._detail(view, conn_id, Outcome(form, message=exc.detail, status=412))
         except forms.ConnectionForm.SAVE_ERRORS as exc:
-            return await refused(errors=posted.save_errors(exc), message=exc.detail, status=422)
-        return see_other(f"/ui/w/{workspace(request).slug}/connections/{conn_id}?saved=1")
+            return await self._detail(view, conn_id, Outcome(form, posted.save_errors(exc), exc.detail, 422))
+        return see_other(f"/ui/w/{view.workspace.slug}/connections/{conn_id}?saved=1")
 
     @post("/{conn_id:str}/test", opt={"permission": "workspace:editor"})
-    async def test(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
-    ) -> Template:
-        await read_form(request)
-        result = await services.test(
-            db, lp, principal(request).actor(request), workspace(request).id, conn_id
-        )
-        return await self._detail(request, db, lp, conn_id, test=result)
+    async def test(self, view: View, conn_id: str) -> Template:
+        await view.form()
+        result = await services.test(view.db, view.lp, view.actor(), view.workspace.id, conn_id)
+        return await self._detail(view, conn_id, test=result)
 
     @post("/{conn_id:str}/delete", opt={"permission": "workspace:editor"})
-    async def delete(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, conn_id: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def delete(self, view: View, conn_id: str) -> Template | Redirect:
+        form = await view.form()
         try:
-            await services.delete(
-                db, lp, principal(request).actor(request), workspace(request).id, conn_id, if_match(form)
-            )
+            await services.delete(view.db, view.lp, view.actor(), view.workspace.id, conn_id, if_match(form))
         except PreconditionFailed as exc:
-            return await self._detail(request, db, lp, conn_id, form=form, message=exc.detail, status=412)
-        return see_other(f"/ui/w/{workspace(request).slug}/connections?deleted=1")
+            return await self._detail(view, conn_id, Outcome(form, message=exc.detail, status=412))
+        return see_other(f"/ui/w/{view.workspace.slug}/connections?deleted=1")
 
 
 CONTROLLERS = [ConnectionPages]

@@ -7,9 +7,8 @@ import asyncio
 import time
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.system.services import readiness
@@ -18,8 +17,7 @@ from lakeplane.errors import LakeplaneError
 from lakeplane.runtime import Services
 from lakeplane.security.redact import Redactor
 from lakeplane.timeutil import utcnow
-from lakeplane.web.guards import principal
-from lakeplane_ui.web import page
+from lakeplane_ui.web import View
 
 PROBE_TIMEOUT_S = 5.0
 MAX_PROBES = 50
@@ -79,8 +77,8 @@ class HealthPages(Controller):
     path = "/health"
 
     @get("/", opt={"permission": "authenticated"})
-    async def health(self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services) -> Template:
-        me = principal(request)
+    async def health(self, view: View) -> Template:
+        db, lp, me = view.db, view.lp, view.principal
         ready = await readiness(lp)
         control = [_remember(lp, {**c, "key": c["name"]}) for c in ready["components"]]
         targets = []
@@ -91,9 +89,7 @@ class HealthPages(Controller):
         await db.rollback()
         probed = await asyncio.gather(*(_probe(lp, name, conn) for name, conn in targets[:MAX_PROBES]))
         data_plane = [_remember(lp, e) for e in probed]
-        return await page(
-            request,
-            db,
+        return await view.page(
             "health.html",
             status_label=ready["status"],
             control=control,

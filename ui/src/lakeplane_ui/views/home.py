@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.domain.workspaces import services
 from lakeplane.domain.workspaces.schemas import WorkspaceCreate
 from lakeplane.errors import Conflict, ValidationFailed
-from lakeplane.web.guards import principal
-from lakeplane_ui.web import page, read_form, see_other
+from lakeplane_ui.web import Outcome, View, see_other
 
 
 class HomeController(Controller):
     path = "/"
 
     @get("/", opt={"permission": "authenticated"})
-    async def home(self, request: Request[Any, Any, Any], db: AsyncSession) -> Template:
-        return await page(request, db, "home.html", errors={}, form={})
+    async def home(self, view: View) -> Template:
+        return await view.page("home.html")
 
     @get("/switch", opt={"permission": "authenticated"})
     async def switch(self, ws: str = "") -> Redirect:
@@ -35,10 +31,8 @@ class HomeController(Controller):
         return see_other(f"/ui/w/{ws}/runs")
 
     @post("/workspaces", opt={"permission": "admin"})
-    async def create_workspace(
-        self, request: Request[Any, Any, Any], db: AsyncSession
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def create_workspace(self, view: View) -> Template | Redirect:
+        form = await view.form()
         errors: dict[str, str] = {}
         try:
             data = msgspec.convert(
@@ -49,14 +43,14 @@ class HomeController(Controller):
                 },
                 WorkspaceCreate,
             )
-            created = await services.create(db, principal(request).actor(request), data)
+            created = await services.create(view.db, view.actor(), data)
         except msgspec.ValidationError as exc:
             field = "slug" if "slug" in str(exc) else "name"
             errors[field] = str(exc).split(" - at ")[0].replace("`", "")
         except (ValidationFailed, Conflict) as exc:
             errors["slug"] = exc.detail
         if errors:
-            return await page(request, db, "home.html", status=422, errors=errors, form=form)
+            return await view.page("home.html", Outcome(form, errors, status=422))
         return see_other(f"/ui/w/{created.slug}/runs")
 
 

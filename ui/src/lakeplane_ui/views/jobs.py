@@ -3,25 +3,24 @@ parameters, run now, and run durations over time."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from lakeplane.db.pagination import Paging
 from lakeplane.db.pagination import page as page_of
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.etags import etag
 from lakeplane.domain.jobs import services
 from lakeplane.domain.runs import services as runs
 from lakeplane.errors import NotFound, PreconditionFailed, ValidationFailed
-from lakeplane.runtime import Services
-from lakeplane.web.guards import principal, workspace
 from lakeplane_ui import charts, forms
 from lakeplane_ui.filters import STATE_TONES
-from lakeplane_ui.web import PAGE_SIZE, page, pager, read_form, see_other
+from lakeplane_ui.web import FRESH, PAGE_SIZE, Outcome, View, see_other
 
 CHART_RUNS = 50
 
@@ -78,64 +77,43 @@ class JobPages(Controller):
     path = "/w/{ws:str}/jobs"
 
     @get("/", opt={"permission": "workspace:viewer"})
-    async def list_page(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        ws: str,
-        cursor: str | None = None,
-        archived: bool = False,
-        limit: int = PAGE_SIZE,
-    ) -> Template:
-        rows = await services.list_jobs(db, workspace(request).id, cursor, limit, include_archived=archived)
-        found = page_of(rows, limit, services.to_out)
-        return await page(
-            request,
-            db,
+    async def list_page(self, view: View, paging: Paging, archived: bool = False) -> Template:
+        rows = await services.list_jobs(
+            view.db, view.workspace.id, paging.cursor, paging.limit, include_archived=archived
+        )
+        return await view.paged(
             "jobs.html",
-            jobs=found.items,
-            types=forms.JobTypes.of(lp).known,
+            page_of(rows, paging.limit, services.to_out),
+            items="jobs",
+            types=forms.JobTypes.of(view.lp).known,
             archived=archived,
-            **pager(request, found),
         )
 
     async def _editor(
         self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
+        view: View,
+        shown: Outcome = FRESH,
         *,
         job: Any = None,
         job_type: str = "",
-        form: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        message: str = "",
-        status: int = 200,
         params: list[dict[str, Any]] | None = None,
     ) -> Template:
-        errors = dict(errors or {})
         fields: list[forms.FormField] = []
         if job_type:
             try:
-                fields = forms.JobForm.fields(lp, job_type)
+                fields = forms.JobForm.fields(view.lp, job_type)
             except ValidationFailed as exc:
-                errors["type"] = exc.detail
-        engines = await connections.search(db, workspace(request).id, kind="engine", limit=200)
-        types = forms.JobTypes.of(lp)
-        return await page(
-            request,
-            db,
+                shown = dataclasses.replace(shown, errors={**shown.errors, "type": exc.detail})
+        engines = await connections.search(view.db, view.workspace.id, kind="engine", limit=200)
+        types = forms.JobTypes.of(view.lp)
+        return await view.page(
             "job_edit.html",
-            status=status,
+            shown,
             job=job,
             job_type=job_type,
             types=types.enabled,
             all_types=types.known,
             fields=fields,
-            form=form or {},
-            errors=errors,
-            message=message,
             engines=[connections.to_out(c) for c in engines],
             parameter_types=forms.PARAMETER_TYPES,
             param_rows=forms.JobForm.parameter_rows(params or []),
@@ -143,9 +121,7 @@ class JobPages(Controller):
 
     async def _refused(
         self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
+        view: View,
         form: dict[str, Any],
         *,
         job: Any = None,
@@ -159,65 +135,40 @@ class JobPages(Controller):
         if exc is not None:
             errors, message = forms.JobForm.save_errors(exc)
         return await self._editor(
-            request,
-            db,
-            lp,
+            view,
+            Outcome(form, errors or {}, message, 422),
             job=job,
             job_type=job_type,
-            form=form,
-            errors=errors,
-            message=message,
-            status=422,
             params=forms.JobForm.rows_as_sent(form),
         )
 
     @get("/new", opt={"permission": "workspace:editor"})
-    async def new_page(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, type: str = ""
-    ) -> Template:
-        known = forms.JobTypes.of(lp).known
-        return await self._editor(request, db, lp, job_type=type if type in known else "")
+    async def new_page(self, view: View, type: str = "") -> Template:
+        known = forms.JobTypes.of(view.lp).known
+        return await self._editor(view, job_type=type if type in known else "")
 
     @post("/new", opt={"permission": "workspace:editor"})
-    async def create(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
+    async def create(self, view: View) -> Template | Redirect:
+        form = await view.form()
         job_type = str(form.get("type", ""))
-        if job_type not in forms.JobTypes.of(lp).known:
-            return await self._editor(
-                request, db, lp, form=form, errors={"type": "choose a job type"}, status=422
-            )
-        posted = forms.JobForm.read(form, job_type, forms.JobForm.fields(lp, job_type), new=True)
+        if job_type not in forms.JobTypes.of(view.lp).known:
+            return await self._editor(view, Outcome(form, {"type": "choose a job type"}, status=422))
+        posted = forms.JobForm.read(form, job_type, forms.JobForm.fields(view.lp, job_type), new=True)
         if posted.errors:
-            return await self._refused(request, db, lp, form, job_type=job_type, errors=posted.errors)
+            return await self._refused(view, form, job_type=job_type, errors=posted.errors)
         try:
-            job, _ = await services.create(
-                db, lp, principal(request).actor(request), workspace(request).id, posted.create()
-            )
+            job, _ = await services.create(view.db, view.lp, view.actor(), view.workspace.id, posted.create())
         except forms.JobForm.SAVE_ERRORS as exc:
-            return await self._refused(request, db, lp, form, job_type=job_type, exc=exc)
-        return see_other(f"/ui/w/{workspace(request).slug}/jobs/{job.id}?created=1")
+            return await self._refused(view, form, job_type=job_type, exc=exc)
+        return see_other(f"/ui/w/{view.workspace.slug}/jobs/{job.id}?created=1")
 
     @get("/{job_id:str}", opt={"permission": "workspace:viewer"})
-    async def detail(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, job_id: str
-    ) -> Template:
-        return await self._job_page(request, db, lp, job_id)
+    async def detail(self, view: View, job_id: str) -> Template:
+        return await self._job_page(view, job_id)
 
-    async def _job_page(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        lp: Services,
-        job_id: str,
-        *,
-        errors: dict[str, str] | None = None,
-        form: dict[str, Any] | None = None,
-        run_message: str = "",
-        status: int = 200,
-    ) -> Template:
-        ws_row = workspace(request)
+    async def _job_page(self, view: View, job_id: str, shown: Outcome = FRESH) -> Template:
+        """The job, its current version and recent runs, with the run-now form as ``shown``."""
+        db, ws_row = view.db, view.workspace
         job = await services.get(db, ws_row.id, job_id)
         version = await services.get_version(db, job.id, job.current_version)
         recent = list(await runs.list_runs(db, ws_row.id, job_id=job.id, limit=CHART_RUNS))
@@ -228,88 +179,68 @@ class JobPages(Controller):
             except NotFound:
                 conn = None
         points = duration_points(ws_row.slug, recent)
-        return await page(
-            request,
-            db,
+        return await view.page(
             "job.html",
+            shown,
             job=services.to_out(job, version),
             version=services.version_out(version),
-            types=forms.JobTypes.of(lp).known,
+            types=forms.JobTypes.of(view.lp).known,
             runs=[runs.to_out(r) for r in recent[:20]],
             conn=conn,
             chart=charts.line_chart(points, f"Run durations of {job.name}, oldest first", "seconds"),
             points=points,
-            errors=errors or {},
-            form=form or {},
-            run_message=run_message,
-            status=status,
         )
 
     @get("/{job_id:str}/edit", opt={"permission": "workspace:editor"})
-    async def edit_page(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, job_id: str
-    ) -> Template:
-        job = await services.get(db, workspace(request).id, job_id)
-        version = await services.get_version(db, job.id, job.current_version)
+    async def edit_page(self, view: View, job_id: str) -> Template:
+        job = await services.get(view.db, view.workspace.id, job_id)
+        version = await services.get_version(view.db, job.id, job.current_version)
         form = forms.JobForm.of_version(job, version, etag(services.to_out(job)))
         params = [
             {**p, "default": "" if p.get("default") is None else p["default"]} for p in version.parameters
         ]
         return await self._editor(
-            request, db, lp, job=services.to_out(job, version), job_type=job.type, form=form, params=params
+            view, Outcome(form), job=services.to_out(job, version), job_type=job.type, params=params
         )
 
     @post("/{job_id:str}/edit", opt={"permission": "workspace:editor"})
-    async def update(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, job_id: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
-        ws_row = workspace(request)
-        job = await services.get(db, ws_row.id, job_id)
-        version = await services.get_version(db, job.id, job.current_version)
+    async def update(self, view: View, job_id: str) -> Template | Redirect:
+        form = await view.form()
+        ws_row = view.workspace
+        job = await services.get(view.db, ws_row.id, job_id)
+        version = await services.get_version(view.db, job.id, job.current_version)
         job_out = services.to_out(job, version)
-        await db.rollback()
-        posted = forms.JobForm.read(form, job_out.type, forms.JobForm.fields(lp, job_out.type), new=False)
+        await view.db.rollback()
+        posted = forms.JobForm.read(
+            form, job_out.type, forms.JobForm.fields(view.lp, job_out.type), new=False
+        )
         if posted.errors:
-            return await self._refused(
-                request, db, lp, form, job=job_out, job_type=job_out.type, errors=posted.errors
-            )
+            return await self._refused(view, form, job=job_out, job_type=job_out.type, errors=posted.errors)
         try:
             await services.update(
-                db, lp, principal(request).actor(request), ws_row.id, job_id, posted.update(), posted.if_match
+                view.db, view.lp, view.actor(), ws_row.id, job_id, posted.update(), posted.if_match
             )
         except PreconditionFailed as exc:
             # The form keeps the stale tag: saving it again is refused until the editor is reloaded.
             return await self._editor(
-                request,
-                db,
-                lp,
+                view,
+                Outcome(form, message=exc.detail, status=412),
                 job=job_out,
                 job_type=job_out.type,
-                form=form,
-                message=exc.detail,
-                status=412,
                 params=forms.JobForm.rows_as_sent(form),
             )
         except forms.JobForm.SAVE_ERRORS as exc:
-            return await self._refused(request, db, lp, form, job=job_out, job_type=job_out.type, exc=exc)
+            return await self._refused(view, form, job=job_out, job_type=job_out.type, exc=exc)
         return see_other(f"/ui/w/{ws_row.slug}/jobs/{job_id}?saved=1")
 
     @get("/{job_id:str}/versions", opt={"permission": "workspace:viewer"})
     async def versions(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        ws: str,
-        job_id: str,
-        a: int | None = None,
-        b: int | None = None,
-        cursor: str | None = None,
+        self, view: View, job_id: str, a: int | None = None, b: int | None = None, cursor: str | None = None
     ) -> Template:
-        ws_row = workspace(request)
-        job = await services.get(db, ws_row.id, job_id)
+        db, ws_id = view.db, view.workspace.id
+        job = await services.get(db, ws_id, job_id)
         found = page_of(
-            await services.list_versions(db, ws_row.id, job_id, cursor, PAGE_SIZE),
+            await services.list_versions(db, ws_id, job_id, cursor, PAGE_SIZE),
             PAGE_SIZE,
             services.version_out,
         )
@@ -320,33 +251,27 @@ class JobPages(Controller):
             old = await services.get_version(db, job.id, old_no)
             new = await services.get_version(db, job.id, new_no)
             diff = diff_lines(version_text(old), version_text(new), f"version {old_no}", f"version {new_no}")
-        return await page(
-            request,
-            db,
+        return await view.paged(
             "job_versions.html",
+            found,
+            items="versions",
             job=services.to_out(job),
-            versions=found.items,
             a=old_no,
             b=new_no,
             diff=diff,
-            **pager(request, found),
         )
 
     @post("/{job_id:str}/run", opt={"permission": "workspace:editor"})
-    async def run_now(
-        self, request: Request[Any, Any, Any], db: AsyncSession, lp: Services, ws: str, job_id: str
-    ) -> Template | Redirect:
-        form = await read_form(request)
-        ws_row = workspace(request)
+    async def run_now(self, view: View, job_id: str) -> Template | Redirect:
+        form = await view.form()
+        ws_row = view.workspace
         given = {k[len("run.") :]: v for k, v in form.items() if k.startswith("run.") and v != ""}
         try:
-            run = await runs.submit_run(db, lp, principal(request).actor(request), ws_row.id, job_id, given)
+            run = await runs.submit_run(view.db, view.lp, view.actor(), ws_row.id, job_id, given)
         except ValidationFailed as exc:
-            await db.rollback()
+            await view.db.rollback()
             errors = {f"run.{k.removeprefix('parameters.')}": v for k, v in forms.field_errors(exc).items()}
-            return await self._job_page(
-                request, db, lp, job_id, errors=errors, form=form, run_message=exc.detail, status=422
-            )
+            return await self._job_page(view, job_id, Outcome(form, errors, exc.detail, 422))
         return see_other(f"/ui/w/{ws_row.slug}/runs/{run.id}")
 
 
