@@ -18,7 +18,13 @@ A backend that cannot offer a fixture (say, a catalog without authentication has
 "wrong credentials") overrides it with ``pytest.skip("why")``.
 """
 
-from lakeplane.testing.contracts._support import assert_no_secrets, secret_values, unreachable_url
+from lakeplane.testing.contracts._support import (
+    assert_checks_fail,
+    assert_checks_pass,
+    assert_no_secrets,
+    secret_values,
+    unreachable_url,
+)
 from lakeplane.testing.contracts.auth import PasswordAuthProviderContract, RedirectAuthProviderContract
 from lakeplane.testing.contracts.catalog import CatalogContract
 from lakeplane.testing.contracts.engine import EngineContract, JobFactory, JobKind
@@ -34,6 +40,8 @@ __all__ = [
     "PasswordAuthProviderContract",
     "RedirectAuthProviderContract",
     "SecretStoreContract",
+    "assert_checks_fail",
+    "assert_checks_pass",
     "assert_no_secrets",
     "secret_values",
     "unreachable_url",

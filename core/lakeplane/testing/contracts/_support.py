@@ -43,3 +43,21 @@ def assert_no_secrets(component: Component, shown: LakeplaneError | CheckResult 
             if secret in text:
                 shown_text = text.replace(secret, "<SECRET>")
                 raise AssertionError(f"a secret parameter leaked into {shown_text!r}")
+
+
+async def assert_checks_pass(component: Component) -> None:
+    """``health`` and ``validate`` both pass, and ``validate`` says what it checked."""
+    health = await component.health()
+    assert health.ok, health
+    result = await component.validate()
+    assert result.ok, result
+    assert result.checks
+
+
+async def assert_checks_fail(component: Component) -> None:
+    """``validate`` and ``health`` both fail, as results rather than errors, and no secret
+    parameter shows in what ``validate`` reports."""
+    result = await component.validate()
+    assert not result.ok
+    assert_no_secrets(component, result)
+    assert not (await component.health()).ok

@@ -42,7 +42,7 @@ from lakeplane.errors import (
 )
 from lakeplane.interfaces import Catalog, NewField, PartitionField, TableIdent, TableInfo
 from lakeplane.interfaces.catalog import Namespace
-from lakeplane.testing.contracts._support import assert_no_secrets
+from lakeplane.testing.contracts._support import assert_checks_fail, assert_checks_pass, assert_no_secrets
 
 #: Writes ``rows`` (column name to value) to the table as one new snapshot.
 AppendRows = Callable[[TableIdent, list[dict[str, Any]]], Awaitable[None]]
@@ -292,11 +292,7 @@ class CatalogContract:
     # -- health, validation and failures ------------------------------------------------
 
     async def test_health_and_validate_pass(self, catalog: Catalog) -> None:
-        health = await catalog.health()
-        assert health.ok, health
-        result = await catalog.validate()
-        assert result.ok, result
-        assert result.checks
+        await assert_checks_pass(catalog)
 
     async def test_bad_credentials_are_bad_credentials_without_the_secret(
         self, catalog_bad_credentials: Catalog
@@ -305,10 +301,7 @@ class CatalogContract:
         with pytest.raises(BadCredentials) as raised:
             await catalog.list_namespaces()
         assert_no_secrets(catalog, raised.value)
-        result = await catalog.validate()
-        assert not result.ok
-        assert_no_secrets(catalog, result)
-        assert not (await catalog.health()).ok
+        await assert_checks_fail(catalog)
 
     async def test_unreachable_catalog_is_upstream_error_quickly(self, catalog_unreachable: Catalog) -> None:
         catalog = catalog_unreachable
@@ -317,8 +310,7 @@ class CatalogContract:
             await catalog.list_namespaces()
         assert not isinstance(raised.value, BadCredentials)
         assert_no_secrets(catalog, raised.value)
-        assert not (await catalog.validate()).ok
-        assert not (await catalog.health()).ok
+        await assert_checks_fail(catalog)
         assert time.monotonic() - started < self.unreachable_within_s
 
 
