@@ -22,6 +22,7 @@ from lakeplane.testing.contracts._support import (
     assert_checks_fail,
     assert_checks_pass,
     assert_no_secrets,
+    assert_unreachable,
     secret_values,
     unreachable_url,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "assert_checks_fail",
     "assert_checks_pass",
     "assert_no_secrets",
+    "assert_unreachable",
     "secret_values",
     "unreachable_url",
 ]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Awaitable, Callable
 
-from lakeplane.errors import LakeplaneError
+import pytest
+
+from lakeplane.errors import BadCredentials, LakeplaneError, UpstreamError
 from lakeplane.interfaces.base import CheckResult, Component, secret_fields
 
 
@@ -61,3 +65,17 @@ async def assert_checks_fail(component: Component) -> None:
     assert not result.ok
     assert_no_secrets(component, result)
     assert not (await component.health()).ok
+
+
+async def assert_unreachable(
+    component: Component, request: Callable[[], Awaitable[object]], within_s: float
+) -> None:
+    """``request`` to a service that cannot be reached is an :class:`UpstreamError` (not
+    :class:`BadCredentials`) without a secret, the checks fail, and all within ``within_s``."""
+    started = time.monotonic()
+    with pytest.raises(UpstreamError) as raised:
+        await request()
+    assert not isinstance(raised.value, BadCredentials)
+    assert_no_secrets(component, raised.value)
+    await assert_checks_fail(component)
+    assert time.monotonic() - started < within_s
