@@ -28,7 +28,7 @@ from lakeplane.testing.contracts._support import (
 )
 from lakeplane.testing.contracts.auth import PasswordAuthProviderContract, RedirectAuthProviderContract
 from lakeplane.testing.contracts.catalog import CatalogContract
-from lakeplane.testing.contracts.engine import EngineContract, JobFactory, JobKind
+from lakeplane.testing.contracts.engine import EngineContract, JobFactory, JobKind, fixed_jobs
 from lakeplane.testing.contracts.object_store import ObjectStoreContract
 from lakeplane.testing.contracts.secret_store import SecretStoreContract
 
@@ -45,6 +45,7 @@ __all__ = [
     "assert_checks_pass",
     "assert_no_secrets",
     "assert_unreachable",
+    "fixed_jobs",
     "secret_values",
     "unreachable_url",
 ]
