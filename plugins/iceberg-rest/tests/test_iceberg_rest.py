@@ -11,9 +11,9 @@ import pytest
 import requests
 from pyiceberg import exceptions as ice
 
-from lakeplane import errors, plugins
+from lakeplane import errors
 from lakeplane.interfaces import CheckStatus, NewField, PartitionField, endpoint_fields, secret_fields
-from lakeplane.testing.contracts import assert_no_secrets, unreachable_url
+from lakeplane.testing.contracts import assert_no_secrets, assert_registered, unreachable_url
 from lakeplane.testing.services import SeaweedFSService
 from lakeplane_iceberg_rest import IcebergRestCatalog, IcebergRestOptions, IcebergRestParams
 from lakeplane_iceberg_rest._errors import ErrorContext, translate
@@ -21,10 +21,7 @@ from lakeplane_iceberg_rest.catalog import build_partition_spec, build_schema
 
 
 def test_registered_through_the_entry_point() -> None:
-    loaded = plugins.load()
-    impl = loaded.registry.get("catalog", "iceberg-rest", "catalog.plugin")
-    assert impl.cls is IcebergRestCatalog
-    assert impl.distribution == "lakeplane-plugin-iceberg-rest"
+    assert_registered(IcebergRestCatalog, "lakeplane-plugin-iceberg-rest")
 
 
 def test_params_mark_secrets_and_endpoints() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from lakeplane import plugins
 from lakeplane.errors import BadCredentials, LakeplaneError, UpstreamError
 from lakeplane.interfaces.base import CheckResult, Component, secret_fields
 
@@ -18,6 +19,13 @@ def unreachable_url(scheme: str = "http", host: str = "127.0.0.1") -> str:
         sock.bind((host, 0))
         port = sock.getsockname()[1]
     return f"{scheme}://{host}:{port}"
+
+
+def assert_registered(cls: type[Component], distribution: str) -> None:
+    """The installed plugins register ``cls`` under its kind and name, from ``distribution``."""
+    impl = plugins.load().registry.get(cls.kind, cls.name, f"{cls.kind} {cls.name!r}")
+    assert impl.cls is cls
+    assert impl.distribution == distribution
 
 
 def secret_values(component: Component) -> list[str]:
