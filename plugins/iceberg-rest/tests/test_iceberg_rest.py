@@ -137,15 +137,7 @@ async def test_a_bearer_token_is_used_as_is(
     seaweedfs_service: SeaweedFSService, seaweedfs_catalog_params: IcebergRestParams
 ) -> None:
     async with httpx.AsyncClient() as http:
-        answer = await http.post(
-            seaweedfs_service.oauth2_server_uri,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": seaweedfs_service.access_key_id,
-                "client_secret": seaweedfs_service.secret_access_key,
-            },
-        )
-    token = answer.raise_for_status().json()["access_token"]
+        token = await seaweedfs_service.component.catalog_token(http)
     good = msgspec.structs.replace(seaweedfs_catalog_params, credential=None, token=token)
     async with IcebergRestCatalog(good) as catalog:
         assert (await catalog.validate()).ok
