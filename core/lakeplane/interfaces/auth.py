@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
 
-from lakeplane.interfaces.base import Component
+from lakeplane.interfaces.base import Component, NoParams
 
 #: Workspace roles a provider may grant, weakest first.
 WORKSPACE_ROLES = ("viewer", "editor", "admin")
@@ -81,6 +81,11 @@ class AuthProvider(Component):
 
     kind: ClassVar[str] = "auth"
     login_kind: ClassVar[Literal["password", "redirect"]]
+    #: Providers are set up by their options; one that takes connection parameters declares them.
+    Params: ClassVar[type[msgspec.Struct]] = NoParams
+
+    def __init__(self, params: Any = None, options: Any = None) -> None:
+        super().__init__(params if params is not None else self.Params(), options)
 
     def bind(self, store: CredentialStore) -> None:
         """Give the provider its view of the user store before the first call."""

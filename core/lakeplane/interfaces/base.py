@@ -28,6 +28,10 @@ class NoOptions(msgspec.Struct, forbid_unknown_fields=True):
     """Options of a plugin that has none."""
 
 
+class NoParams(msgspec.Struct, forbid_unknown_fields=True):
+    """Connection parameters of a plugin that takes none."""
+
+
 class CheckStatus(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"

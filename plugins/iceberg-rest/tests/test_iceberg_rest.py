@@ -11,17 +11,9 @@ import pytest
 import requests
 from pyiceberg import exceptions as ice
 
-from lakeplane import plugins
-from lakeplane.errors import (
-    BadCredentials,
-    Conflict,
-    NotFound,
-    TableNotFound,
-    UpstreamError,
-    ValidationFailed,
-)
+from lakeplane import errors
 from lakeplane.interfaces import CheckStatus, NewField, PartitionField, endpoint_fields, secret_fields
-from lakeplane.testing.contracts import assert_no_secrets, unreachable_url
+from lakeplane.testing.contracts import assert_no_secrets, assert_registered, unreachable_url
 from lakeplane.testing.services import SeaweedFSService
 from lakeplane_iceberg_rest import IcebergRestCatalog, IcebergRestOptions, IcebergRestParams
 from lakeplane_iceberg_rest._errors import ErrorContext, translate
@@ -29,10 +21,7 @@ from lakeplane_iceberg_rest.catalog import build_partition_spec, build_schema
 
 
 def test_registered_through_the_entry_point() -> None:
-    loaded = plugins.load()
-    impl = loaded.registry.get("catalog", "iceberg-rest", "catalog.plugin")
-    assert impl.cls is IcebergRestCatalog
-    assert impl.distribution == "lakeplane-plugin-iceberg-rest"
+    assert_registered(IcebergRestCatalog, "lakeplane-plugin-iceberg-rest")
 
 
 def test_params_mark_secrets_and_endpoints() -> None:
@@ -75,11 +64,11 @@ def test_definitions_are_checked_before_any_request() -> None:
     assert [str(f.field_type) for f in schema.fields] == ["long", "decimal(9, 2)"]
     spec = build_partition_spec(schema, [PartitionField("id", "truncate[10]", "id_t")])
     assert [(f.field_id, str(f.transform)) for f in spec.fields] == [(1000, "truncate[10]")]
-    with pytest.raises(ValidationFailed, match="at least one column"):
+    with pytest.raises(errors.ValidationFailed, match="at least one column"):
         build_schema([])
-    with pytest.raises(ValidationFailed, match="'price'"):
+    with pytest.raises(errors.ValidationFailed, match="'price'"):
         build_partition_spec(schema, [PartitionField("price", "day", "price_day")])
-    with pytest.raises(ValidationFailed, match="unknown type 'list<string>'"):
+    with pytest.raises(errors.ValidationFailed, match="unknown type 'list<string>'"):
         build_schema([NewField("s", "list<string>")])
 
 
@@ -116,7 +105,7 @@ async def test_validate_names_a_missing_warehouse(seaweedfs_catalog_params: Iceb
     params = msgspec.structs.replace(seaweedfs_catalog_params, warehouse="s3://no-such-warehouse/")
     async with IcebergRestCatalog(params) as catalog:
         result = await catalog.validate()
-        with pytest.raises(NotFound):
+        with pytest.raises(errors.NotFound):
             await catalog.list_namespaces()
     assert not result.ok
     statuses = {c.name: c.status for c in result.checks}
@@ -148,21 +137,13 @@ async def test_a_bearer_token_is_used_as_is(
     seaweedfs_service: SeaweedFSService, seaweedfs_catalog_params: IcebergRestParams
 ) -> None:
     async with httpx.AsyncClient() as http:
-        answer = await http.post(
-            seaweedfs_service.oauth2_server_uri,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": seaweedfs_service.access_key_id,
-                "client_secret": seaweedfs_service.secret_access_key,
-            },
-        )
-    token = answer.raise_for_status().json()["access_token"]
+        token = await seaweedfs_service.component.catalog_token(http)
     good = msgspec.structs.replace(seaweedfs_catalog_params, credential=None, token=token)
     async with IcebergRestCatalog(good) as catalog:
         assert (await catalog.validate()).ok
     bad = msgspec.structs.replace(good, token="not-a-token-" + "z" * 20)
     async with IcebergRestCatalog(bad) as catalog:
-        with pytest.raises(BadCredentials) as raised:
+        with pytest.raises(errors.BadCredentials) as raised:
             await catalog.list_namespaces()
         assert_no_secrets(catalog, raised.value)
 
@@ -175,16 +156,16 @@ CTX = ErrorContext(uri="http://catalog:8181", secrets=("id:s3cr3t", "s3cr3t"))
 @pytest.mark.parametrize(
     ("raised", "expected"),
     [
-        (ice.NoSuchTableError("Table does not exist: t"), TableNotFound),
-        (ice.NoSuchNamespaceError("Namespace does not exist: n"), NotFound),
-        (ice.TableAlreadyExistsError("exists"), Conflict),
-        (ice.NamespaceNotEmptyError("not empty"), Conflict),
-        (ice.CommitFailedException("requirement failed"), Conflict),
-        (ice.OAuthError("invalid_client: Invalid client credentials"), BadCredentials),
-        (ice.UnauthorizedError("Bearer token is invalid or expired"), BadCredentials),
-        (ice.BadRequestError("malformed"), ValidationFailed),
-        (requests.ConnectionError("refused"), UpstreamError),
-        (ice.ServerError("IllegalStateException: Warehouse 'x' is not known"), UpstreamError),
+        (ice.NoSuchTableError("Table does not exist: t"), errors.TableNotFound),
+        (ice.NoSuchNamespaceError("Namespace does not exist: n"), errors.NotFound),
+        (ice.TableAlreadyExistsError("exists"), errors.Conflict),
+        (ice.NamespaceNotEmptyError("not empty"), errors.Conflict),
+        (ice.CommitFailedException("requirement failed"), errors.Conflict),
+        (ice.OAuthError("invalid_client: Invalid client credentials"), errors.BadCredentials),
+        (ice.UnauthorizedError("Bearer token is invalid or expired"), errors.BadCredentials),
+        (ice.BadRequestError("malformed"), errors.ValidationFailed),
+        (requests.ConnectionError("refused"), errors.UpstreamError),
+        (ice.ServerError("IllegalStateException: Warehouse 'x' is not known"), errors.UpstreamError),
     ],
 )
 def test_each_driver_error_has_its_lakeplane_error(raised: Exception, expected: type[Exception]) -> None:
@@ -200,5 +181,5 @@ def test_messages_name_the_subject_and_never_a_secret() -> None:
 
 def test_a_catalog_without_a_token_endpoint_is_explained() -> None:
     error = translate(NotImplementedError("RESTError 501: Endpoint not implemented"), CTX)
-    assert type(error) is UpstreamError
+    assert type(error) is errors.UpstreamError
     assert "oauth2_server_uri" in error.detail

@@ -9,9 +9,9 @@ import argon2
 import msgspec
 import pytest
 
-from lakeplane import plugins
 from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import StoredCredential
+from lakeplane.testing.contracts import assert_registered
 from lakeplane_local_auth import LocalAuthOptions, LocalAuthProvider
 
 PASSWORD = "correct horse battery staple"
@@ -49,10 +49,7 @@ async def add(store: DictStore, auth: LocalAuthProvider, name: str, disabled: bo
 
 
 def test_registered_as_the_local_auth_plugin():
-    loaded = plugins.load()
-    impl = loaded.registry.get("auth", "local", "auth.plugin")
-    assert impl.cls is LocalAuthProvider
-    assert impl.distribution == "lakeplane-plugin-local-auth"
+    assert_registered(LocalAuthProvider, "lakeplane-plugin-local-auth")
 
 
 async def test_hashes_are_argon2id_with_owasp_parameters():

@@ -9,10 +9,9 @@ import msgspec
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 
-from lakeplane import plugins
 from lakeplane.errors import BadCredentials, Conflict, ObjectNotFound, UpstreamError
 from lakeplane.interfaces import CheckStatus, endpoint_fields, secret_fields
-from lakeplane.testing.contracts import assert_no_secrets
+from lakeplane.testing.contracts import assert_no_secrets, assert_registered
 from lakeplane_s3 import S3ObjectStore, S3Options, S3Params
 from lakeplane_s3._errors import ErrorContext, translate
 
@@ -20,10 +19,7 @@ MiB = 1 << 20
 
 
 def test_registered_through_the_entry_point() -> None:
-    loaded = plugins.load()
-    impl = loaded.registry.get("object_store", "s3", "object_store.plugin")
-    assert impl.cls is S3ObjectStore
-    assert impl.distribution == "lakeplane-plugin-s3"
+    assert_registered(S3ObjectStore, "lakeplane-plugin-s3")
 
 
 def test_params_decode_with_defaults_and_mark_secret_and_endpoint() -> None:

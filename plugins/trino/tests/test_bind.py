@@ -98,13 +98,18 @@ def sql_job(run_id: str, sql: str, parameters: dict[str, Any] | None = None, **s
     )
 
 
-async def test_submitted_jobs_bind_submission_parameters(trino: TrinoEngine) -> None:
-    submission = sql_job("run_bind", USERS, {"name": "bob"})
+async def submitted_rows(trino: TrinoEngine, submission: Submission) -> list[list[Any]]:
+    """The rows of ``submission``, submitted as the worker does, once it has succeeded."""
     handle = await trino.submit(submission)
     assert (await wait_until_terminal(trino, handle, 60)).state is EngineState.SUCCEEDED
     preview = await trino.results(handle)
     assert preview is not None
-    assert preview.rows == [[1]]
+    return preview.rows
+
+
+async def test_submitted_jobs_bind_submission_parameters(trino: TrinoEngine) -> None:
+    submission = sql_job("run_bind", USERS, {"name": "bob"})
+    assert await submitted_rows(trino, submission) == [[1]]
 
 
 async def test_a_missing_parameter_starts_nothing(trino: TrinoEngine) -> None:
@@ -134,11 +139,7 @@ async def test_a_submitted_identifier_resolves_against_the_jobs_catalog_and_sche
         {"tables": Identifier("information_schema.tables")},
         catalog="system",
     )
-    handle = await trino.submit(submission)
-    assert (await wait_until_terminal(trino, handle, 60)).state is EngineState.SUCCEEDED
-    preview = await trino.results(handle)
-    assert preview is not None
-    assert preview.rows == [[1]]
+    assert await submitted_rows(trino, submission) == [[1]]
 
 
 async def test_a_hostile_identifier_starts_nothing(trino: TrinoEngine) -> None:

@@ -8,13 +8,12 @@ the failing one calls ``fail()``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from lakeplane.interfaces import EngineHandle
-from lakeplane.testing.contracts.engine import EngineContract, JobFactory, JobKind
+from lakeplane.testing.contracts.engine import EngineContract, JobFactory, JobKind, fixed_jobs
 from lakeplane_trino import TrinoEngine, TrinoParams, TrinoSqlSpec
 
 pytestmark = pytest.mark.trino
@@ -25,7 +24,7 @@ LONG_SQL = (
     "CROSS JOIN UNNEST(sequence(1, 10000)) c(z) "
     "WHERE x * y + z = 7"
 )
-_JOBS = {
+_JOBS: dict[JobKind, TrinoSqlSpec] = {
     "quick": TrinoSqlSpec(sql="SELECT x, x * x AS square FROM UNNEST(sequence(1, 10)) t(x)"),
     "long": TrinoSqlSpec(sql=LONG_SQL),
     "failing": TrinoSqlSpec(sql="SELECT fail('lakeplane contract: failing on purpose')"),
@@ -40,10 +39,7 @@ class TestTrinoEngine(EngineContract):
 
     @pytest.fixture
     def job(self) -> JobFactory:
-        def make(kind: JobKind) -> tuple[str, Any]:
-            return "trino_sql", _JOBS[kind]
-
-        return make
+        return fixed_jobs("trino_sql", _JOBS)
 
     @pytest.fixture
     def unknown_handle(self, engine: TrinoEngine) -> EngineHandle:

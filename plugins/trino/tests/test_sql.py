@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import Identifier, MaintenanceSpec, Submission
+from lakeplane.testing.contracts import assert_registered
 from lakeplane_trino import (
     TrinoEngine,
     TrinoParams,
@@ -384,8 +385,4 @@ async def test_maintenance_statements_quote_the_table_and_need_a_catalog() -> No
 
 
 def test_registered_through_the_entry_point() -> None:
-    from lakeplane.plugins import load
-
-    impl = load().registry.get("engine", "trino", "engines.sql")
-    assert impl.cls is TrinoEngine
-    assert impl.distribution == "lakeplane-plugin-trino"
+    assert_registered(TrinoEngine, "lakeplane-plugin-trino")

@@ -18,10 +18,18 @@ A backend that cannot offer a fixture (say, a catalog without authentication has
 "wrong credentials") overrides it with ``pytest.skip("why")``.
 """
 
-from lakeplane.testing.contracts._support import assert_no_secrets, secret_values, unreachable_url
+from lakeplane.testing.contracts._support import (
+    assert_checks_fail,
+    assert_checks_pass,
+    assert_no_secrets,
+    assert_registered,
+    assert_unreachable,
+    secret_values,
+    unreachable_url,
+)
 from lakeplane.testing.contracts.auth import PasswordAuthProviderContract, RedirectAuthProviderContract
 from lakeplane.testing.contracts.catalog import CatalogContract
-from lakeplane.testing.contracts.engine import EngineContract, JobFactory, JobKind
+from lakeplane.testing.contracts.engine import EngineContract, JobFactory, JobKind, fixed_jobs
 from lakeplane.testing.contracts.object_store import ObjectStoreContract
 from lakeplane.testing.contracts.secret_store import SecretStoreContract
 
@@ -34,7 +42,12 @@ __all__ = [
     "PasswordAuthProviderContract",
     "RedirectAuthProviderContract",
     "SecretStoreContract",
+    "assert_checks_fail",
+    "assert_checks_pass",
     "assert_no_secrets",
+    "assert_registered",
+    "assert_unreachable",
+    "fixed_jobs",
     "secret_values",
     "unreachable_url",
 ]

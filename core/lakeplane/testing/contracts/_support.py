@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Awaitable, Callable
 
-from lakeplane.errors import LakeplaneError
+import pytest
+
+from lakeplane import plugins
+from lakeplane.errors import BadCredentials, LakeplaneError, UpstreamError
 from lakeplane.interfaces.base import CheckResult, Component, secret_fields
 
 
@@ -14,6 +19,13 @@ def unreachable_url(scheme: str = "http", host: str = "127.0.0.1") -> str:
         sock.bind((host, 0))
         port = sock.getsockname()[1]
     return f"{scheme}://{host}:{port}"
+
+
+def assert_registered(cls: type[Component], distribution: str) -> None:
+    """The installed plugins register ``cls`` under its kind and name, from ``distribution``."""
+    impl = plugins.load().registry.get(cls.kind, cls.name, f"{cls.kind} {cls.name!r}")
+    assert impl.cls is cls
+    assert impl.distribution == distribution
 
 
 def secret_values(component: Component) -> list[str]:
@@ -43,3 +55,35 @@ def assert_no_secrets(component: Component, shown: LakeplaneError | CheckResult 
             if secret in text:
                 shown_text = text.replace(secret, "<SECRET>")
                 raise AssertionError(f"a secret parameter leaked into {shown_text!r}")
+
+
+async def assert_checks_pass(component: Component) -> None:
+    """``health`` and ``validate`` both pass, and ``validate`` says what it checked."""
+    health = await component.health()
+    assert health.ok, health
+    result = await component.validate()
+    assert result.ok, result
+    assert result.checks
+
+
+async def assert_checks_fail(component: Component) -> None:
+    """``validate`` and ``health`` both fail, as results rather than errors, and no secret
+    parameter shows in what ``validate`` reports."""
+    result = await component.validate()
+    assert not result.ok
+    assert_no_secrets(component, result)
+    assert not (await component.health()).ok
+
+
+async def assert_unreachable(
+    component: Component, request: Callable[[], Awaitable[object]], within_s: float
+) -> None:
+    """``request`` to a service that cannot be reached is an :class:`UpstreamError` (not
+    :class:`BadCredentials`) without a secret, the checks fail, and all within ``within_s``."""
+    started = time.monotonic()
+    with pytest.raises(UpstreamError) as raised:
+        await request()
+    assert not isinstance(raised.value, BadCredentials)
+    assert_no_secrets(component, raised.value)
+    await assert_checks_fail(component)
+    assert time.monotonic() - started < within_s

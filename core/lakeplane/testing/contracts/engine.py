@@ -7,7 +7,7 @@ Subclass :class:`EngineContract` and provide two fixtures:
 ``job``
     a :data:`JobFactory`: ``job(kind)`` gives ``(job_type, spec)`` for ``"quick"``
     (succeeds within seconds), ``"long"`` (runs for minutes unless cancelled) and
-    ``"failing"`` (fails with a message).
+    ``"failing"`` (fails with a message); :func:`fixed_jobs` makes one from a spec per kind.
 
 The worker's crash recovery rests on one promise: a stored handle is all another
 process needs. Here "another process" is a second instance built from the first
@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -53,6 +53,15 @@ JobKind = Literal["quick", "long", "failing"]
 JobFactory = Callable[[JobKind], tuple[str, Any]]
 
 _RUNNING = frozenset({EngineState.QUEUED, EngineState.RUNNING})
+
+
+def fixed_jobs(job_type: str, specs: Mapping[JobKind, Any]) -> JobFactory:
+    """A :data:`JobFactory` for an engine whose jobs are one spec per kind, all of ``job_type``."""
+
+    def job(kind: JobKind) -> tuple[str, Any]:
+        return job_type, specs[kind]
+
+    return job
 
 
 def make_submission(job: JobFactory, kind: JobKind, **fields: Any) -> Submission:

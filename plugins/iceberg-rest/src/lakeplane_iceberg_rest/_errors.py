@@ -21,15 +21,14 @@ configured secret (credential, token, S3 secret) in case a server echoed one bac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from functools import cached_property
 
 import pydantic
 import requests
 from pyiceberg import exceptions as ice
 
+from lakeplane.drivers.errors import ScrubbingContext, map_driver_errors
 from lakeplane.errors import (
     BadCredentials,
     Conflict,
@@ -39,37 +38,21 @@ from lakeplane.errors import (
     UpstreamError,
     ValidationFailed,
 )
-from lakeplane.security.endpoints import refusal_in
-from lakeplane.security.redact import Redactor
 
 
 @dataclass(frozen=True)
-class ErrorContext:
+class ErrorContext(ScrubbingContext):
     """What a message may name: the catalog's URI. ``secrets`` are never shown."""
 
     uri: str
-    secrets: tuple[str, ...] = ()
-
-    @cached_property
-    def scrub(self) -> Callable[[str], str]:
-        """Replaces every configured secret (and its encoded forms) in a text, whatever echoed it."""
-        return Redactor(self.secrets, mask="***").scrub
 
 
-@contextmanager
-def map_errors(ctx: ErrorContext, subject: str = "") -> Iterator[None]:
+def map_errors(ctx: ErrorContext, subject: str = "") -> AbstractContextManager[None]:
     """Turn a driver exception raised inside the block into the matching Lakeplane error.
 
     ``subject`` names what was being worked on, e.g. ``"table sales.orders"``.
     """
-    try:
-        yield
-    except LakeplaneError:
-        raise
-    except Exception as exc:
-        if (refused := refusal_in(exc)) is not None:
-            raise refused from None
-        raise translate(exc, ctx, subject) from exc
+    return map_driver_errors(lambda exc: translate(exc, ctx, subject))
 
 
 def translate(exc: Exception, ctx: ErrorContext, subject: str = "") -> LakeplaneError:

@@ -55,18 +55,15 @@ class LocalAuthOptions(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("min_password_length must be between 8 and 128")
 
 
-class LocalAuthParams(msgspec.Struct, forbid_unknown_fields=True):
-    """The local provider takes no connection parameters."""
-
-
 class LocalAuthProvider(PasswordAuthProvider):
+    """Takes no connection parameters (the interface's ``NoParams``); its options tune the hashing."""
+
     name: ClassVar[str] = "local"
     description: ClassVar[str] = "Local users with argon2id password hashes"
-    Params: ClassVar[type[msgspec.Struct]] = LocalAuthParams
     Options: ClassVar[type[msgspec.Struct]] = LocalAuthOptions
 
     def __init__(self, params: object = None, options: LocalAuthOptions | None = None) -> None:
-        super().__init__(params if params is not None else LocalAuthParams(), options)
+        super().__init__(params, options)
         opts = self.settings = options if options is not None else LocalAuthOptions()
         self.hasher = argon2.PasswordHasher(
             time_cost=opts.time_cost,

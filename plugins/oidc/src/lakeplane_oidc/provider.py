@@ -134,20 +134,17 @@ class OidcOptions(msgspec.Struct, forbid_unknown_fields=True):
                 raise ValueError(f"ca_file: cannot read {self.ca_file}: {exc}") from None
 
 
-class OidcParams(msgspec.Struct, forbid_unknown_fields=True):
-    """Everything is in the options."""
-
-
 class OidcAuthProvider(RedirectAuthProvider):
+    """Takes no connection parameters (the interface's ``NoParams``): everything is in the options."""
+
     name: ClassVar[str] = "oidc"
     description: ClassVar[str] = "Single sign-on with OpenID Connect"
-    Params: ClassVar[type[msgspec.Struct]] = OidcParams
     Options: ClassVar[type[msgspec.Struct]] = OidcOptions
 
     def __init__(self, params: object = None, options: OidcOptions | None = None) -> None:
         if options is None:
             raise ValueError("the oidc provider needs options (issuer, client_id)")
-        super().__init__(params if params is not None else OidcParams(), options)
+        super().__init__(params, options)
         self.settings = options
         self.issuer = options.issuer.rstrip("/")
         self.password_fallback = "local" if options.local_sign_in else None

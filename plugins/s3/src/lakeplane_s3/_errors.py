@@ -18,14 +18,13 @@ key from anything a server echoed back, should one ever do so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from functools import cached_property
 
 import aiohttp
 from botocore import exceptions as boto
 
+from lakeplane.drivers.errors import ScrubbingContext, map_driver_errors
 from lakeplane.errors import (
     BadCredentials,
     Conflict,
@@ -34,8 +33,6 @@ from lakeplane.errors import (
     UpstreamError,
     ValidationFailed,
 )
-from lakeplane.security.endpoints import refusal_in
-from lakeplane.security.redact import Redactor
 
 _CREDENTIAL_CODES = frozenset(
     {
@@ -53,31 +50,22 @@ _CREDENTIAL_CODES = frozenset(
 _MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
+_DRIVER_ERRORS = (boto.ClientError, boto.BotoCoreError, aiohttp.ClientError, TimeoutError)
+
+
 @dataclass(frozen=True)
-class ErrorContext:
+class ErrorContext(ScrubbingContext):
     """What a message may name: where the store is and whose key was used."""
 
     endpoint: str
     access_key_id: str
-    secrets: tuple[str, ...] = ()
-
-    @cached_property
-    def scrub(self) -> Callable[[str], str]:
-        """Replaces every configured secret (and its encoded forms) in a text, whatever echoed it."""
-        return Redactor(self.secrets, mask="***").scrub
 
 
-@contextmanager
-def map_errors(ctx: ErrorContext, bucket: str | None = None, key: str | None = None) -> Iterator[None]:
+def map_errors(
+    ctx: ErrorContext, bucket: str | None = None, key: str | None = None
+) -> AbstractContextManager[None]:
     """Turn a driver exception raised inside the block into the matching Lakeplane error."""
-    try:
-        yield
-    except LakeplaneError:
-        raise
-    except (boto.ClientError, boto.BotoCoreError, aiohttp.ClientError, TimeoutError) as exc:
-        if (refused := refusal_in(exc)) is not None:
-            raise refused from None
-        raise translate(exc, ctx, bucket, key) from exc
+    return map_driver_errors(lambda exc: translate(exc, ctx, bucket, key), catching=_DRIVER_ERRORS)
 
 
 def translate(

@@ -137,34 +137,28 @@ def memory_bytes(size: str) -> int:
     return int(size[:-1]) * units[size[-1].lower()]
 
 
+def _amount(value: int | str) -> int:
+    """A count as it is, a size such as ``"4g"`` in bytes."""
+    return memory_bytes(value) if isinstance(value, str) else value
+
+
 def check_against(spec: SparkBatchSpec, params: SparkParams) -> None:
     """Raise :class:`ValidationFailed` if ``spec`` asks for more than the connection allows."""
     errors = check_conf(spec.conf, params.catalog_name)
     r = spec.resources
-    limits: list[tuple[str, bool, str]] = [
-        ("driver_cores", r.driver_cores > params.max_driver_cores, f"at most {params.max_driver_cores}"),
-        (
-            "driver_memory",
-            memory_bytes(r.driver_memory) > memory_bytes(params.max_driver_memory),
-            f"at most {params.max_driver_memory}",
-        ),
-        (
-            "executor_cores",
-            r.executor_cores > params.max_executor_cores,
-            f"at most {params.max_executor_cores}",
-        ),
-        (
-            "executor_memory",
-            memory_bytes(r.executor_memory) > memory_bytes(params.max_executor_memory),
-            f"at most {params.max_executor_memory} on this connection",
-        ),
-        (
-            "executor_instances",
-            r.executor_instances > params.max_executors,
-            f"at most {params.max_executors}",
-        ),
+    # Each resource: what the job asks for, and the most the connection allows.
+    limits: dict[str, tuple[int | str, int | str]] = {
+        "driver_cores": (r.driver_cores, params.max_driver_cores),
+        "driver_memory": (r.driver_memory, params.max_driver_memory),
+        "executor_cores": (r.executor_cores, params.max_executor_cores),
+        "executor_memory": (r.executor_memory, params.max_executor_memory),
+        "executor_instances": (r.executor_instances, params.max_executors),
+    }
+    errors += [
+        {"field": f"resources.{name}", "message": f"at most {allowed} on this connection"}
+        for name, (asked, allowed) in limits.items()
+        if _amount(asked) > _amount(allowed)
     ]
-    errors += [{"field": f"resources.{name}", "message": message} for name, over, message in limits if over]
     if errors:
         summary = ", ".join(e["field"] for e in errors)
         raise ValidationFailed(f"invalid Spark job: {summary}", errors)
