@@ -38,6 +38,7 @@ __all__ = [
     "lakeplane_services",
     "new_user",
     "object_store_section",
+    "placeholder_lake",
     "security_section",
 ]
 
@@ -76,6 +77,17 @@ def object_store_section(options: dict[str, Any]) -> list[str]:
         "[object_store.options]",
         *(f"{k} = {json.dumps(v)}" for k, v in options.items()),
     ]
+
+
+def placeholder_lake() -> dict[str, str]:
+    """A warehouse and its S3 settings, named as the catalog and engine plugins' params name
+    them, for params that are built and never connect: nothing answers at these addresses."""
+    return {
+        "warehouse": "s3://lake/",
+        "s3_endpoint": "http://s3:8333",
+        "s3_access_key_id": "key",
+        "s3_secret_access_key": "not-a-secret",
+    }
 
 
 def iceberg_rest_params(seaweedfs: Any) -> dict[str, Any]:
