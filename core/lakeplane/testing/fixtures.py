@@ -1,4 +1,5 @@
-"""App-level fixtures on top of the real services: database, config, app, client, users."""
+"""App-level fixtures on top of the real services (database, config, app, client, users), and
+the helpers tests share: config file sections, connection params, creating through the API."""
 
 from __future__ import annotations
 
