@@ -610,18 +610,12 @@ async def spark_backend_requests(options: dict[str, Any], operator: bool) -> lis
     from kubernetes_asyncio.client.exceptions import ApiException
 
     from lakeplane.interfaces import Submission
+    from lakeplane.testing.fixtures import placeholder_lake
     from lakeplane_spark import SparkEngine, SparkOptions, SparkParams
     from lakeplane_spark.kubernetes import manifests
     from lakeplane_spark.spec import decode_spec
 
-    params = SparkParams(
-        backend="kubernetes",
-        catalog_uri="http://catalog:8181",
-        warehouse="s3://lake/",
-        s3_endpoint="http://s3:8333",
-        s3_access_key_id="key",
-        s3_secret_access_key="not-a-secret",
-    )
+    params = SparkParams(backend="kubernetes", catalog_uri="http://catalog:8181", **placeholder_lake())
     spec = decode_spec({"application": "local:///opt/job.py"})
     submission = Submission(run_id="run_1", attempt=1, workspace="demo", job_type="spark_batch", spec=spec)
     long_ago = "2020-01-01T00:00:00Z"

@@ -15,6 +15,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import DoubleType, NestedField, StringType, TimestamptzType
 
+from lakeplane.testing.fixtures import add_connection, iceberg_rest_params
 from lakeplane_trino import TrinoEngine, TrinoParams
 
 pytestmark = pytest.mark.trino
@@ -72,24 +73,8 @@ async def test_write_with_pyiceberg_read_with_trino_see_in_api(
         )
     ).json()
     base = f"/api/v1/workspaces/{ws['id']}"
-    conn = await admin_client.post(
-        f"{base}/connections",
-        json={
-            "name": "lake",
-            "role": "catalog",
-            "plugin": "iceberg-rest",
-            "params": {
-                "uri": seaweedfs_service.iceberg_uri,
-                "warehouse": seaweedfs_service.warehouse,
-                "credential": seaweedfs_service.credential,
-                "s3_endpoint": seaweedfs_service.s3_endpoint,
-                "s3_access_key_id": seaweedfs_service.access_key_id,
-                "s3_secret_access_key": seaweedfs_service.secret_access_key,
-            },
-        },
-    )
-    assert conn.status_code == 201, conn.text
-    conn_id = conn.json()["id"]
+    lake = iceberg_rest_params(seaweedfs_service)
+    conn_id = (await add_connection(admin_client, base, "lake", "catalog", "iceberg-rest", lake))["id"]
     tested = (await admin_client.post(f"{base}/connections/{conn_id}/test")).json()
     assert tested["ok"], tested
     namespaces = (await admin_client.get(f"{base}/connections/{conn_id}/catalog/namespaces")).json()["items"]

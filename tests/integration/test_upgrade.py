@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import secrets
-import sys
-from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from lakeplane.domain.audit.chain import GENESIS, first_scheme_digest
 from lakeplane.domain.auth.principals import TOKEN_PREFIX, hash_secret
 from lakeplane.security.crypto import Keyring
 from lakeplane.testing.app import make_config
+from lakeplane.testing.processes import run_lakeplane
 from lakeplane.web.app import create_app
 
 FIRST = known_revisions()[0]
@@ -334,24 +332,7 @@ async def test_a_database_from_the_first_migration_reads_back_after_the_upgrade(
 
 
 async def cli(config: Path, *argv: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "LAKEPLANE_CONFIG"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "lakeplane.cli",
-        *argv,
-        "--config",
-        str(config),
-        stdout=PIPE,
-        stderr=PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    except TimeoutError:
-        proc.kill()
-        raise AssertionError(f"lakeplane {' '.join(argv)} did not stop") from None
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await run_lakeplane(*argv, "--config", str(config))
 
 
 def write_config(tmp_path: Path, url: str) -> Path:

@@ -1,4 +1,5 @@
-"""App-level fixtures on top of the real services: database, config, app, client, users."""
+"""App-level fixtures on top of the real services (database, config, app, client, users), and
+the helpers tests share: config file sections, connection params, creating through the API."""
 
 from __future__ import annotations
 
@@ -25,15 +26,20 @@ from lakeplane.web.state import services
 
 __all__ = [
     "READ_BOOKKEEPING",
+    "add_connection",
+    "add_job",
     "admin_client",
     "client_for",
+    "created",
     "every_row",
+    "iceberg_rest_params",
     "lakeplane_app",
     "lakeplane_config",
     "lakeplane_db_url",
     "lakeplane_services",
     "new_user",
     "object_store_section",
+    "placeholder_lake",
     "security_section",
 ]
 
@@ -72,6 +78,55 @@ def object_store_section(options: dict[str, Any]) -> list[str]:
         "[object_store.options]",
         *(f"{k} = {json.dumps(v)}" for k, v in options.items()),
     ]
+
+
+def placeholder_lake() -> dict[str, str]:
+    """A warehouse and its S3 settings, named as the catalog and engine plugins' params name
+    them, for params that are built and never connect: nothing answers at these addresses."""
+    return {
+        "warehouse": "s3://lake/",
+        "s3_endpoint": "http://s3:8333",
+        "s3_access_key_id": "key",
+        "s3_secret_access_key": "not-a-secret",
+    }
+
+
+def iceberg_rest_params(seaweedfs: Any) -> dict[str, Any]:
+    """The params of an ``iceberg-rest`` catalog connection on ``seaweedfs``'s Iceberg catalog
+    (a :class:`~lakeplane.testing.services.SeaweedFSService`)."""
+    return {
+        "uri": seaweedfs.iceberg_uri,
+        "warehouse": seaweedfs.warehouse,
+        "credential": seaweedfs.credential,
+        "s3_endpoint": seaweedfs.s3_endpoint,
+        "s3_access_key_id": seaweedfs.access_key_id,
+        "s3_secret_access_key": seaweedfs.secret_access_key,
+    }
+
+
+async def created(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST ``body`` to the collection at ``url``: what was created, once the answer is a 201."""
+    resp = await client.post(url, json=body)
+    assert resp.status_code == 201, resp.text
+    found: dict[str, Any] = resp.json()
+    return found
+
+
+async def add_connection(
+    client: httpx.AsyncClient, ws: str, name: str, role: str, plugin: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """A connection created through the API in the workspace whose URL is ``ws``."""
+    body = {"name": name, "role": role, "plugin": plugin, "params": params}
+    return await created(client, f"{ws}/connections", body)
+
+
+async def add_job(
+    client: httpx.AsyncClient, ws: str, name: str, job_type: str, definition: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """A job created through the API in the workspace whose URL is ``ws``; ``fields`` are its
+    other fields (parameters, connection, retries, timeout)."""
+    body = {"name": name, "type": job_type, "definition": definition, **fields}
+    return await created(client, f"{ws}/jobs", body)
 
 
 #: Bookkeeping a read may update: when a credential was last used.

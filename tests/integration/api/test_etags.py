@@ -72,6 +72,8 @@ RESOURCES: dict[str, tuple[Make, Any, str, tuple[str, str], bool]] = {
     "dataset": (_dataset, Dataset, "description", ("first", "second"), True),
     "schedule": (_schedule, Schedule, "cron", ("5 * * * *", "10 * * * *"), True),
 }
+#: a resource just made: its URL, then its row of ``RESOURCES`` but for how to make one
+Made = tuple[str, Any, str, tuple[str, str], bool]
 
 
 async def _stored(lakeplane_services: Any, model: Any, url: str, field: str) -> Any:
@@ -87,12 +89,18 @@ def _assert_precondition_failed(resp: Any) -> None:
     assert "changed by someone else" in body["detail"]
 
 
-@pytest.mark.parametrize("kind", list(RESOURCES))
-async def test_stale_if_match_is_refused_and_changes_nothing(
-    kind: str, admin_client: Any, lakeplane_services: Any
-) -> None:
-    make, model, field, (first, second), deletable = RESOURCES[kind]
+@pytest.fixture(params=list(RESOURCES))
+async def made(request: pytest.FixtureRequest, admin_client: Any) -> Made:
+    """One resource of each kind of ``RESOURCES``, in a fresh workspace."""
+    make, model, field, values, deletable = RESOURCES[request.param]
     url = await make(admin_client, await _workspace(admin_client))
+    return url, model, field, values, deletable
+
+
+async def test_stale_if_match_is_refused_and_changes_nothing(
+    made: Made, admin_client: Any, lakeplane_services: Any
+) -> None:
+    url, model, field, (first, second), deletable = made
     read = await admin_client.get(url)
     assert read.status_code == 200, read.text
     tag = read.headers["etag"]
@@ -137,12 +145,10 @@ async def _lock_waiters(lakeplane_services: Any) -> int:
     return int(found or 0)
 
 
-@pytest.mark.parametrize("kind", list(RESOURCES))
 async def test_of_two_concurrent_patches_from_one_read_exactly_one_wins(
-    kind: str, admin_client: Any, lakeplane_services: Any
+    made: Made, admin_client: Any, lakeplane_services: Any
 ) -> None:
-    make, model, field, (first, second), _ = RESOURCES[kind]
-    url = await make(admin_client, await _workspace(admin_client))
+    url, model, field, (first, second), _ = made
     tag = (await admin_client.get(url)).headers["etag"]
     # Hold the row while both requests start, so both have read the same tag before either
     # writes: only the check made under the row lock tells them apart.

@@ -10,14 +10,26 @@ from typing import Any
 import pytest
 
 
-@pytest.mark.outage
-async def test_database_outage_gives_503_then_recovers(admin_client: Any, postgres_service: Any) -> None:
+def connections_of(workspace: dict[str, Any]) -> str:
+    return f"/api/v1/workspaces/{workspace['id']}/connections"
+
+
+@pytest.fixture
+async def workspace(admin_client: Any) -> dict[str, Any]:
+    """A fresh workspace whose connections list answers while the database is up."""
     ws = await admin_client.post(
         "/api/v1/workspaces", json={"slug": "pg-" + secrets.token_hex(3), "name": "outage"}
     )
     assert ws.status_code == 201
-    url = f"/api/v1/workspaces/{ws.json()['id']}/connections"
-    assert (await admin_client.get(url)).status_code == 200
+    assert (await admin_client.get(connections_of(ws.json()))).status_code == 200
+    return dict(ws.json())
+
+
+@pytest.mark.outage
+async def test_database_outage_gives_503_then_recovers(
+    admin_client: Any, postgres_service: Any, workspace: dict[str, Any]
+) -> None:
+    url = connections_of(workspace)
 
     await asyncio.to_thread(postgres_service.stop)
     try:
@@ -44,22 +56,19 @@ async def test_database_outage_gives_503_then_recovers(admin_client: Any, postgr
     assert resp.status_code == 200, resp.text
     listed = await admin_client.get("/api/v1/workspaces", params={"limit": 500})
     slugs = {w["slug"] for w in listed.json()["items"]}
-    assert ws.json()["slug"] in slugs
+    assert workspace["slug"] in slugs
     assert "pg-never" not in slugs
 
 
 @pytest.mark.outage
-async def test_restart_while_idle_costs_no_request(admin_client: Any, postgres_service: Any) -> None:
+async def test_restart_while_idle_costs_no_request(
+    admin_client: Any, postgres_service: Any, workspace: dict[str, Any]
+) -> None:
     """Pooled connections that predate a restart are pinged (they have been idle) and replaced
     before a request meets them: the first request after the restart already succeeds."""
     from lakeplane.db.engine import PING_AFTER_IDLE_S
 
-    ws = await admin_client.post(
-        "/api/v1/workspaces", json={"slug": "pg-" + secrets.token_hex(3), "name": "restart"}
-    )
-    assert ws.status_code == 201
-    url = f"/api/v1/workspaces/{ws.json()['id']}/connections"
-    assert (await admin_client.get(url)).status_code == 200
+    url = connections_of(workspace)
 
     await asyncio.to_thread(postgres_service.stop)
     await asyncio.to_thread(postgres_service.start)

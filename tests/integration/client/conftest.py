@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from lakeplane.domain import audit
@@ -22,7 +18,8 @@ from lakeplane.domain.auth.services import create_admin, password_provider
 from lakeplane.local.ports import free_ports
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
-from lakeplane.testing.fixtures import object_store_section, security_section
+from lakeplane.testing.fixtures import object_store_section, security_section, wait_http
+from lakeplane.testing.processes import start_lakeplane
 
 PASSWORD = "correct horse battery staple"
 
@@ -45,15 +42,6 @@ def _config_file(url: str, path: Path, config: Any, store: dict[str, Any] | None
     if store:
         lines += object_store_section(store)
     path.write_text("\n".join([*lines, ""]))
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("LAKEPLANE_CONFIG", None)
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "lakeplane.cli", *args], stdout=out, stderr=subprocess.STDOUT, env=env
-        )
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +68,13 @@ async def serve(postgres_url: str, tmp: Path, store: dict[str, Any] | None = Non
     _config_file(url, config_path, config, store)
     (port,) = free_ports(1)
     procs = [
-        _start(
+        start_lakeplane(
             ["serve", "--config", str(config_path), "--host", "127.0.0.1", "--port", str(port)],
             served_tmp / "api.log",
         ),
-        _start(["worker", "--config", str(config_path), "--name", "client-tests"], served_tmp / "worker.log"),
+        start_lakeplane(
+            ["worker", "--config", str(config_path), "--name", "client-tests"], served_tmp / "worker.log"
+        ),
     ]
     lp = Services.build(config)
     try:
@@ -95,17 +85,7 @@ async def serve(postgres_url: str, tmp: Path, store: dict[str, Any] | None = Non
         async with lp.sessions() as db, db.begin():
             await create_admin(db, audit.Actor.system("test"), username, hashed, "user.create_admin")
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient(base_url=base) as http:
-            while True:
-                try:
-                    if (await http.get("/health/live")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if procs[0].poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((served_tmp / "api.log").read_text()[-3000:])
-                await asyncio.sleep(0.1)
+        await asyncio.to_thread(wait_http, f"{base}/health/live", procs[0], served_tmp / "api.log")
         yield Served(base, lp, token, username, served_tmp)
     finally:
         for proc in procs:

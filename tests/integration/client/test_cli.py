@@ -194,38 +194,36 @@ def test_profiles_per_server(served: Served, config_home: Path) -> None:
     assert "lakeplane login" in one_error_line(lakeplane("workspaces", "list", "--profile", "three"))
 
 
+#: How each shell asks the sourced script for the words of a line (index of the last word from 0
+#: in bash, from 1 in zsh), and prints what it offers, one a line.
+COMPLETION_PROBES = {
+    "bash": (
+        ["bash", "-c"],
+        'COMP_WORDS=({words}); COMP_CWORD={last}; _lakeplane; printf "%s\\n" "${{COMPREPLY[@]}}"',
+    ),
+    "zsh": (
+        ["zsh", "-f", "-c"],
+        'compadd() {{ shift; print -l -- "$@"; }}; words=({words}); CURRENT={count}; _lakeplane',
+    ),
+}
+
+
 @pytest.mark.parametrize(
-    ("line", "expected"),
+    ("shell", "line", "expected"),
     [
-        ("lakeplane ", {"runs", "jobs", "login", "users"}),
-        ("lakeplane runs ", {"submit", "logs", "stop", "rerun"}),
-        ("lakeplane runs submit --", {"--wait", "--output", "--workspace"}),
-        ("lakeplane runs list --output ", {"table", "json"}),
+        ("bash", "lakeplane ", {"runs", "jobs", "login", "users"}),
+        ("bash", "lakeplane runs ", {"submit", "logs", "stop", "rerun"}),
+        ("bash", "lakeplane runs submit --", {"--wait", "--output", "--workspace"}),
+        ("bash", "lakeplane runs list --output ", {"table", "json"}),
+        ("zsh", "lakeplane runs ", {"submit", "logs", "stop"}),
+        ("zsh", "lakeplane runs list --output ", {"table", "json"}),
     ],
 )
-def test_bash_completion(line: str, expected: set[str], tmp_path: Path) -> None:
-    script = tmp_path / "complete.bash"
-    script.write_text(ok("completion", "bash"))
+def test_completion(shell: str, line: str, expected: set[str], tmp_path: Path) -> None:
+    script = tmp_path / f"complete.{shell}"
+    script.write_text(ok("completion", shell))
     words = line.split(" ")
-    probe = (
-        f"source {script}; COMP_WORDS=({' '.join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}; "
-        '_lakeplane; printf "%s\\n" "${COMPREPLY[@]}"'
-    )
-    done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
-    assert expected <= set(done.stdout.split()), done.stdout
-
-
-@pytest.mark.parametrize(
-    ("line", "expected"),
-    [("lakeplane runs ", {"submit", "logs", "stop"}), ("lakeplane runs list --output ", {"table", "json"})],
-)
-def test_zsh_completion(line: str, expected: set[str], tmp_path: Path) -> None:
-    script = tmp_path / "complete.zsh"
-    script.write_text(ok("completion", "zsh"))
-    words = line.split(" ")
-    probe = (
-        f'source {script}; compadd() {{ shift; print -l -- "$@"; }}; '
-        f"words=({' '.join(repr(w) for w in words)}); CURRENT={len(words)}; _lakeplane"
-    )
-    done = subprocess.run(["zsh", "-f", "-c", probe], capture_output=True, text=True, check=True)
+    command, probe = COMPLETION_PROBES[shell]
+    asked = probe.format(words=" ".join(repr(w) for w in words), last=len(words) - 1, count=len(words))
+    done = subprocess.run([*command, f"source {script}; {asked}"], capture_output=True, text=True, check=True)
     assert expected <= set(done.stdout.split()), done.stdout

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -32,6 +30,7 @@ from lakeplane.ids import new_id
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config, make_user
 from lakeplane.testing.fixtures import object_store_section, security_section
+from lakeplane.testing.processes import start_lakeplane
 from lakeplane.timeutil import utcnow
 from lakeplane.web.app import create_app
 
@@ -111,32 +110,11 @@ class RunsEnv:
         queues: tuple[str, ...] = (),
     ) -> WorkerProcess:
         name = name or f"w{len(self.workers)}-{secrets.token_hex(2)}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("LAKEPLANE_CONFIG", None)
-        if fault:
-            env["LAKEPLANE_FAULT"] = fault
         log_path = self.tmp / f"{name}.log"
-        with log_path.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "lakeplane.cli",
-                    "worker",
-                    "--config",
-                    str(self.config_path),
-                    "--name",
-                    name,
-                    "--concurrency",
-                    str(concurrency),
-                    "--drain-timeout",
-                    "10",
-                    *(arg for q in queues for arg in ("--queue", q)),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+        args = ["worker", "--config", str(self.config_path), "--name", name]
+        args += ["--concurrency", str(concurrency), "--drain-timeout", "10"]
+        args += [arg for q in queues for arg in ("--queue", q)]
+        proc = start_lakeplane(args, log_path, env={"LAKEPLANE_FAULT": fault} if fault else None)
         worker = WorkerProcess(proc, name, log_path)
         self.workers.append(worker)
         return worker
@@ -355,14 +333,6 @@ async def api_client(env: RunsEnv) -> AsyncIterator[tuple[AsyncTestClient[Any], 
     async with AsyncTestClient(app=app) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield client, f"/api/v1/workspaces/{env.workspace_id}"
-
-
-async def add_connection(
-    client: AsyncTestClient[Any], ws: str, name: str, role: str, plugin: str, params: dict[str, Any]
-) -> Any:
-    """POST a connection through the API; the response."""
-    body = {"name": name, "role": role, "plugin": plugin, "params": params}
-    return await client.post(f"{ws}/connections", json=body)
 
 
 @pytest.fixture

@@ -9,15 +9,11 @@ restored into a new database and bucket; everything reads back the same through 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 import json
-import os
 import secrets
-import sys
 import tarfile
-from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +32,8 @@ from lakeplane.domain.connections.schemas import ConnectionCreate
 from lakeplane.domain.connections.services import reveal
 from lakeplane.runtime import Services
 from lakeplane.testing.app import create_database, make_config
+from lakeplane.testing.fixtures import add_connection
+from lakeplane.testing.processes import run_lakeplane
 from lakeplane.web.app import create_app
 
 from .conftest import RunsEnv, api_client, make_env
@@ -70,13 +68,7 @@ async def keys_in(seaweedfs: Any, bucket: str, prefix: str = "") -> list[str]:
 
 
 def store_options(seaweedfs: Any, bucket: str) -> dict[str, Any]:
-    return {
-        "endpoint_url": seaweedfs.s3_endpoint,
-        "region": seaweedfs.region,
-        "access_key_id": seaweedfs.access_key_id,
-        "secret_access_key": seaweedfs.secret_access_key,
-        "bucket": bucket,
-    }
+    return {**seaweedfs.s3_options(), "bucket": bucket}
 
 
 def config_for(source: Path, target: Path, database_url: str, bucket: str) -> Path:
@@ -124,12 +116,7 @@ async def aligned_env(postgres_url: str, tmp_path: Path, seaweedfs: Any, bucket:
 
 
 async def cli(*argv: str) -> Outcome:
-    env = {k: v for k, v in os.environ.items() if k != "LAKEPLANE_CONFIG"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lakeplane.cli", *argv, stdout=PIPE, stderr=PIPE, env=env
-    )
-    out, err = await proc.communicate()
-    return Outcome(proc.returncode or 0, out.decode(), err.decode())
+    return Outcome(*await run_lakeplane(*argv, kill_after_s=600))
 
 
 async def snapshot(client: AsyncTestClient[Any], ws: str) -> dict[str, Any]:
@@ -157,16 +144,8 @@ async def snapshot(client: AsyncTestClient[Any], ws: str) -> dict[str, Any]:
 
 
 async def populate(client: AsyncTestClient[Any], ws: str, seaweedfs: Any) -> list[str]:
-    created = await client.post(
-        f"{ws}/connections",
-        json={
-            "name": "lake-s3",
-            "role": "object_store",
-            "plugin": "s3",
-            "params": {**store_options(seaweedfs, "lake"), "secret_access_key": CONNECTION_SECRET},
-        },
-    )
-    assert created.status_code == 201, created.text
+    params = {**store_options(seaweedfs, "lake"), "secret_access_key": CONNECTION_SECRET}
+    await add_connection(client, ws, "lake-s3", "object_store", "s3", params)
     for n in range(3):
         ds = await client.post(
             f"{ws}/datasets",

@@ -7,64 +7,30 @@ while the database check fails; a stopped (SIGSTOP) process fails liveness.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
-from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lakeplane.liveness import age
+from lakeplane.testing.processes import run_lakeplane, start_lakeplane
 
 from .conftest import make_env
 
 
 async def health(config: Path, component: str, *extra: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if k != "LAKEPLANE_CONFIG"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "lakeplane.cli",
-        "health",
-        "--component",
-        component,
-        "--config",
-        str(config),
-        "--timeout",
-        "3",
-        *extra,
-        stdout=PIPE,
-        stderr=PIPE,
-        env=env,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, (out + err).decode()
+    argv = ["health", "--component", component, "--config", str(config), "--timeout", "3", *extra]
+    rc, out, err = await run_lakeplane(*argv, kill_after_s=60)
+    return rc, out + err
 
 
 def start(config: Path, tmp_path: Path, component: str) -> tuple[subprocess.Popen[bytes], Path]:
     beat = tmp_path / f"{component}.heartbeat"
-    log = (tmp_path / f"{component}.log").open("wb")
-    env = {k: v for k, v in os.environ.items() if k != "LAKEPLANE_CONFIG"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lakeplane.cli",
-            component,
-            "--config",
-            str(config),
-            "--heartbeat-file",
-            str(beat),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    return proc, beat
+    argv = [component, "--config", str(config), "--heartbeat-file", str(beat)]
+    return start_lakeplane(argv, tmp_path / f"{component}.log"), beat
 
 
 async def fresh(beat: Path, within: float, timeout: float = 60) -> None:

@@ -45,6 +45,19 @@ async def forget_engine_work(env: RunsEnv, run_ids: list[str], handle: dict[str,
         assert result.rowcount == len(run_ids)  # type: ignore[attr-defined]
 
 
+async def assert_lost_then_retried(env: RunsEnv, run_id: str, lost_by: str) -> None:
+    """The run's first attempt, on worker ``lost_by``, was lost; the rescuer retried it to success."""
+    chain = await transitions_of(env, run_id)
+    assert [t[:4] for t in chain] == [
+        (0, None, "queued", None),
+        (1, "queued", "running", lost_by),
+        (1, "running", "queued", "rescuer"),
+        (2, "queued", "running", "rescuer"),
+        (2, "running", "succeeded", "rescuer"),
+    ]
+    assert chain[2][4] is not None and "(lost)" in chain[2][4], chain[2]
+
+
 async def test_lost_noop_work_fails_with_reason_lost_and_is_retried(runs_env: RunsEnv) -> None:
     env = runs_env
     first = env.start_worker("first", concurrency=4)
@@ -81,15 +94,7 @@ async def test_lost_noop_work_fails_with_reason_lost_and_is_retried(runs_env: Ru
         (1, "running", "failed", "rescuer", "lost"),
     ]
     assert (runs_by_id[retried].state, runs_by_id[retried].attempt) == ("succeeded", 2)
-    chain = await transitions_of(env, retried)
-    assert [t[:4] for t in chain] == [
-        (0, None, "queued", None),
-        (1, "queued", "running", "first"),
-        (1, "running", "queued", "rescuer"),
-        (2, "queued", "running", "rescuer"),
-        (2, "running", "succeeded", "rescuer"),
-    ]
-    assert chain[2][4] is not None and "(lost)" in chain[2][4], chain[2]
+    await assert_lost_then_retried(env, retried, "first")
     assert all(r.stats.get("adoptions", 0) >= 1 for r in runs_by_id.values())
     async with env.lp.sessions() as db:
         lines = "".join((await db.scalars(select(RunLog.text).where(RunLog.run_id == once))).all())
@@ -125,13 +130,5 @@ async def test_trino_query_the_coordinator_does_not_know_is_lost_then_retried(
     (run,) = await env.runs([run_id])
     assert (run.state, run.attempt, run.row_count) == ("succeeded", 2, 1), (run.state, run.reason)
     assert run.result_preview is not None and run.result_preview["rows"] == [[42]]
-    chain = await transitions_of(env, run_id)
-    assert [t[:4] for t in chain] == [
-        (0, None, "queued", None),
-        (1, "queued", "running", "crashing"),
-        (1, "running", "queued", "rescuer"),
-        (2, "queued", "running", "rescuer"),
-        (2, "running", "succeeded", "rescuer"),
-    ]
-    assert chain[2][4] is not None and "(lost)" in chain[2][4], chain[2]
+    await assert_lost_then_retried(env, run_id, "crashing")
     await env.check_invariants()

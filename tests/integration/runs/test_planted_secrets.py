@@ -10,11 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import secrets
-import subprocess
-import sys
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -24,45 +20,21 @@ import httpx
 from lakeplane.local.ports import free_ports
 from lakeplane.security.redact import encoded_forms
 from lakeplane.testing.app import make_user
+from lakeplane.testing.fixtures import wait_http
+from lakeplane.testing.processes import start_lakeplane
 
 from .conftest import make_env
-
-
-def store_options(seaweedfs: Any) -> dict[str, Any]:
-    return {
-        "endpoint_url": seaweedfs.s3_endpoint,
-        "region": seaweedfs.region,
-        "access_key_id": seaweedfs.access_key_id,
-        "secret_access_key": seaweedfs.secret_access_key,
-        "bucket": seaweedfs.bucket,
-    }
 
 
 async def test_no_planted_secret_reaches_a_log_line_run_log_or_answer(
     postgres_service: Any, seaweedfs_service: Any, tmp_path: Path
 ) -> None:
-    env = await make_env(postgres_service.url, tmp_path, object_store=store_options(seaweedfs_service))
+    env = await make_env(postgres_service.url, tmp_path, object_store=seaweedfs_service.s3_options())
     with env.config_path.open("a") as config:
         config.write("[logging]\njson = true\naccess_log = true\n")
     (port,) = free_ports(1)
     api_log = tmp_path / "api.log"
-    child_env = {k: v for k, v in os.environ.items() if k != "LAKEPLANE_CONFIG"}
-    with api_log.open("wb") as out:
-        api = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lakeplane.cli",
-                "serve",
-                "--config",
-                str(env.config_path),
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=child_env,
-        )
+    api = start_lakeplane(["serve", "--config", str(env.config_path), "--port", str(port)], api_log)
     connection_secret = "conn-" + secrets.token_urlsafe(18)
     password, new_password = "pw-" + secrets.token_urlsafe(12), "pw2-" + secrets.token_urlsafe(12)
     answers: list[str] = []
@@ -72,16 +44,8 @@ async def test_no_planted_secret_reaches_a_log_line_run_log_or_answer(
             _, token = await make_user(db, f"admin-{secrets.token_hex(3)}", is_admin=True)
         await worker.ready()
         base = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(wait_http, f"{base}/health/ready", api, api_log)
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if (await http.get("/health/ready")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline and api.poll() is None, api_log.read_text()[-3000:]
-                await asyncio.sleep(0.3)
             http.headers["Authorization"] = f"Bearer {token}"
 
             async def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -95,7 +59,7 @@ async def test_no_planted_secret_reaches_a_log_line_run_log_or_answer(
                 )
             ).json()
             wsp = f"/api/v1/workspaces/{ws['id']}"
-            params = {**store_options(seaweedfs_service), "secret_access_key": connection_secret}
+            params = {**seaweedfs_service.s3_options(), "secret_access_key": connection_secret}
             conn = (
                 await call(
                     "POST",

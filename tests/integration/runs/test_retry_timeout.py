@@ -7,9 +7,12 @@ import datetime as dt
 import time
 from typing import Any
 
+import pytest
 from litestar.testing import AsyncTestClient
 
-from .conftest import RunsEnv
+from lakeplane.testing.fixtures import add_job
+
+from .conftest import RunsEnv, WorkerProcess
 
 BACKOFF_S = 1.0
 #: The worker stamps a failure's transition a moment after it computed the retry time.
@@ -46,24 +49,19 @@ async def finished(env: RunsEnv, client: AsyncTestClient[Any], url: str, timeout
     return answer
 
 
+@pytest.fixture
+def worker(runs_env: RunsEnv) -> WorkerProcess:
+    """A worker of four slots, started: each test awaits its readiness once its jobs exist."""
+    return runs_env.start_worker(concurrency=4)
+
+
 async def test_failing_run_is_retried_with_exponential_backoff_then_rerun(
-    runs_env: RunsEnv, api: tuple[AsyncTestClient[Any], str]
+    runs_env: RunsEnv, api: tuple[AsyncTestClient[Any], str], worker: WorkerProcess
 ) -> None:
     env = runs_env
     client, ws = api
-    worker = env.start_worker(concurrency=4)
-    created = await client.post(
-        f"{ws}/jobs",
-        json={
-            "name": "flaky",
-            "type": "noop",
-            "definition": {"fail": True, "message": "boom"},
-            "max_attempts": 3,
-            "retry_backoff_s": BACKOFF_S,
-        },
-    )
-    assert created.status_code == 201, created.text
-    job = created.json()
+    failing = {"fail": True, "message": "boom"}
+    job = await add_job(client, ws, "flaky", "noop", failing, max_attempts=3, retry_backoff_s=BACKOFF_S)
     await worker.ready()
     run = (await client.post(f"{ws}/jobs/{job['id']}/runs", json={})).json()
     url = f"{ws}/runs/{run['id']}"
@@ -113,11 +111,10 @@ async def test_failing_run_is_retried_with_exponential_backoff_then_rerun(
 
 
 async def test_timed_out_and_stopped_runs_are_not_retried(
-    runs_env: RunsEnv, api: tuple[AsyncTestClient[Any], str]
+    runs_env: RunsEnv, api: tuple[AsyncTestClient[Any], str], worker: WorkerProcess
 ) -> None:
     env = runs_env
     client, ws = api
-    worker = env.start_worker(concurrency=4)
     timeout_s = 2.0
     slow = await env.job_with({"delay_s": 120.0}, timeout_s=timeout_s, max_attempts=3, retry_backoff_s=0.1)
     endless = await env.job_with({"delay_s": 120.0}, max_attempts=3, retry_backoff_s=0.1)

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from lakeplane.testing.fixtures import add_connection, add_job
 from lakeplane_trino import TrinoEngine, TrinoParams
 
-from .conftest import RunsEnv, add_connection, api_client, trino_params
+from .conftest import RunsEnv, api_client, trino_params
 
 SQL = "SELECT region, sum(amount) AS total, count(*) AS n FROM :table WHERE region = :region GROUP BY region"
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
@@ -52,22 +53,21 @@ async def test_an_identifier_parameter_picks_the_table_and_a_bad_one_is_refused(
     worker = trino_env.start_worker("trino-ident", concurrency=4)
     async with api_client(trino_env) as (client, ws):
         conn = await add_connection(client, ws, "trino", "engine", "trino", trino_params(trino_service))
-        assert conn.status_code == 201, conn.text
-        job = await client.post(
-            f"{ws}/jobs",
-            json={
-                "name": "totals-by-table",
-                "type": "trino_sql",
-                "definition": {"sql": SQL, "catalog": "iceberg"},
-                "parameters": [
-                    {"name": "table", "type": "identifier", "required": True},
-                    {"name": "region", "type": "string", "default": "north"},
-                ],
-                "connection_id": conn.json()["id"],
-            },
+        parameters = [
+            {"name": "table", "type": "identifier", "required": True},
+            {"name": "region", "type": "string", "default": "north"},
+        ]
+        definition = {"sql": SQL, "catalog": "iceberg"}
+        job = await add_job(
+            client,
+            ws,
+            "totals-by-table",
+            "trino_sql",
+            definition,
+            parameters=parameters,
+            connection_id=conn["id"],
         )
-        assert job.status_code == 201, job.text
-        runs_url = f"{ws}/jobs/{job.json()['id']}/runs"
+        runs_url = f"{ws}/jobs/{job['id']}/runs"
 
         for bad, reason in [
             ("x; DROP TABLE y", "identifier"),
@@ -82,7 +82,7 @@ async def test_an_identifier_parameter_picks_the_table_and_a_bad_one_is_refused(
             assert body["type"].endswith("/validation-failed") and body["status"] == 422
             assert [e["field"] for e in body["errors"]] == ["parameters.table"], body
             assert reason in body["errors"][0]["message"], body
-        listed = await client.get(f"{ws}/runs", params={"job_id": job.json()["id"]})
+        listed = await client.get(f"{ws}/runs", params={"job_id": job["id"]})
         assert listed.json()["items"] == []  # nothing was queued for a refused name
 
         await worker.ready()

@@ -20,9 +20,10 @@ from sqlalchemy import select
 
 from lakeplane.db.models import Run, Schedule
 from lakeplane.scheduler import Scheduler
+from lakeplane.testing.fixtures import add_connection, created, iceberg_rest_params
 from lakeplane_trino import TrinoEngine, TrinoParams
 
-from .conftest import RunsEnv, add_connection, api_client, trino_params
+from .conftest import RunsEnv, api_client, trino_params
 
 pytestmark = pytest.mark.trino
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
@@ -80,31 +81,21 @@ async def test_maintenance_jobs_act_on_the_table_and_honour_hold_and_policy(
     worker = trino_env.start_worker("trino-maint", concurrency=2)
     async with api_client(trino_env) as (client, ws):
         sw = seaweedfs_service
-        catalog = {
-            "uri": sw.iceberg_uri,
-            "warehouse": sw.warehouse,
-            "credential": sw.credential,
-            "s3_endpoint": sw.s3_endpoint,
-            "s3_access_key_id": sw.access_key_id,
-            "s3_secret_access_key": sw.secret_access_key,
-        }
+        catalog = iceberg_rest_params(sw)
         lake = await add_connection(client, ws, "lake", "catalog", "iceberg-rest", catalog)
-        assert lake.status_code == 201, lake.text
         params = {**trino_params(trino_service), "catalog": "iceberg"}
         engine = await add_connection(client, ws, "trino", "engine", "trino", params)
-        assert engine.status_code == 201, engine.text
-        ds = await client.post(
+        dataset = await created(
+            client,
             f"{ws}/datasets",
-            json={
+            {
                 "name": "events",
                 "owner": "ops",
-                "connection_id": lake.json()["id"],
+                "connection_id": lake["id"],
                 "namespace": [schema],
                 "table": "events",
             },
         )
-        assert ds.status_code == 201, ds.text
-        dataset = ds.json()
         location = dataset["location"]
 
         async def make_job(name: str, definition: dict[str, Any]) -> Any:
@@ -114,7 +105,7 @@ async def test_maintenance_jobs_act_on_the_table_and_honour_hold_and_policy(
                     "name": name,
                     "type": "iceberg-maintenance",
                     "definition": {"dataset_id": dataset["id"], **definition},
-                    "connection_id": engine.json()["id"],
+                    "connection_id": engine["id"],
                 },
             )
 
