@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import ApiToken, User
 from lakeplane.db.pagination import fetch_page, select_rows
-from lakeplane.domain import audit
+from lakeplane.domain import audit, resources
 from lakeplane.domain.auth.principals import ROLE_RANK, TOKEN_PREFIX, Principal, forget_token, hash_secret
 from lakeplane.domain.tokens.schemas import TokenCreate, TokenCreated, TokenOut
 from lakeplane.errors import NotFound, PermissionDenied, ValidationFailed
@@ -32,16 +32,10 @@ from lakeplane.timeutil import utcnow
 
 def to_out(token: ApiToken | Row[Any]) -> TokenOut:
     now = utcnow()
-    return TokenOut(
-        id=token.id,
-        user_id=token.user_id,
-        name=token.name,
-        prefix=token.prefix,
+    return resources.to_struct(
+        TokenOut,
+        token,
         scopes=list(token.scopes or []),
-        expires_at=token.expires_at,
-        last_used_at=token.last_used_at,
-        revoked_at=token.revoked_at,
-        created_at=token.created_at,
         active=token.revoked_at is None and (token.expires_at is None or token.expires_at > now),
     )
 
@@ -86,21 +80,13 @@ async def create(
         )
         db.add(token)
         await db.flush()
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "token.create",
-                target_type="token",
-                target_id=token.id,
-                details={
-                    "owner": owner.username,
-                    "name": token.name,
-                    "scopes": token.scopes,
-                    "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-                },
-            ),
-        )
+        details = {
+            "owner": owner.username,
+            "name": token.name,
+            "scopes": token.scopes,
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        }
+        await audit.record(db, actor, audit.Entry.on("token.create", token.id, details=details))
     return TokenCreated(token=secret, info=to_out(token))
 
 
@@ -119,14 +105,5 @@ async def revoke(db: AsyncSession, lp: Services, actor: audit.Actor, user_id: st
             raise NotFound("token not found")
         if token.revoked_at is None:
             token.revoked_at = utcnow()
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "token.revoke",
-                target_type="token",
-                target_id=token.id,
-                details={"name": token.name},
-            ),
-        )
+        await audit.record(db, actor, audit.Entry.on("token.revoke", token.id, details={"name": token.name}))
     forget_token(lp, token_id)
