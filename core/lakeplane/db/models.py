@@ -48,8 +48,13 @@ def _created() -> Mapped[dt.datetime]:
     return mapped_column(Timestamp, default=utcnow, server_default=text("now()"))
 
 
-def _updated() -> Mapped[dt.datetime]:
-    return mapped_column(Timestamp, default=utcnow, onupdate=utcnow, server_default=text("now()"))
+class Timestamps:
+    """When the row was made and when it last changed."""
+
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        Timestamp, default=utcnow, onupdate=utcnow, server_default=text("now()")
+    )
 
 
 class WorkspaceScoped:
@@ -62,26 +67,22 @@ class WorkspaceScoped:
     )
 
 
-class WorkspaceResource(WorkspaceScoped):
+class WorkspaceResource(WorkspaceScoped, Timestamps):
     """A workspace's resource that people create and edit: a connection, dataset, job or schedule."""
 
     created_by: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[dt.datetime] = _created()
-    updated_at: Mapped[dt.datetime] = _updated()
 
 
-class Workspace(Base):
+class Workspace(Timestamps, Base):
     __tablename__ = "workspaces"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
-    created_at: Mapped[dt.datetime] = _created()
-    updated_at: Mapped[dt.datetime] = _updated()
 
 
-class User(Base):
+class User(Timestamps, Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -98,8 +99,6 @@ class User(Base):
     #: Bumped on password change, disable and role change: every older session and token dies.
     credential_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    created_at: Mapped[dt.datetime] = _created()
-    updated_at: Mapped[dt.datetime] = _updated()
 
 
 class RoleBinding(Base):
