@@ -93,14 +93,10 @@ async def create(db: AsyncSession, actor: audit.Actor, workspace_id: str, data: 
     schedule = Schedule(
         id=new_id("sch"),
         workspace_id=workspace_id,
-        job_id=job.id,
-        cron=data.cron,
-        timezone=data.timezone,
-        parameters=data.parameters,
-        misfire_policy=data.misfire_policy,
-        paused=data.paused,
         next_fire_at=next_after(data.cron, data.timezone, utcnow()),
         created_by=actor.id,
+        # Each field of the request is a column of the same name.
+        **msgspec.structs.asdict(data),
     )
     details = {"job_id": job.id, "cron": data.cron, "timezone": data.timezone}
     await resources.insert(
