@@ -19,11 +19,12 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.models import ApiToken, User
+from lakeplane.db.models import ApiToken
 from lakeplane.db.pagination import fetch_page, select_rows
 from lakeplane.domain import audit, resources
 from lakeplane.domain.auth.principals import ROLE_RANK, TOKEN_PREFIX, Principal, forget_token, hash_secret
 from lakeplane.domain.tokens.schemas import TokenCreate, TokenCreated, TokenOut
+from lakeplane.domain.users import services as users
 from lakeplane.errors import NotFound, PermissionDenied, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.runtime import Services
@@ -57,9 +58,7 @@ async def create(
     secret = f"{TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
     now = utcnow()
     async with db.begin():
-        owner = await db.get(User, owner_id)
-        if owner is None:
-            raise NotFound("user not found")
+        owner = await users.get(db, owner_id)
         if service_account and not owner.is_service_account:
             raise ValidationFailed(
                 "tokens are made for service accounts only; a person makes their own",

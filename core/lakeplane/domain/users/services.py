@@ -34,8 +34,8 @@ async def list_users(db: AsyncSession, cursor: str | None, limit: int) -> Sequen
     return await fetch_page(db, select_rows(User), User.id, cursor, limit)
 
 
-async def get(db: AsyncSession, user_id: str) -> User:
-    user = await db.get(User, user_id)
+async def get(db: AsyncSession, user_id: str, *, for_update: bool = False) -> User:
+    user = await db.get(User, user_id, with_for_update=for_update)
     if user is None:
         raise NotFound("user not found")
     return user
@@ -79,9 +79,7 @@ async def update(db: AsyncSession, lp: Services, actor: audit.Actor, user_id: st
     if powers and user_id == actor.id:
         raise PermissionDenied("you cannot change your own admin or disabled flag")
     async with db.begin():
-        user = await db.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise NotFound("user not found")
+        user = await get(db, user_id, for_update=True)
         if powers.get("is_admin") and user.is_service_account:
             raise ValidationFailed(
                 "a service account is never a global admin", [{"field": "is_admin", "message": "not allowed"}]
@@ -101,9 +99,7 @@ async def reset_password(
 ) -> None:
     password_hash = await password_provider(lp).hash_password(new_password)
     async with db.begin():
-        user = await db.get(User, user_id)
-        if user is None:
-            raise NotFound("user not found")
+        user = await get(db, user_id)
         if user.is_service_account or user.auth_provider != password_provider(lp).name:
             raise ValidationFailed(
                 "this user has no password here", [{"field": "new_password", "message": "n/a"}]
