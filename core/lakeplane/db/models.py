@@ -48,22 +48,41 @@ def _created() -> Mapped[dt.datetime]:
     return mapped_column(Timestamp, default=utcnow, server_default=text("now()"))
 
 
-def _updated() -> Mapped[dt.datetime]:
-    return mapped_column(Timestamp, default=utcnow, onupdate=utcnow, server_default=text("now()"))
+class Timestamps:
+    """When the row was made and when it last changed."""
+
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        Timestamp, default=utcnow, onupdate=utcnow, server_default=text("now()")
+    )
 
 
-class Workspace(Base):
+class WorkspaceScoped:
+    """A row a workspace owns, under an opaque id; it goes when the workspace goes."""
+
+    # sort_order keeps these two first, where the migrations put them.
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, sort_order=-1)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True, sort_order=-1
+    )
+
+
+class WorkspaceResource(WorkspaceScoped, Timestamps):
+    """A workspace's resource that people create and edit: a connection, dataset, job or schedule."""
+
+    created_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class Workspace(Timestamps, Base):
     __tablename__ = "workspaces"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
-    created_at: Mapped[dt.datetime] = _created()
-    updated_at: Mapped[dt.datetime] = _updated()
 
 
-class User(Base):
+class User(Timestamps, Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -80,8 +99,6 @@ class User(Base):
     #: Bumped on password change, disable and role change: every older session and token dies.
     credential_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    created_at: Mapped[dt.datetime] = _created()
-    updated_at: Mapped[dt.datetime] = _updated()
 
 
 class RoleBinding(Base):
@@ -129,12 +146,10 @@ class UserSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(Timestamp)
 
 
-class Connection(Base):
+class Connection(WorkspaceResource, Base):
     __tablename__ = "connections"
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     #: Interface kind: ``object_store``, ``catalog`` or ``engine`` (column ``role``).
     kind: Mapped[str] = mapped_column("role", String(20))
@@ -146,17 +161,12 @@ class Connection(Base):
     secrets: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     last_test_ok: Mapped[bool | None] = mapped_column(Boolean)
     last_tested_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    created_by: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[dt.datetime] = _created()
-    updated_at: Mapped[dt.datetime] = _updated()
 
 
-class Dataset(Base):
+class Dataset(WorkspaceResource, Base):
     __tablename__ = "datasets"
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     #: Logical name, unique in the workspace.
     name: Mapped[str] = mapped_column(String(200))
     owner: Mapped[str] = mapped_column(String(200))
@@ -175,25 +185,17 @@ class Dataset(Base):
     legal_hold_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     #: ``{"expire_older_than_days", "keep_last", "orphan_older_than_days"}``: what maintenance may remove.
     retention: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    created_by: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[dt.datetime] = _created()
-    updated_at: Mapped[dt.datetime] = _updated()
 
 
-class Job(Base):
+class Job(WorkspaceResource, Base):
     __tablename__ = "jobs"
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     #: ``trino_sql``, ``spark_batch`` or ``noop``.
     type: Mapped[str] = mapped_column(String(40))
     current_version: Mapped[int] = mapped_column(Integer, default=1)
     archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    created_by: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[dt.datetime] = _created()
-    updated_at: Mapped[dt.datetime] = _updated()
 
 
 class JobVersion(Base):
@@ -219,7 +221,7 @@ class JobVersion(Base):
     created_at: Mapped[dt.datetime] = _created()
 
 
-class Run(Base):
+class Run(WorkspaceScoped, Base):
     __tablename__ = "runs"
     __table_args__ = (
         UniqueConstraint("workspace_id", "idempotency_key"),
@@ -227,8 +229,6 @@ class Run(Base):
         Index("ix_runs_job_created", "job_id", "created_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     job_version_id: Mapped[str] = mapped_column(ForeignKey("job_versions.id"))
     #: queued, running, succeeded, failed, cancelled or timed_out.
@@ -286,11 +286,9 @@ class RunLog(Base):
     at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-class Schedule(Base):
+class Schedule(WorkspaceResource, Base):
     __tablename__ = "schedules"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     cron: Mapped[str] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
@@ -300,9 +298,6 @@ class Schedule(Base):
     misfire_policy: Mapped[str] = mapped_column(String(10), default="skip", server_default="skip")
     next_fire_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     last_fired_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    created_by: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[dt.datetime] = _created()
-    updated_at: Mapped[dt.datetime] = _updated()
 
 
 class ScheduleFire(Base):

@@ -92,6 +92,20 @@ class Entry:
     outcome: str = "success"
     details: dict[str, Any] | None = None
 
+    @classmethod
+    def on(
+        cls,
+        action: str,
+        target_id: str,
+        workspace_id: str | None = None,
+        *,
+        outcome: str = "success",
+        details: dict[str, Any] | None = None,
+    ) -> Entry:
+        """``action`` done to ``target_id``, a target of the type that the action names first
+        (``dataset`` in ``dataset.update``)."""
+        return cls(action, action.partition(".")[0], target_id, workspace_id, outcome, details)
+
 
 async def record(session: AsyncSession, actor: Actor, *entries: Entry) -> list[AuditEvent]:
     """Append ``entries``, in order, to ``session``'s transaction: one insert, no lock.

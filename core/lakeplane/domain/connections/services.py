@@ -27,10 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import Connection
 from lakeplane.db.pagination import DEFAULT_LIMIT, fetch_page, select_rows
-from lakeplane.domain import audit
+from lakeplane.domain import audit, resources
 from lakeplane.domain.connections.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate, TestResult
-from lakeplane.domain.etags import check_if_match
-from lakeplane.errors import Conflict, LakeplaneError, NotFound, SecretUnavailable, ValidationFailed
+from lakeplane.errors import Conflict, LakeplaneError, SecretUnavailable, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Component, SecretStore, endpoint_fields, secret_fields
 from lakeplane.plugins import Selected
@@ -41,19 +40,8 @@ from lakeplane.timeutil import elapsed_ms, utcnow
 
 
 def to_out(conn: Connection | Row[Any]) -> ConnectionOut:
-    return ConnectionOut(
-        id=conn.id,
-        workspace_id=conn.workspace_id,
-        name=conn.name,
-        kind=conn.kind,
-        plugin=conn.plugin,
-        description=conn.description,
-        params=dict(conn.params),
-        secrets_set=sorted(conn.secrets),
-        last_test_ok=conn.last_test_ok,
-        last_tested_at=conn.last_tested_at,
-        created_at=conn.created_at,
-        updated_at=conn.updated_at,
+    return resources.to_struct(
+        ConnectionOut, conn, params=dict(conn.params), secrets_set=sorted(conn.secrets)
     )
 
 
@@ -133,29 +121,15 @@ async def create(
         secrets=stored,
         created_by=actor.id,
     )
+    details = {"name": data.name, "plugin": data.plugin, "params": sorted(plain), "secrets": sorted(secrets)}
     try:
-        async with db.begin():
-            db.add(conn)
-            await db.flush()
-            await audit.record(
-                db,
-                actor,
-                audit.Entry(
-                    "connection.create",
-                    target_type="connection",
-                    target_id=conn.id,
-                    workspace_id=workspace_id,
-                    details={
-                        "name": data.name,
-                        "plugin": data.plugin,
-                        "params": sorted(plain),
-                        "secrets": sorted(secrets),
-                    },
-                ),
-            )
-    except IntegrityError:
-        await lp.secret_store.remove(conn_id, stored)
-        raise Conflict(f"a connection named {data.name!r} already exists in this workspace") from None
+        await resources.insert(
+            db,
+            actor,
+            audit.Entry.on("connection.create", conn.id, workspace_id, details=details),
+            conn,
+            conflict=_name_taken(data.name),
+        )
     except BaseException:
         await lp.secret_store.remove(conn_id, stored)
         raise
@@ -180,11 +154,11 @@ async def search(
 
 
 async def get(db: AsyncSession, workspace_id: str, conn_id: str, *, for_update: bool = False) -> Connection:
-    query = select(Connection).where(Connection.id == conn_id, Connection.workspace_id == workspace_id)
-    conn = await db.scalar(query.with_for_update() if for_update else query)
-    if conn is None:
-        raise NotFound(f"connection {conn_id!r} not found in this workspace")
-    return conn
+    return await resources.get(db, Connection, workspace_id, conn_id, "connection", for_update=for_update)
+
+
+def _name_taken(name: str | None) -> str:
+    return f"a connection named {name!r} already exists in this workspace"
 
 
 async def update(
@@ -198,8 +172,9 @@ async def update(
 ) -> Connection:
     try:
         async with db.begin():
-            conn = await get(db, workspace_id, conn_id, for_update=True)
-            check_if_match(if_match, to_out(conn), f"connection {conn_id!r}")
+            conn = await resources.locked(
+                db, Connection, workspace_id, conn_id, "connection", if_match, to_out
+            )
             changed: list[str] = []
             if data.params is not None:
                 selected = implementation(lp, conn.kind, conn.plugin)
@@ -220,25 +195,13 @@ async def update(
                 for key in [k for k, v in data.params.items() if v is None and k in conn.secrets]:
                     conn.secrets = await lp.secret_store.remove(conn.id, dict(conn.secrets), [key])
                     changed.append(key)
-            if data.name is not None and data.name != conn.name:
-                conn.name, changed = data.name, [*changed, "name"]
-            if data.description is not None and data.description != conn.description:
-                conn.description, changed = data.description, [*changed, "description"]
+            changed += resources.apply(conn, name=data.name, description=data.description)
             conn.updated_at = utcnow()
             await db.flush()
-            await audit.record(
-                db,
-                actor,
-                audit.Entry(
-                    "connection.update",
-                    target_type="connection",
-                    target_id=conn.id,
-                    workspace_id=workspace_id,
-                    details={"changed": changed},
-                ),
-            )
+            entry = audit.Entry.on("connection.update", conn.id, workspace_id, details={"changed": changed})
+            await audit.record(db, actor, entry)
     except IntegrityError:
-        raise Conflict(f"a connection named {data.name!r} already exists in this workspace") from None
+        raise Conflict(_name_taken(data.name)) from None
     return conn
 
 
@@ -251,21 +214,11 @@ async def delete(
     if_match: str | None = None,
 ) -> None:
     async with db.begin():
-        conn = await get(db, workspace_id, conn_id, for_update=True)
-        check_if_match(if_match, to_out(conn), f"connection {conn_id!r}")
+        conn = await resources.locked(db, Connection, workspace_id, conn_id, "connection", if_match, to_out)
         stored = dict(conn.secrets)
         await db.delete(conn)
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "connection.delete",
-                target_type="connection",
-                target_id=conn.id,
-                workspace_id=workspace_id,
-                details={"name": conn.name},
-            ),
-        )
+        entry = audit.Entry.on("connection.delete", conn.id, workspace_id, details={"name": conn.name})
+        await audit.record(db, actor, entry)
     await lp.secret_store.remove(conn_id, stored)
 
 
@@ -314,16 +267,9 @@ async def test(
     async with db.begin():
         fresh = await get(db, workspace_id, conn_id)
         fresh.last_test_ok, fresh.last_tested_at = result.ok, utcnow()
+        tested = "success" if result.ok else "failure"
         await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "connection.test",
-                target_type="connection",
-                target_id=conn_id,
-                workspace_id=workspace_id,
-                outcome="success" if result.ok else "failure",
-            ),
+            db, actor, audit.Entry.on("connection.test", conn_id, workspace_id, outcome=tested)
         )
     return result
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Row, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import Dataset, Workspace
 from lakeplane.db.pagination import fetch_page, select_rows
-from lakeplane.domain import audit
+from lakeplane.domain import audit, resources
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets.schemas import (
     DatasetCreate,
@@ -25,7 +24,7 @@ from lakeplane.domain.datasets.schemas import (
     DatasetUpdate,
     RetentionPolicy,
 )
-from lakeplane.domain.etags import check_if_match, etag
+from lakeplane.domain.etags import etag
 from lakeplane.errors import Conflict, LakeplaneError, NotFound, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.interfaces import Catalog, Identifier, MaintenanceSpec, TableIdent, TableInfo
@@ -35,27 +34,17 @@ from lakeplane.timeutil import utcnow
 
 def tag_of(detail: DatasetDetail) -> str:
     """The ETag of a dataset: that of its stored representation, not of the live table summary."""
-    return etag(DatasetOut(**{f: getattr(detail, f) for f in DatasetOut.__struct_fields__}))
+    return etag(resources.to_struct(DatasetOut, detail))
 
 
 def to_out(ds: Dataset | Row[Any]) -> DatasetOut:
-    return DatasetOut(
-        id=ds.id,
-        workspace_id=ds.workspace_id,
-        name=ds.name,
-        owner=ds.owner,
-        location=ds.location,
-        format=ds.format,
+    return resources.to_struct(
+        DatasetOut,
+        ds,
         tags=list(ds.tags),
-        description=ds.description,
-        connection_id=ds.connection_id,
         namespace=ds.namespace.split(".") if ds.namespace else None,
         table=ds.table_name,
-        created_at=ds.created_at,
-        updated_at=ds.updated_at,
         legal_hold=bool(ds.legal_hold),
-        legal_hold_reason=ds.legal_hold_reason,
-        legal_hold_at=ds.legal_hold_at,
         retention=msgspec.convert(ds.retention, RetentionPolicy) if ds.retention else None,
     )
 
@@ -109,37 +98,24 @@ async def create(
         table_name=data.table,
         created_by=actor.id,
     )
-    try:
-        async with db.begin():
-            db.add(ds)
-            await db.flush()
-            await audit.record(
-                db,
-                actor,
-                audit.Entry(
-                    "dataset.register",
-                    target_type="dataset",
-                    target_id=ds.id,
-                    workspace_id=workspace_id,
-                    details={"name": ds.name, "location": ds.location},
-                ),
-            )
-    except IntegrityError:
-        raise Conflict(f"a dataset named {data.name!r} already exists in this workspace") from None
+    details = {"name": ds.name, "location": ds.location}
+    await resources.insert(
+        db,
+        actor,
+        audit.Entry.on("dataset.register", ds.id, workspace_id, details=details),
+        ds,
+        conflict=f"a dataset named {data.name!r} already exists in this workspace",
+    )
     return ds
 
 
 async def get(db: AsyncSession, workspace_id: str, dataset_id: str, *, for_update: bool = False) -> Dataset:
-    query = select(Dataset).where(Dataset.workspace_id == workspace_id, Dataset.id == dataset_id)
-    ds = await db.scalar(query.with_for_update() if for_update else query)
-    if ds is None:
-        raise NotFound(f"dataset {dataset_id!r} not found in this workspace")
-    return ds
+    return await resources.get(db, Dataset, workspace_id, dataset_id, "dataset", for_update=for_update)
 
 
 async def detail(db: AsyncSession, lp: Services, workspace_id: str, dataset_id: str) -> DatasetDetail:
     ds = await get(db, workspace_id, dataset_id)
-    out = DatasetDetail(**{f: getattr(to_out(ds), f) for f in DatasetOut.__struct_fields__})
+    out = resources.to_struct(DatasetDetail, to_out(ds))
     if ds.connection_id and ds.namespace and ds.table_name:
         try:
             info = await load_table(
@@ -192,27 +168,12 @@ async def update(
     if_match: str | None = None,
 ) -> Dataset:
     async with db.begin():
-        ds = await get(db, workspace_id, dataset_id, for_update=True)
-        check_if_match(if_match, to_out(ds), f"dataset {dataset_id!r}")
-        changed: list[str] = []
-        if data.owner is not None and data.owner != ds.owner:
-            ds.owner, changed = data.owner, [*changed, "owner"]
-        if data.tags is not None and sorted(set(data.tags)) != list(ds.tags):
-            ds.tags, changed = sorted(set(data.tags)), [*changed, "tags"]
-        if data.description is not None and data.description != ds.description:
-            ds.description, changed = data.description, [*changed, "description"]
+        ds = await resources.locked(db, Dataset, workspace_id, dataset_id, "dataset", if_match, to_out)
+        tags = sorted(set(data.tags)) if data.tags is not None else None
+        changed = resources.apply(ds, owner=data.owner, tags=tags, description=data.description)
         ds.updated_at = utcnow()
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "dataset.update",
-                target_type="dataset",
-                target_id=ds.id,
-                workspace_id=workspace_id,
-                details={"changed": changed},
-            ),
-        )
+        entry = audit.Entry.on("dataset.update", ds.id, workspace_id, details={"changed": changed})
+        await audit.record(db, actor, entry)
     return ds
 
 
@@ -220,20 +181,10 @@ async def delete(
     db: AsyncSession, actor: audit.Actor, workspace_id: str, dataset_id: str, if_match: str | None = None
 ) -> None:
     async with db.begin():
-        ds = await get(db, workspace_id, dataset_id, for_update=True)
-        check_if_match(if_match, to_out(ds), f"dataset {dataset_id!r}")
+        ds = await resources.locked(db, Dataset, workspace_id, dataset_id, "dataset", if_match, to_out)
         await db.delete(ds)
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "dataset.unregister",
-                target_type="dataset",
-                target_id=ds.id,
-                workspace_id=workspace_id,
-                details={"name": ds.name},
-            ),
-        )
+        entry = audit.Entry.on("dataset.unregister", ds.id, workspace_id, details={"name": ds.name})
+        await audit.record(db, actor, entry)
 
 
 async def search(
@@ -280,17 +231,9 @@ async def set_legal_hold(
         ds.legal_hold_by = actor.id if reason is not None else None
         ds.legal_hold_at = utcnow() if reason is not None else None
         ds.updated_at = utcnow()
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "dataset.legal_hold.set" if reason is not None else "dataset.legal_hold.lift",
-                target_type="dataset",
-                target_id=ds.id,
-                workspace_id=workspace_id,
-                details={"reason": reason} if reason is not None else {"lifted_reason": previous},
-            ),
-        )
+        action = "dataset.legal_hold.set" if reason is not None else "dataset.legal_hold.lift"
+        details = {"reason": reason} if reason is not None else {"lifted_reason": previous}
+        await audit.record(db, actor, audit.Entry.on(action, ds.id, workspace_id, details=details))
     return ds
 
 
@@ -301,16 +244,9 @@ async def set_retention(
         ds = await get(db, workspace_id, dataset_id)
         ds.retention = msgspec.to_builtins(policy)
         ds.updated_at = utcnow()
+        details = msgspec.to_builtins(policy)
         await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "dataset.retention.set",
-                target_type="dataset",
-                target_id=ds.id,
-                workspace_id=workspace_id,
-                details=msgspec.to_builtins(policy),
-            ),
+            db, actor, audit.Entry.on("dataset.retention.set", ds.id, workspace_id, details=details)
         )
     return ds
 

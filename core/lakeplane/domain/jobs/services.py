@@ -25,10 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lakeplane.config import config_error
 from lakeplane.db.models import Job, JobVersion
 from lakeplane.db.pagination import fetch_page, select_rows
-from lakeplane.domain import audit
+from lakeplane.domain import audit, resources
 from lakeplane.domain.connections import services as connections
 from lakeplane.domain.datasets import services as datasets
-from lakeplane.domain.etags import check_if_match
 from lakeplane.domain.jobs.schemas import JobCreate, JobOut, JobUpdate, JobVersionOut, ParameterSpec
 from lakeplane.errors import Conflict, NotFound, ValidationFailed
 from lakeplane.ids import new_id
@@ -41,39 +40,27 @@ from lakeplane.timeutil import utcnow
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,2}$")
 INTEGER = re.compile(r"^[+-]?\d{1,19}$")
 MAX_STRING = 65_536
+#: What a job version holds, as given at creation and kept or replaced by an update.
+VERSIONED = (
+    "definition",
+    "parameters",
+    "connection_id",
+    "queue",
+    "max_concurrency",
+    "max_attempts",
+    "retry_backoff_s",
+    "timeout_s",
+)
 
 
 def version_out(version: JobVersion | Row[Any]) -> JobVersionOut:
-    return JobVersionOut(
-        id=version.id,
-        job_id=version.job_id,
-        version=version.version,
-        definition=dict(version.definition),
-        parameters=list(version.parameters),
-        connection_id=version.connection_id,
-        queue=version.queue,
-        max_concurrency=version.max_concurrency,
-        max_attempts=version.max_attempts,
-        retry_backoff_s=version.retry_backoff_s,
-        timeout_s=version.timeout_s,
-        created_by=version.created_by,
-        created_at=version.created_at,
+    return resources.to_struct(
+        JobVersionOut, version, definition=dict(version.definition), parameters=list(version.parameters)
     )
 
 
 def to_out(job: Job | Row[Any], version: JobVersion | None = None) -> JobOut:
-    return JobOut(
-        id=job.id,
-        workspace_id=job.workspace_id,
-        name=job.name,
-        type=job.type,
-        current_version=job.current_version,
-        archived=job.archived,
-        created_by=job.created_by,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        version=version_out(version) if version is not None else None,
-    )
+    return resources.to_struct(JobOut, job, version=version_out(version) if version is not None else None)
 
 
 def engine_for(lp: Services, job_type: str) -> Selected:
@@ -267,50 +254,26 @@ async def create(
         current_version=1,
         created_by=actor.id,
     )
-    version = JobVersion(
-        id=new_id("jv"),
-        job_id=job.id,
-        version=1,
-        definition=data.definition,
-        parameters=declared,
-        connection_id=data.connection_id,
-        queue=data.queue,
-        max_concurrency=data.max_concurrency,
-        max_attempts=data.max_attempts,
-        retry_backoff_s=data.retry_backoff_s,
-        timeout_s=data.timeout_s,
-        created_by=actor.id,
+    fields = {name: getattr(data, name) for name in VERSIONED} | {"parameters": declared}
+    version = JobVersion(id=new_id("jv"), job_id=job.id, version=1, created_by=actor.id, **fields)
+    details = {"name": job.name, "type": job.type, "version": 1}
+    await resources.insert(
+        db,
+        actor,
+        audit.Entry.on("job.create", job.id, workspace_id, details=details),
+        job,
+        version,
+        conflict=_name_taken(data.name),
     )
-    try:
-        async with db.begin():
-            db.add(job)
-            await db.flush()
-            db.add(version)
-            await db.flush()
-            await audit.record(
-                db,
-                actor,
-                audit.Entry(
-                    "job.create",
-                    target_type="job",
-                    target_id=job.id,
-                    workspace_id=workspace_id,
-                    details={"name": job.name, "type": job.type, "version": 1},
-                ),
-            )
-    except IntegrityError:
-        raise Conflict(f"a job named {data.name!r} already exists in this workspace") from None
     return job, version
 
 
 async def get(db: AsyncSession, workspace_id: str, job_id: str, *, for_update: bool = False) -> Job:
-    query = select(Job).where(Job.id == job_id, Job.workspace_id == workspace_id)
-    if for_update:
-        query = query.with_for_update()
-    job = await db.scalar(query)
-    if job is None:
-        raise NotFound(f"job {job_id!r} not found in this workspace")
-    return job
+    return await resources.get(db, Job, workspace_id, job_id, "job", for_update=for_update)
+
+
+def _name_taken(name: str | None) -> str:
+    return f"a job named {name!r} already exists in this workspace"
 
 
 async def get_version(db: AsyncSession, job_id: str, version: int) -> JobVersion:
@@ -333,19 +296,9 @@ async def update(
 ) -> tuple[Job, JobVersion]:
     try:
         async with db.begin():
-            job = await get(db, workspace_id, job_id, for_update=True)
-            check_if_match(if_match, to_out(job), f"job {job_id!r}")
+            job = await resources.locked(db, Job, workspace_id, job_id, "job", if_match, to_out)
             current = await get_version(db, job.id, job.current_version)
-            fields: dict[str, Any] = {
-                "definition": current.definition,
-                "parameters": current.parameters,
-                "connection_id": current.connection_id,
-                "queue": current.queue,
-                "max_concurrency": current.max_concurrency,
-                "max_attempts": current.max_attempts,
-                "retry_backoff_s": current.retry_backoff_s,
-                "timeout_s": current.timeout_s,
-            }
+            fields: dict[str, Any] = {name: getattr(current, name) for name in VERSIONED}
             changed: list[str] = []
             for name in fields:
                 value = getattr(data, name)
@@ -377,25 +330,13 @@ async def update(
                 )
                 db.add(current)
                 job.current_version = current.version
-            if data.name is not None and data.name != job.name:
-                job.name, changed = data.name, [*changed, "name"]
-            if data.archived is not None and data.archived != job.archived:
-                job.archived, changed = data.archived, [*changed, "archived"]
+            changed += resources.apply(job, name=data.name, archived=data.archived)
             job.updated_at = utcnow()
             await db.flush()
-            await audit.record(
-                db,
-                actor,
-                audit.Entry(
-                    "job.update",
-                    target_type="job",
-                    target_id=job.id,
-                    workspace_id=workspace_id,
-                    details={"changed": changed, "version": job.current_version},
-                ),
-            )
+            details = {"changed": changed, "version": job.current_version}
+            await audit.record(db, actor, audit.Entry.on("job.update", job.id, workspace_id, details=details))
     except IntegrityError:
-        raise Conflict(f"a job named {data.name!r} already exists in this workspace") from None
+        raise Conflict(_name_taken(data.name)) from None
     return job, current
 
 

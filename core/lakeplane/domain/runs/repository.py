@@ -359,11 +359,10 @@ async def record_transitions(db: AsyncSession, actor: audit.Actor, transitions: 
         db,
         actor,
         *[
-            audit.Entry(
+            audit.Entry.on(
                 "run.transition",
-                target_type="run",
-                target_id=t.run_id,
-                workspace_id=t.workspace_id,
+                t.run_id,
+                t.workspace_id,
                 outcome="failure" if t.to_state in FAILURES else "success",
                 details={
                     "from": t.from_state,

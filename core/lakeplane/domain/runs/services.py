@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import JobVersion, Run, RunLog, RunTransition
 from lakeplane.db.pagination import DEFAULT_LIMIT, paginate
-from lakeplane.domain import audit
+from lakeplane.domain import audit, resources
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import logstore, repository
 from lakeplane.domain.runs.lifecycle import STATES, TERMINAL, RunState, Transition
@@ -33,50 +33,19 @@ MAX_LOG_LINES = 5000
 
 def to_out(run: Run, transitions: Sequence[RunTransition] | None = None) -> RunOut:
     handle = run.engine_handle or {}
-    return RunOut(
-        id=run.id,
-        workspace_id=run.workspace_id,
-        job_id=run.job_id,
-        job_version_id=run.job_version_id,
-        state=run.state,
-        queue=run.queue,
+    running = run.state == RunState.RUNNING
+    return resources.to_struct(
+        RunOut,
+        run,
         parameters=dict(run.parameters),
-        attempt=run.attempt,
-        max_attempts=run.max_attempts,
-        stop_requested=run.stop_requested,
         stats=dict(run.stats or {}),
-        created_at=run.created_at,
-        idempotency_key=run.idempotency_key,
-        rerun_of=run.rerun_of,
-        schedule_id=run.schedule_id,
-        submitted_by=run.submitted_by,
-        waiting_for=run.waiting_for,
-        reason=run.reason,
         engine=handle.get("engine"),
         engine_id=handle.get("id"),
-        lease_owner=run.lease_owner if run.state == RunState.RUNNING else None,
-        lease_expires_at=run.lease_expires_at if run.state == RunState.RUNNING else None,
+        lease_owner=run.lease_owner if running else None,
+        lease_expires_at=run.lease_expires_at if running else None,
         next_attempt_at=run.next_attempt_at if run.state == RunState.QUEUED else None,
-        deadline_at=run.deadline_at,
-        row_count=run.row_count,
-        log_uri=run.log_uri,
-        log_sha256=run.log_sha256,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
         transitions=(
-            [
-                TransitionOut(
-                    attempt=t.attempt,
-                    from_state=t.from_state,
-                    to_state=t.to_state,
-                    reason=t.reason,
-                    worker=t.worker,
-                    at=t.at,
-                )
-                for t in transitions
-            ]
-            if transitions is not None
-            else None
+            [resources.to_struct(TransitionOut, t) for t in transitions] if transitions is not None else None
         ),
     )
 
@@ -204,13 +173,7 @@ async def rerun(
 
 
 async def get(db: AsyncSession, workspace_id: str, run_id: str, *, for_update: bool = False) -> Run:
-    query = select(Run).where(Run.id == run_id, Run.workspace_id == workspace_id)
-    if for_update:
-        query = query.with_for_update()
-    run = await db.scalar(query)
-    if run is None:
-        raise NotFound(f"run {run_id!r} not found in this workspace")
-    return run
+    return await resources.get(db, Run, workspace_id, run_id, "run", for_update=for_update)
 
 
 async def transitions_of(db: AsyncSession, run_id: str) -> Sequence[RunTransition]:
@@ -268,17 +231,8 @@ async def stop(db: AsyncSession, actor: audit.Actor, workspace_id: str, run_id: 
             await repository.record_transitions(db, actor, [cancelled])
         elif run.state == RunState.RUNNING and not run.stop_requested:
             run.stop_requested = True
-            await audit.record(
-                db,
-                actor,
-                audit.Entry(
-                    "run.stop",
-                    target_type="run",
-                    target_id=run.id,
-                    workspace_id=workspace_id,
-                    details={"attempt": run.attempt},
-                ),
-            )
+            entry = audit.Entry.on("run.stop", run.id, workspace_id, details={"attempt": run.attempt})
+            await audit.record(db, actor, entry)
             await repository.notify_stop(db, run.id)
     return run
 

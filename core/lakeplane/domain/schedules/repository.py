@@ -69,15 +69,8 @@ async def record_failed_fire(
     await db.execute(
         insert(ScheduleFire).values(schedule_id=schedule_id, slot=slot, fired_at=now).on_conflict_do_nothing()
     )
-    await audit.record(
-        db,
-        actor,
-        audit.Entry(
-            "schedule.fire",
-            target_type="schedule",
-            target_id=schedule_id,
-            workspace_id=schedule.workspace_id,
-            outcome="failure",
-            details={"slot": slot.isoformat(), "reason": reason},
-        ),
+    details = {"slot": slot.isoformat(), "reason": reason}
+    entry = audit.Entry.on(
+        "schedule.fire", schedule_id, schedule.workspace_id, outcome="failure", details=details
     )
+    await audit.record(db, actor, entry)

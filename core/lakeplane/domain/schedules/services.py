@@ -13,17 +13,17 @@ import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from croniter import CroniterBadCronError, croniter
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import Schedule
 from lakeplane.db.pagination import fetch_page, select_rows
-from lakeplane.domain import audit
-from lakeplane.domain.etags import check_if_match
+from lakeplane.domain import audit, resources
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.schedules.schemas import FirePreview, ScheduleCreate, ScheduleOut, ScheduleUpdate
-from lakeplane.errors import NotFound, ValidationFailed
+from lakeplane.errors import ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.timeutil import utcnow
 
@@ -31,19 +31,7 @@ MAX_CATCH_UP = 100
 
 
 def to_out(s: Schedule | Row[Any]) -> ScheduleOut:
-    return ScheduleOut(
-        id=s.id,
-        workspace_id=s.workspace_id,
-        job_id=s.job_id,
-        cron=s.cron,
-        timezone=s.timezone,
-        parameters=dict(s.parameters),
-        misfire_policy=s.misfire_policy,
-        paused=s.paused,
-        next_fire_at=s.next_fire_at,
-        last_fired_at=s.last_fired_at,
-        created_at=s.created_at,
-    )
+    return resources.to_struct(ScheduleOut, s, parameters=dict(s.parameters))
 
 
 def zone(name: str) -> zoneinfo.ZoneInfo:
@@ -105,38 +93,20 @@ async def create(db: AsyncSession, actor: audit.Actor, workspace_id: str, data: 
     schedule = Schedule(
         id=new_id("sch"),
         workspace_id=workspace_id,
-        job_id=job.id,
-        cron=data.cron,
-        timezone=data.timezone,
-        parameters=data.parameters,
-        misfire_policy=data.misfire_policy,
-        paused=data.paused,
         next_fire_at=next_after(data.cron, data.timezone, utcnow()),
         created_by=actor.id,
+        # Each field of the request is a column of the same name.
+        **msgspec.structs.asdict(data),
     )
-    async with db.begin():
-        db.add(schedule)
-        await db.flush()
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "schedule.create",
-                target_type="schedule",
-                target_id=schedule.id,
-                workspace_id=workspace_id,
-                details={"job_id": job.id, "cron": data.cron, "timezone": data.timezone},
-            ),
-        )
+    details = {"job_id": job.id, "cron": data.cron, "timezone": data.timezone}
+    await resources.insert(
+        db, actor, audit.Entry.on("schedule.create", schedule.id, workspace_id, details=details), schedule
+    )
     return schedule
 
 
 async def get(db: AsyncSession, workspace_id: str, schedule_id: str, *, for_update: bool = False) -> Schedule:
-    query = select(Schedule).where(Schedule.workspace_id == workspace_id, Schedule.id == schedule_id)
-    found = await db.scalar(query.with_for_update() if for_update else query)
-    if found is None:
-        raise NotFound(f"schedule {schedule_id!r} not found in this workspace")
-    return found
+    return await resources.get(db, Schedule, workspace_id, schedule_id, "schedule", for_update=for_update)
 
 
 async def update(
@@ -152,14 +122,10 @@ async def update(
     if data.timezone is not None:
         zone(data.timezone)
     async with db.begin():
-        schedule = await get(db, workspace_id, schedule_id, for_update=True)
-        check_if_match(if_match, to_out(schedule), f"schedule {schedule_id!r}")
-        changed = []
-        for field in ("cron", "timezone", "parameters", "misfire_policy"):
-            value = getattr(data, field)
-            if value is not None and value != getattr(schedule, field):
-                setattr(schedule, field, value)
-                changed.append(field)
+        schedule = await resources.locked(
+            db, Schedule, workspace_id, schedule_id, "schedule", if_match, to_out
+        )
+        changed = resources.apply(schedule, **msgspec.structs.asdict(data))
         if data.parameters is not None:
             job = await jobs.get(db, workspace_id, schedule.job_id)
             jobs.check_parameters(
@@ -171,13 +137,7 @@ async def update(
         await audit.record(
             db,
             actor,
-            audit.Entry(
-                "schedule.update",
-                target_type="schedule",
-                target_id=schedule.id,
-                workspace_id=workspace_id,
-                details={"changed": changed},
-            ),
+            audit.Entry.on("schedule.update", schedule.id, workspace_id, details={"changed": changed}),
         )
     return schedule
 
@@ -191,16 +151,8 @@ async def set_paused(
         if not paused:
             # Resuming does not replay what was missed while paused.
             schedule.next_fire_at = next_after(schedule.cron, schedule.timezone, utcnow())
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "schedule.pause" if paused else "schedule.resume",
-                target_type="schedule",
-                target_id=schedule.id,
-                workspace_id=workspace_id,
-            ),
-        )
+        action = "schedule.pause" if paused else "schedule.resume"
+        await audit.record(db, actor, audit.Entry.on(action, schedule.id, workspace_id))
     return schedule
 
 
@@ -208,19 +160,11 @@ async def delete(
     db: AsyncSession, actor: audit.Actor, workspace_id: str, schedule_id: str, if_match: str | None = None
 ) -> None:
     async with db.begin():
-        schedule = await get(db, workspace_id, schedule_id, for_update=True)
-        check_if_match(if_match, to_out(schedule), f"schedule {schedule_id!r}")
-        await db.delete(schedule)
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "schedule.delete",
-                target_type="schedule",
-                target_id=schedule.id,
-                workspace_id=workspace_id,
-            ),
+        schedule = await resources.locked(
+            db, Schedule, workspace_id, schedule_id, "schedule", if_match, to_out
         )
+        await db.delete(schedule)
+        await audit.record(db, actor, audit.Entry.on("schedule.delete", schedule.id, workspace_id))
 
 
 async def list_schedules(

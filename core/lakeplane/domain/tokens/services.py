@@ -19,11 +19,12 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lakeplane.db.models import ApiToken, User
+from lakeplane.db.models import ApiToken
 from lakeplane.db.pagination import fetch_page, select_rows
-from lakeplane.domain import audit
+from lakeplane.domain import audit, resources
 from lakeplane.domain.auth.principals import ROLE_RANK, TOKEN_PREFIX, Principal, forget_token, hash_secret
 from lakeplane.domain.tokens.schemas import TokenCreate, TokenCreated, TokenOut
+from lakeplane.domain.users import services as users
 from lakeplane.errors import NotFound, PermissionDenied, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.runtime import Services
@@ -32,16 +33,10 @@ from lakeplane.timeutil import utcnow
 
 def to_out(token: ApiToken | Row[Any]) -> TokenOut:
     now = utcnow()
-    return TokenOut(
-        id=token.id,
-        user_id=token.user_id,
-        name=token.name,
-        prefix=token.prefix,
+    return resources.to_struct(
+        TokenOut,
+        token,
         scopes=list(token.scopes or []),
-        expires_at=token.expires_at,
-        last_used_at=token.last_used_at,
-        revoked_at=token.revoked_at,
-        created_at=token.created_at,
         active=token.revoked_at is None and (token.expires_at is None or token.expires_at > now),
     )
 
@@ -63,9 +58,7 @@ async def create(
     secret = f"{TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
     now = utcnow()
     async with db.begin():
-        owner = await db.get(User, owner_id)
-        if owner is None:
-            raise NotFound("user not found")
+        owner = await users.get(db, owner_id)
         if service_account and not owner.is_service_account:
             raise ValidationFailed(
                 "tokens are made for service accounts only; a person makes their own",
@@ -86,21 +79,13 @@ async def create(
         )
         db.add(token)
         await db.flush()
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "token.create",
-                target_type="token",
-                target_id=token.id,
-                details={
-                    "owner": owner.username,
-                    "name": token.name,
-                    "scopes": token.scopes,
-                    "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-                },
-            ),
-        )
+        details = {
+            "owner": owner.username,
+            "name": token.name,
+            "scopes": token.scopes,
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        }
+        await audit.record(db, actor, audit.Entry.on("token.create", token.id, details=details))
     return TokenCreated(token=secret, info=to_out(token))
 
 
@@ -119,14 +104,5 @@ async def revoke(db: AsyncSession, lp: Services, actor: audit.Actor, user_id: st
             raise NotFound("token not found")
         if token.revoked_at is None:
             token.revoked_at = utcnow()
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "token.revoke",
-                target_type="token",
-                target_id=token.id,
-                details={"name": token.name},
-            ),
-        )
+        await audit.record(db, actor, audit.Entry.on("token.revoke", token.id, details={"name": token.name}))
     forget_token(lp, token_id)

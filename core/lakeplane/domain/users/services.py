@@ -13,41 +13,29 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import RoleBinding, User, Workspace
 from lakeplane.db.pagination import fetch_page, select_rows
-from lakeplane.domain import audit
+from lakeplane.domain import audit, resources
 from lakeplane.domain.auth.principals import forget_user
 from lakeplane.domain.auth.services import end_credentials, password_provider
 from lakeplane.domain.users.schemas import MemberOut, UserCreate, UserOut, UserUpdate
-from lakeplane.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from lakeplane.errors import NotFound, PermissionDenied, ValidationFailed
 from lakeplane.ids import new_id
 from lakeplane.runtime import Services
 
 
 def to_out(user: User | Row[Any]) -> UserOut:
-    return UserOut(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        email=user.email,
-        auth_provider=user.auth_provider,
-        is_admin=user.is_admin,
-        is_service_account=user.is_service_account,
-        disabled=user.disabled,
-        last_login_at=user.last_login_at,
-        created_at=user.created_at,
-    )
+    return resources.to_struct(UserOut, user)
 
 
 async def list_users(db: AsyncSession, cursor: str | None, limit: int) -> Sequence[Row[Any]]:
     return await fetch_page(db, select_rows(User), User.id, cursor, limit)
 
 
-async def get(db: AsyncSession, user_id: str) -> User:
-    user = await db.get(User, user_id)
+async def get(db: AsyncSession, user_id: str, *, for_update: bool = False) -> User:
+    user = await db.get(User, user_id, with_for_update=for_update)
     if user is None:
         raise NotFound("user not found")
     return user
@@ -71,26 +59,18 @@ async def create(db: AsyncSession, lp: Services, actor: audit.Actor, data: UserC
         is_admin=data.is_admin,
         is_service_account=data.is_service_account,
     )
-    try:
-        async with db.begin():
-            db.add(user)
-            await db.flush()
-            await audit.record(
-                db,
-                actor,
-                audit.Entry(
-                    "user.create",
-                    target_type="user",
-                    target_id=user.id,
-                    details={
-                        "username": user.username,
-                        "is_admin": user.is_admin,
-                        "is_service_account": user.is_service_account,
-                    },
-                ),
-            )
-    except IntegrityError:
-        raise Conflict(f"user {data.username!r} already exists") from None
+    details = {
+        "username": user.username,
+        "is_admin": user.is_admin,
+        "is_service_account": user.is_service_account,
+    }
+    await resources.insert(
+        db,
+        actor,
+        audit.Entry.on("user.create", user.id, details=details),
+        user,
+        conflict=f"user {data.username!r} already exists",
+    )
     return user
 
 
@@ -99,32 +79,17 @@ async def update(db: AsyncSession, lp: Services, actor: audit.Actor, user_id: st
     if powers and user_id == actor.id:
         raise PermissionDenied("you cannot change your own admin or disabled flag")
     async with db.begin():
-        user = await db.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise NotFound("user not found")
+        user = await get(db, user_id, for_update=True)
         if powers.get("is_admin") and user.is_service_account:
             raise ValidationFailed(
                 "a service account is never a global admin", [{"field": "is_admin", "message": "not allowed"}]
             )
-        changed = {}
-        for field in ("display_name", "email"):
-            value = getattr(data, field)
-            if value is not None and value != getattr(user, field):
-                setattr(user, field, value)
-                changed[field] = value
+        changed = resources.apply(user, display_name=data.display_name, email=data.email)
         powers = {k: v for k, v in powers.items() if getattr(user, k) != v}
         if powers:
             user = await end_credentials(db, user_id, **powers)
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "user.update",
-                target_type="user",
-                target_id=user_id,
-                details={"changed": sorted([*changed, *powers]), **powers},
-            ),
-        )
+        details = {"changed": sorted([*changed, *powers]), **powers}
+        await audit.record(db, actor, audit.Entry.on("user.update", user_id, details=details))
     forget_user(lp, user_id)
     return user
 
@@ -134,17 +99,13 @@ async def reset_password(
 ) -> None:
     password_hash = await password_provider(lp).hash_password(new_password)
     async with db.begin():
-        user = await db.get(User, user_id)
-        if user is None:
-            raise NotFound("user not found")
+        user = await get(db, user_id)
         if user.is_service_account or user.auth_provider != password_provider(lp).name:
             raise ValidationFailed(
                 "this user has no password here", [{"field": "new_password", "message": "n/a"}]
             )
         await end_credentials(db, user_id, password_hash=password_hash)
-        await audit.record(
-            db, actor, audit.Entry("user.password_reset", target_type="user", target_id=user_id)
-        )
+        await audit.record(db, actor, audit.Entry.on("user.password_reset", user_id))
     forget_user(lp, user_id)
 
 
@@ -155,16 +116,24 @@ async def members(db: AsyncSession, workspace: Workspace | Row[Any]) -> list[Mem
         .where(RoleBinding.workspace_id == workspace.id)
         .order_by(User.username)
     )
-    return [
-        MemberOut(
-            user_id=u.id,
-            username=u.username,
-            display_name=u.display_name,
-            role=rb.role,
-            created_at=rb.created_at,
-        )
-        for rb, u in rows.all()
-    ]
+    return [_member(u, rb) for rb, u in rows.all()]
+
+
+def _member(user: User, binding: RoleBinding) -> MemberOut:
+    return resources.to_struct(
+        MemberOut, user, user_id=user.id, role=binding.role, created_at=binding.created_at
+    )
+
+
+def _membership(action: str, user: User, workspace: Workspace, **details: Any) -> audit.Entry:
+    """The audit entry of a change to ``user``'s role in ``workspace``."""
+    return audit.Entry(
+        action,
+        target_type="user",
+        target_id=user.id,
+        workspace_id=workspace.id,
+        details={"username": user.username, **details},
+    )
 
 
 async def set_member(
@@ -190,25 +159,10 @@ async def set_member(
             binding.role = role
             await end_credentials(db, user.id)
         await db.flush()
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "workspace.member_set",
-                target_type="user",
-                target_id=user.id,
-                workspace_id=workspace.id,
-                details={"username": user.username, "role": role, "previous": previous},
-            ),
-        )
+        entry = _membership("workspace.member_set", user, workspace, role=role, previous=previous)
+        await audit.record(db, actor, entry)
     forget_user(lp, user.id)
-    return MemberOut(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=role,
-        created_at=binding.created_at,
-    )
+    return _member(user, binding)
 
 
 async def remove_member(
@@ -231,15 +185,6 @@ async def remove_member(
             raise PermissionDenied("you cannot change your own role")
         await db.delete(binding)
         await end_credentials(db, user.id)
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "workspace.member_remove",
-                target_type="user",
-                target_id=user.id,
-                workspace_id=workspace.id,
-                details={"username": user.username, "previous": binding.role},
-            ),
-        )
+        entry = _membership("workspace.member_remove", user, workspace, previous=binding.role)
+        await audit.record(db, actor, entry)
     forget_user(lp, user.id)

@@ -5,72 +5,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from sqlalchemy import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import RoleBinding, Workspace
 from lakeplane.db.pagination import fetch_page, select_rows
-from lakeplane.domain import audit
+from lakeplane.domain import audit, resources
 from lakeplane.domain.workspaces.schemas import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
-from lakeplane.errors import Conflict
 from lakeplane.ids import new_id
 
 
 def to_out(ws: Workspace | Row[Any], role: str | None = None) -> WorkspaceOut:
-    return WorkspaceOut(
-        id=ws.id,
-        slug=ws.slug,
-        name=ws.name,
-        description=ws.description,
-        created_at=ws.created_at,
-        updated_at=ws.updated_at,
-        role=role,
-    )
+    return resources.to_struct(WorkspaceOut, ws, role=role)
 
 
 async def create(db: AsyncSession, actor: audit.Actor, data: WorkspaceCreate) -> Workspace:
     ws = Workspace(id=new_id("ws"), slug=data.slug, name=data.name, description=data.description)
-    try:
-        async with db.begin():
-            db.add(ws)
-            await db.flush()
-            await audit.record(
-                db,
-                actor,
-                audit.Entry(
-                    "workspace.create",
-                    target_type="workspace",
-                    target_id=ws.id,
-                    workspace_id=ws.id,
-                    details={"slug": ws.slug, "name": ws.name},
-                ),
-            )
-    except IntegrityError:
-        raise Conflict(f"a workspace with slug {data.slug!r} already exists") from None
+    await resources.insert(
+        db,
+        actor,
+        audit.Entry.on("workspace.create", ws.id, ws.id, details={"slug": ws.slug, "name": ws.name}),
+        ws,
+        conflict=f"a workspace with slug {data.slug!r} already exists",
+    )
     return ws
 
 
 async def update(db: AsyncSession, actor: audit.Actor, ws: Workspace, data: WorkspaceUpdate) -> Workspace:
     async with db.begin():
         ws = await db.merge(ws)
-        changed = {}
-        for field in ("name", "description"):
-            value = getattr(data, field)
-            if value is not None and value != getattr(ws, field):
-                setattr(ws, field, value)
-                changed[field] = value
-        await audit.record(
-            db,
-            actor,
-            audit.Entry(
-                "workspace.update",
-                target_type="workspace",
-                target_id=ws.id,
-                workspace_id=ws.id,
-                details={"changed": sorted(changed)},
-            ),
-        )
+        changed = resources.apply(ws, **msgspec.structs.asdict(data))
+        entry = audit.Entry.on("workspace.update", ws.id, ws.id, details={"changed": sorted(changed)})
+        await audit.record(db, actor, entry)
     return ws
 
 
