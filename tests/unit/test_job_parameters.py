@@ -50,6 +50,12 @@ def test_every_problem_is_reported_by_field() -> None:
     }
 
 
+@pytest.mark.parametrize(("kind", "text"), [("identifier", "orders\n"), ("integer", "7\n")])
+def test_a_trailing_newline_is_refused(kind: str, text: str) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        coerce(kind, text)
+
+
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
 def test_integers_round_trip(value: int) -> None:
     assert coerce("integer", value) == value

@@ -35,7 +35,7 @@ DUMP = "database.dump"
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
 LOGS = "logs/"
-NAME_PATTERN = re.compile(r"^lakeplane-backup-(\d{8}T\d{6})\.(\d{3})Z\.tar$")
+NAME_PATTERN = re.compile(r"lakeplane-backup-(\d{8}T\d{6})\.(\d{3})Z\.tar")
 CHUNK = 1 << 20
 
 
@@ -45,7 +45,7 @@ def archive_name(at: dt.datetime) -> str:
 
 
 def archive_time(name: str) -> dt.datetime | None:
-    match = NAME_PATTERN.match(name)
+    match = NAME_PATTERN.fullmatch(name)
     if match is None:
         return None
     at = dt.datetime.strptime(match[1], "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)

@@ -47,7 +47,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: ``resolver(host, port)``: the addresses ``host`` resolves to, as strings (``getaddrinfo``'s).
 Resolver = Callable[[str, int], list[str]]
 
-_LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
+_LEGACY_IPV4 = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
 
 
 def normalise_host(host: str) -> str:
@@ -65,7 +65,7 @@ def normalise_host(host: str) -> str:
     except UnicodeError:
         raise EndpointRefused(f"{host!r} is not a valid host name", field="host") from None
     host = host.rstrip(".")
-    if _LEGACY_IPV4.match(host):
+    if _LEGACY_IPV4.fullmatch(host):
         with contextlib.suppress(OSError):
             return socket.inet_ntoa(socket.inet_aton(host))
     return host

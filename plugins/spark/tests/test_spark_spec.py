@@ -54,6 +54,7 @@ def test_applications_must_be_python_in_s3_or_local(application: str) -> None:
     ("key", "why"),
     [
         ("spark..x", "not a Spark conf key"),
+        ("spark.app.name\n", "not a Spark conf key"),
         ("hadoop.fs.s3a.secret.key", "not a Spark conf key"),
         ("spark.sql.catalog.lake.uri", "set by the platform"),
         ("spark.sql.catalog.lake", "set by the platform"),

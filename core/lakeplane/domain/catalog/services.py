@@ -13,14 +13,14 @@ from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import Catalog, TableIdent
 from lakeplane.runtime import Services
 
-_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,199}$")
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,199}")
 
 
 def parse_namespace(dotted: str | None) -> tuple[str, ...]:
     if not dotted:
         return ()
     parts = tuple(dotted.split("."))
-    if not all(_PART.match(p) for p in parts):
+    if not all(_PART.fullmatch(p) for p in parts):
         raise ValidationFailed(
             f"invalid namespace {dotted!r}", [{"field": "namespace", "message": "invalid"}]
         )
@@ -60,7 +60,7 @@ async def tables(
 async def table(
     db: AsyncSession, lp: Services, workspace_id: str, conn_id: str, namespace: str, name: str
 ) -> dict[str, Any]:
-    if not _PART.match(name):
+    if not _PART.fullmatch(name):
         raise ValidationFailed(f"invalid table name {name!r}", [{"field": "table", "message": "invalid"}])
     ident = TableIdent(parse_namespace(namespace), name)
     info = await _catalog_call(db, lp, workspace_id, conn_id, lambda c: c.load_table(ident))

@@ -37,8 +37,8 @@ from lakeplane.runtime import Services
 from lakeplane.timeutil import utcnow
 
 #: One to three dot-separated plain identifiers (``table``, ``schema.table``, ``catalog.schema.table``).
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,2}$")
-INTEGER = re.compile(r"^[+-]?\d{1,19}$")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,2}")
+INTEGER = re.compile(r"[+-]?\d{1,19}")
 MAX_STRING = 65_536
 #: What a job version holds, as given at creation and kept or replaced by an update.
 VERSIONED = (
@@ -100,7 +100,7 @@ def coerce(kind: str, value: Any) -> Any:
             raise ValueError(f"longer than {MAX_STRING} characters")
         return value
     if kind == "integer":
-        if isinstance(value, str) and INTEGER.match(value):
+        if isinstance(value, str) and INTEGER.fullmatch(value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
             raise ValueError("expected a 64-bit integer")
@@ -128,7 +128,7 @@ def coerce(kind: str, value: Any) -> Any:
         except ValueError:
             raise ValueError("expected a date as YYYY-MM-DD") from None
     if kind == "identifier":
-        if not isinstance(value, str) or not IDENTIFIER.match(value):
+        if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
             raise ValueError(
                 "expected an identifier: letters, digits, underscores, up to three dot-separated parts"
             )

@@ -31,7 +31,7 @@ Package = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+
 Arg = Annotated[str, msgspec.Meta(max_length=4096, pattern=r"^[^\x00]*$")]
 
 #: Spark conf keys a job may set: ``spark.`` then dotted lower/camel-case words.
-CONF_KEY = re.compile(r"^spark(\.[A-Za-z0-9_-]+)+$")
+CONF_KEY = re.compile(r"spark(\.[A-Za-z0-9_-]+)+")
 #: Keys the platform owns. A job setting them could point the run at another
 #: catalog, leak or replace credentials, or escape its resource limits.
 RESERVED_PREFIXES = (
@@ -87,7 +87,7 @@ def check_conf(conf: dict[str, str], catalog_name: str | None = None) -> list[di
     errors = []
     for key, value in conf.items():
         field = f"conf.{key}"
-        if not CONF_KEY.match(key) or len(key) > 200:
+        if not CONF_KEY.fullmatch(key) or len(key) > 200:
             errors.append({"field": field, "message": "not a Spark conf key (expected spark.<name>...)"})
         elif key.startswith(RESERVED_PREFIXES) or _is_catalog_key(key, catalog_name):
             errors.append({"field": field, "message": "set by the platform; a job may not override it"})

@@ -27,7 +27,7 @@ QUALITY_FLAGS = ("A", "E", "S")
 MAX_KWH = 100.0
 TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ssX"
 #: ``catalog.namespace.table``: checked, because it is written into SQL statements.
-TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){2}$")
+TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){2}")
 
 
 def parse(raw: DataFrame) -> DataFrame:
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("source", help="CSV file or directory, e.g. s3://raw/readings.csv")
     parser.add_argument("table", help="catalog.namespace.table, e.g. lake.energy.meter_readings")
     args = parser.parse_args()
-    if not TABLE_NAME.match(args.table):
+    if not TABLE_NAME.fullmatch(args.table):
         parser.error(f"table must be catalog.namespace.table, got {args.table!r}")
 
     spark = SparkSession.builder.appName("ingest_meter_readings").getOrCreate()
