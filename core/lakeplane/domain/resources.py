@@ -89,12 +89,17 @@ def apply(row: object, **values: Any) -> list[str]:
 def to_struct(out_type: type[S], row: Any, **computed: Any) -> S:
     """``row`` (an ORM object, a ``Row`` or a struct) as ``out_type``: each field is the value
     ``computed`` gives, else ``row``'s attribute of that name, else the field's default."""
-    values = {
-        name: getattr(row, name)
-        for name, required in _fields(out_type)
-        if name not in computed and (required or hasattr(row, name))
-    }
+    values = {}
+    for name, required in _fields(out_type):
+        if name not in computed:
+            value = getattr(row, name) if required else getattr(row, name, _UNSET)
+            if value is not _UNSET:
+                values[name] = value
     return out_type(**values, **computed)
+
+
+#: What an optional field reads as when the row has no attribute of its name.
+_UNSET = object()
 
 
 @functools.cache
