@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import msgspec
 
+from lakeplane.errors import ValidationFailed
 from lakeplane.hookspecs import hookimpl
 from lakeplane.interfaces import (
     ActiveWork,
@@ -51,6 +52,11 @@ class NoopEngine(Engine):
 
     @classmethod
     def spec_type(cls, job_type: str) -> type[msgspec.Struct]:
+        if job_type not in cls.job_types:
+            raise ValidationFailed(
+                f"the noop engine runs noop jobs, not {job_type!r}",
+                [{"field": "job_type", "message": "unsupported"}],
+            )
         return NoopSpec
 
     async def health(self) -> CheckResult:

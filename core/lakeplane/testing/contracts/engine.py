@@ -38,6 +38,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 
+from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import (
     Engine,
     EngineHandle,
@@ -124,6 +125,15 @@ class EngineContract:
     async def _active_runs(self, engine: Engine) -> dict[str, str | None]:
         """Active work by handle id, with the run id each is tagged with."""
         return {work.handle.id: work.run_id for work in await engine.list_active()}
+
+    # -- job types ------------------------------------------------------------------------
+
+    async def test_each_job_type_has_a_spec_and_no_other_does(self, engine: Engine) -> None:
+        assert engine.job_types, "an engine runs at least one job type"
+        for job_type in engine.job_types:
+            assert issubclass(engine.spec_type(job_type), msgspec.Struct)
+        with pytest.raises(ValidationFailed):
+            engine.spec_type("lakeplane-contract-no-such-job-type")
 
     # -- lifecycle ------------------------------------------------------------------------
 

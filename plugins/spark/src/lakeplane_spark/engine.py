@@ -15,6 +15,7 @@ from typing import ClassVar
 import httpx
 import msgspec
 
+from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import (
     ActiveWork,
     Check,
@@ -70,7 +71,10 @@ class SparkEngine(Engine):
     @classmethod
     def spec_type(cls, job_type: str) -> type[msgspec.Struct]:
         if job_type != JOB_TYPE:
-            raise ValueError(f"the spark engine runs {JOB_TYPE} jobs, not {job_type}")
+            raise ValidationFailed(
+                f"the spark engine runs {JOB_TYPE} jobs, not {job_type!r}",
+                [{"field": "job_type", "message": "unsupported"}],
+            )
         return SparkBatchSpec
 
     async def open(self) -> None:
