@@ -12,7 +12,6 @@ from typing import ClassVar
 
 import msgspec
 
-from lakeplane.errors import ValidationFailed
 from lakeplane.hookspecs import hookimpl
 from lakeplane.interfaces import (
     ActiveWork,
@@ -52,11 +51,7 @@ class NoopEngine(Engine):
 
     @classmethod
     def spec_type(cls, job_type: str) -> type[msgspec.Struct]:
-        if job_type not in cls.job_types:
-            raise ValidationFailed(
-                f"the noop engine runs noop jobs, not {job_type!r}",
-                [{"field": "job_type", "message": "unsupported"}],
-            )
+        cls.check_job_type(job_type)
         return NoopSpec
 
     async def health(self) -> CheckResult:

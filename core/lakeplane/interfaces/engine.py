@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces.base import Component
 
 
@@ -153,11 +154,21 @@ class Engine(Component):
         return cls.job_type_labels.get(job_type) or job_type.replace("_", " ").replace("-", " ").capitalize()
 
     @classmethod
+    def check_job_type(cls, job_type: str) -> None:
+        """Raise :class:`~lakeplane.errors.ValidationFailed` unless the engine runs ``job_type`` jobs."""
+        if job_type not in cls.job_types:
+            raise ValidationFailed(
+                f"the {cls.name} engine runs {', '.join(sorted(cls.job_types))} jobs, not {job_type!r}",
+                [{"field": "job_type", "message": "unsupported"}],
+            )
+
+    @classmethod
     @abc.abstractmethod
     def spec_type(cls, job_type: str) -> type[msgspec.Struct]:
         """The Struct a job definition of ``job_type`` must decode into.
 
-        Raises :class:`~lakeplane.errors.ValidationFailed` for a type not in ``job_types``.
+        Raises :class:`~lakeplane.errors.ValidationFailed` for a type not in ``job_types``
+        (:meth:`check_job_type`).
         """
 
     @abc.abstractmethod

@@ -15,7 +15,6 @@ from typing import ClassVar
 import httpx
 import msgspec
 
-from lakeplane.errors import ValidationFailed
 from lakeplane.interfaces import (
     ActiveWork,
     Check,
@@ -70,11 +69,7 @@ class SparkEngine(Engine):
 
     @classmethod
     def spec_type(cls, job_type: str) -> type[msgspec.Struct]:
-        if job_type != JOB_TYPE:
-            raise ValidationFailed(
-                f"the spark engine runs {JOB_TYPE} jobs, not {job_type!r}",
-                [{"field": "job_type", "message": "unsupported"}],
-            )
+        cls.check_job_type(job_type)
         return SparkBatchSpec
 
     async def open(self) -> None:

@@ -101,11 +101,7 @@ class TrinoEngine(Engine):
 
     @classmethod
     def spec_type(cls, job_type: str) -> type[msgspec.Struct]:
-        if job_type not in cls.job_types:
-            raise ValidationFailed(
-                f"the trino engine runs {', '.join(sorted(cls.job_types))}, not {job_type!r}",
-                [{"field": "job_type", "message": "unsupported"}],
-            )
+        cls.check_job_type(job_type)
         return MaintenanceSpec if job_type == MAINTENANCE_JOB_TYPE else TrinoSqlSpec
 
     async def open(self) -> None:
