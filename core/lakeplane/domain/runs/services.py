@@ -12,12 +12,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lakeplane.db.models import JobVersion, Run, RunLog, RunTransition
-from lakeplane.db.pagination import DEFAULT_LIMIT, paginate
+from lakeplane.db.pagination import DEFAULT_LIMIT, fetch_page, select_rows
 from lakeplane.domain import audit, resources
 from lakeplane.domain.jobs import services as jobs
 from lakeplane.domain.runs import logstore, repository
@@ -31,7 +31,7 @@ from lakeplane.timeutil import utcnow
 MAX_LOG_LINES = 5000
 
 
-def to_out(run: Run, transitions: Sequence[RunTransition] | None = None) -> RunOut:
+def to_out(run: Run | Row[Any], transitions: Sequence[RunTransition] | None = None) -> RunOut:
     handle = run.engine_handle or {}
     running = run.state == RunState.RUNNING
     return resources.to_struct(
@@ -194,9 +194,10 @@ async def list_runs(
     created_before: dt.datetime | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> Sequence[Run]:
-    """Newest first; ``state`` may list several states separated by commas."""
-    query = select(Run).where(Run.workspace_id == workspace_id)
+) -> Sequence[Row[Any]]:
+    """Newest first, as plain rows with the run's columns by name; ``state`` may list several
+    states separated by commas."""
+    query = select_rows(Run).where(Run.workspace_id == workspace_id)
     if state:
         states = [s.strip() for s in state.split(",") if s.strip()]
         unknown = sorted(set(states) - set(STATES))
@@ -212,7 +213,7 @@ async def list_runs(
         query = query.where(Run.created_at >= created_after)
     if created_before:
         query = query.where(Run.created_at < created_before)
-    return (await db.scalars(paginate(query, Run.id, cursor, limit, newest_first=True))).all()
+    return await fetch_page(db, query, Run.id, cursor, limit, newest_first=True)
 
 
 async def stop(db: AsyncSession, actor: audit.Actor, workspace_id: str, run_id: str) -> Run:
